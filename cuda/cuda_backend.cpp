@@ -1,0 +1,178 @@
+// The CUDA backend: pairs from cuRAND's device generator, training by a kernel variant, the
+// parameters copied back to the host once per epoch.
+#include <cstddef>
+
+#include <fmt/format.h>
+#include <nvtx3/nvtx3.hpp>
+
+#include "cuda_check.hpp"
+#include "cudaembed/backend.hpp"
+#include "cudaembed/error.hpp"
+#include "device_buffer.hpp"
+#include "train_kernels.hpp"
+
+namespace cudaembed {
+namespace {
+
+class CudaBackend final : public Backend {
+ public:
+  explicit CudaBackend(const TrainConfig& config)
+      : config_(config), variant_(find_kernel_variant(config.kernel == "auto" ? "fused" : config.kernel)) {
+    if (cuda_device_count() == 0) throw Error("--device cuda: no CUDA device is visible (try --device cpu or auto)");
+    CE_CUDA_CHECK(cudaSetDevice(0));
+    CE_CUDA_CHECK(cudaGetDeviceProperties(&props_, 0));
+    CE_CUDA_CHECK(cudaStreamCreateWithFlags(&stream_, cudaStreamNonBlocking));
+  }
+  ~CudaBackend() override { cudaStreamDestroy(stream_); }
+
+  BackendInfo info() const override {
+    return {"cuda", fmt::format("{} ({} SMs, sm_{}{})", props_.name, props_.multiProcessorCount, props_.major, props_.minor),
+            variant_.name};
+  }
+
+  PairSet generate_pairs(std::span<const float> rgb, const PairSpec& spec) override {
+    nvtx3::scoped_range range{"generate_pairs"};
+    const auto colours = static_cast<uint32_t>(rgb.size() / 3);
+    DeviceBuffer<float> d_rgb;
+    d_rgb.upload(rgb.data(), rgb.size());
+    DeviceBuffer<uint32_t> bits(3 * spec.count), a(spec.count), b(spec.count);
+    DeviceBuffer<float> label(spec.count);
+    curandGenerator_t gen = nullptr;
+    CE_CURAND_CHECK(curandCreateGenerator(&gen, CURAND_RNG_PSEUDO_PHILOX4_32_10));
+    const curandStatus_t seeded = curandSetPseudoRandomGeneratorSeed(gen, spec.seed);
+    const curandStatus_t drawn = seeded == CURAND_STATUS_SUCCESS ? curandGenerate(gen, bits.data(), bits.size()) : seeded;
+    CE_CURAND_CHECK(curandDestroyGenerator(gen));
+    CE_CURAND_CHECK(drawn);
+    launch_pairs_from_bits(bits.data(), d_rgb.data(), colours, spec.count, spec.threshold, a.data(), b.data(),
+                           label.data(), props_.multiProcessorCount, stream_);
+    CE_CUDA_CHECK(cudaStreamSynchronize(stream_));
+    PairSet pairs;
+    a.download(pairs.a);
+    b.download(pairs.b);
+    label.download(pairs.label);
+    return pairs;
+  }
+
+  void load(const PairSet& pairs, const ModelState& state) override {
+    if (pairs.size() == 0) throw Error("no pairs to train on");
+    if (pairs.size() >= (1ull << 32)) throw Error(fmt::format("{} pairs: at most 2^32 - 1 are supported", pairs.size()));
+    steps_per_epoch_ = steps_per_epoch(pairs.size(), config_.batch);
+    if (state.step % steps_per_epoch_ != 0)
+      throw Error(fmt::format("state at step {} is not on an epoch boundary ({} steps per epoch)", state.step,
+                              steps_per_epoch_));
+    pair_a_.upload(pairs.a);
+    pair_b_.upload(pairs.b);
+    label_.upload(pairs.label);
+    table_.upload(state.table);
+    table_m_.upload(state.table_m);
+    table_v_.upload(state.table_v);
+    grad_.resize(state.table.size());
+    grad_.zero();
+    grad_sq_.resize(config_.second_moment == SecondMoment::lookups ? state.table.size() : 0);
+    grad_sq_.zero();
+    DeviceScalars host{};
+    host.step = state.step;
+    for (int i = 0; i < 2; ++i) {
+      host.dense[i] = state.dense[i];
+      host.dense_m[i] = state.dense_m[i];
+      host.dense_v[i] = state.dense_v[i];
+    }
+    scalars_.upload(&host, 1);
+    rows_ = state.rows;
+    dims_ = state.dims;
+  }
+
+  EpochMetrics train_epoch() override {
+    nvtx3::scoped_range range{fmt::format("epoch ({})", variant_.name)};
+    // The epoch sums are the struct's tail, from loss_sum on.
+    constexpr size_t kSums = offsetof(DeviceScalars, loss_sum);
+    CE_CUDA_CHECK(cudaMemsetAsync(reinterpret_cast<char*>(scalars_.data()) + kSums, 0, sizeof(DeviceScalars) - kSums, stream_));
+    variant_.run_epoch(step_args(), stream_);
+    CE_CUDA_CHECK(cudaStreamSynchronize(stream_));
+    DeviceScalars host{};
+    scalars_.download(&host, 1);
+    return {host.loss_sum, host.squared_error_sum, static_cast<double>(host.correct),
+            static_cast<int64_t>(pair_a_.size())};
+  }
+
+  void fetch(ModelState& state, bool with_optimizer) override {
+    DeviceScalars host{};
+    scalars_.download(&host, 1);
+    state.rows = rows_;
+    state.dims = dims_;
+    table_.download(state.table);
+    state.step = host.step;
+    for (int i = 0; i < 2; ++i) state.dense[i] = host.dense[i];
+    if (!with_optimizer) return;
+    table_m_.download(state.table_m);
+    table_v_.download(state.table_v);
+    for (int i = 0; i < 2; ++i) {
+      state.dense_m[i] = host.dense_m[i];
+      state.dense_v[i] = host.dense_v[i];
+    }
+  }
+
+ private:
+  StepArgs step_args() {
+    StepArgs a{};
+    a.pair_a = pair_a_.data();
+    a.pair_b = pair_b_.data();
+    a.label = label_.data();
+    a.pairs = static_cast<uint32_t>(pair_a_.size());
+    a.batch = static_cast<int>(config_.batch);
+    a.steps_per_epoch = steps_per_epoch_;
+    a.seed = config_.seed;
+    a.table = table_.data();
+    a.table_m = table_m_.data();
+    a.table_v = table_v_.data();
+    a.grad = grad_.data();
+    a.grad_sq = grad_sq_.size() ? grad_sq_.data() : nullptr;
+    a.rows = rows_;
+    a.dims = dims_;
+    a.normalize = config_.normalize;
+    a.adam = config_.adam;
+    a.coef = adam_coefficients(config_.adam);
+    a.scalars = scalars_.data();
+    a.sm_count = props_.multiProcessorCount;
+    return a;
+  }
+
+  TrainConfig config_;
+  const KernelVariant& variant_;
+  cudaDeviceProp props_{};
+  cudaStream_t stream_ = nullptr;
+  DeviceBuffer<uint32_t> pair_a_, pair_b_;
+  DeviceBuffer<float> label_, table_, table_m_, table_v_, grad_, grad_sq_;
+  DeviceBuffer<DeviceScalars> scalars_;
+  long long steps_per_epoch_ = 0, rows_ = 0;
+  int dims_ = 0;
+};
+
+}  // namespace
+
+std::unique_ptr<Backend> make_cuda_backend(const TrainConfig& config) { return std::make_unique<CudaBackend>(config); }
+
+int cuda_device_count() {
+  int count = 0;
+  if (cudaGetDeviceCount(&count) != cudaSuccess) {
+    cudaGetLastError();  // clear the sticky "no device" / "no driver" error
+    return 0;
+  }
+  return count;
+}
+
+std::string cuda_versions() {
+  int runtime = 0, driver = 0;
+  cudaRuntimeGetVersion(&runtime);
+  cudaDriverGetVersion(&driver);
+  auto v = [](int x) { return fmt::format("{}.{}", x / 1000, (x % 1000) / 10); };
+  return fmt::format("CUDA runtime {}, driver {}", v(runtime), driver ? v(driver) : std::string("none"));
+}
+
+std::vector<std::string> cuda_kernel_names() {
+  std::vector<std::string> names{"auto"};
+  for (const auto& v : kernel_variants()) names.emplace_back(v.name);
+  return names;
+}
+
+}  // namespace cudaembed

@@ -1,0 +1,71 @@
+// Device-side training state, the kernel launchers and the registry of kernel variants.
+// Plain C++: included by .cu and .cpp files alike.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include <cuda_runtime.h>
+
+#include "cudaembed/math.hpp"
+
+namespace cudaembed {
+
+// Scalars that live in device memory so that launches need no per-step arguments: a step's batch
+// follows from `step`, and Adam's step size is set by the step's last block.
+struct DeviceScalars {
+  long long step;             // Adam steps completed
+  unsigned int blocks_done;   // last-block-done ticket of the forward/backward kernel
+  float step_size;            // Adam step size of the step being applied
+  float dense[2];             // Dense(1): weight, bias
+  float dense_m[2], dense_v[2];
+  float dense_grad[2];
+  // This epoch's per-sample sums (reset by the host before each epoch).
+  double loss_sum;
+  double squared_error_sum;
+  unsigned long long correct;
+};
+
+// Everything a step kernel reads or writes. Shapes in comments.
+struct StepArgs {
+  const uint32_t* pair_a;  // (P,)
+  const uint32_t* pair_b;  // (P,)
+  const float* label;      // (P,)
+  uint32_t pairs;
+  int batch;
+  long long steps_per_epoch;
+  uint64_t seed;           // shuffle seed
+  float* table;            // (N, D)
+  float* table_m;          // (N, D)
+  float* table_v;          // (N, D)
+  float* grad;             // (N, D), all zero between steps
+  float* grad_sq;          // (N, D) per-lookup squared gradients (SecondMoment::lookups), else null
+  long long rows;
+  int dims;
+  bool normalize;
+  AdamHyper adam;
+  AdamCoefficients coef;
+  DeviceScalars* scalars;
+  int sm_count;
+};
+
+// Launchers (train_kernels.cu). Each trains one whole epoch, every step, on `stream`.
+void run_epoch_fused(const StepArgs& args, cudaStream_t stream);
+
+// (a, b, label) from the random stream [a bits | b bits | U bits] (3 * count,), as pairs_from_bits.
+void launch_pairs_from_bits(const uint32_t* bits, const float* rgb, uint32_t colours, uint64_t count, float threshold,
+                            uint32_t* a, uint32_t* b, float* label, int sm_count, cudaStream_t stream);
+
+// A kernel variant, selectable with --kernel NAME (kernel_registry.cpp).
+struct KernelVariant {
+  const char* name;
+  const char* description;
+  void (*run_epoch)(const StepArgs& args, cudaStream_t stream);
+};
+
+const std::vector<KernelVariant>& kernel_variants();
+// Throws Error naming the allowed variants when `name` is unknown.
+const KernelVariant& find_kernel_variant(const std::string& name);
+
+}  // namespace cudaembed

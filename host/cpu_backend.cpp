@@ -1,0 +1,135 @@
+// The CPU backend: the reference training step, written for reading first.
+#include <algorithm>
+#include <fstream>
+
+#include <fmt/format.h>
+
+#include "cudaembed/cpu_reference.hpp"
+#include "cudaembed/error.hpp"
+
+namespace cudaembed {
+
+void epoch_batch(uint64_t pairs, int64_t batch, uint64_t seed, int64_t epoch, int64_t step,
+                 std::vector<uint32_t>& ids) {
+  const uint64_t start = static_cast<uint64_t>(step) * static_cast<uint64_t>(batch);
+  const uint64_t end = std::min<uint64_t>(start + static_cast<uint64_t>(batch), pairs);
+  const uint32_t key = epoch_shuffle_key(seed, epoch);
+  ids.resize(end - start);
+  for (uint64_t i = start; i < end; ++i)
+    ids[i - start] = permute_index(static_cast<uint32_t>(i), static_cast<uint32_t>(pairs), key);
+}
+
+void cpu_train_step(ModelState& state, const PairSet& pairs, std::span<const uint32_t> batch,
+                    const TrainConfig& config, CpuWorkspace& work, EpochMetrics& metrics) {
+  const int dims = state.dims;
+  const bool per_lookup = config.second_moment == SecondMoment::lookups;
+  std::vector<float>& grad = work.grad;
+  std::vector<float>& grad_sq = work.grad_sq;
+  const float grad_scale = 1.0f / static_cast<float>(batch.size());
+  float* table = state.table.data();
+  float dense_grad[2] = {0.0f, 0.0f};  // dL/dw, dL/db
+
+  for (const uint32_t id : batch) {
+    const std::size_t row_a = static_cast<std::size_t>(pairs.a[id]) * dims;
+    const std::size_t row_b = static_cast<std::size_t>(pairs.b[id]) * dims;
+    const float label = pairs.label[id];
+    auto accumulate = [&](std::size_t row) {
+      return [&, row](int k, float g) {
+        grad[row + k] += g;
+        if (per_lookup) grad_sq[row + k] += g * g;
+      };
+    };
+    const PairResult r = pair_forward_backward(&table[row_a], &table[row_b], dims, config.normalize, state.dense[0],
+                                               state.dense[1], label, grad_scale, accumulate(row_a), accumulate(row_b));
+    dense_grad[0] += r.dlogit * r.dist;
+    dense_grad[1] += r.dlogit;
+    metrics.loss_sum += r.loss;
+    metrics.squared_error_sum += static_cast<double>(label - r.prob) * (label - r.prob);
+    metrics.correct += (r.prob > 0.5f) == (label > 0.5f);
+  }
+  metrics.samples += static_cast<int64_t>(batch.size());
+
+  // Dense Adam, as Keras: every parameter, touched by the batch or not.
+  state.step += 1;
+  const float step_size = adam_step_size(config.adam, state.step);
+  const AdamCoefficients coef = adam_coefficients(config.adam);
+  const std::size_t n = state.table.size();
+  float* m = state.table_m.data();
+  float* v = state.table_v.data();
+  for (std::size_t i = 0; i < n; ++i) {
+    const float g = grad[i];
+    adam_update(table[i], m[i], v[i], g, per_lookup ? grad_sq[i] : g * g, step_size, coef);
+    grad[i] = 0.0f;
+    if (per_lookup) grad_sq[i] = 0.0f;
+  }
+  // The Dense layer's gradient is an ordinary dense tensor: v sees its square in both modes.
+  for (int i = 0; i < 2; ++i)
+    adam_update(state.dense[i], state.dense_m[i], state.dense_v[i], dense_grad[i], dense_grad[i] * dense_grad[i],
+                step_size, coef);
+}
+
+namespace {
+
+std::string cpu_model_name() {
+  std::ifstream in("/proc/cpuinfo");
+  for (std::string line; std::getline(in, line);)
+    if (line.rfind("model name", 0) == 0) return line.substr(line.find(':') + 2);
+  return "CPU";
+}
+
+class CpuBackend final : public Backend {
+ public:
+  explicit CpuBackend(const TrainConfig& config) : config_(config) {}
+
+  BackendInfo info() const override { return {"cpu", cpu_model_name(), "reference"}; }
+
+  PairSet generate_pairs(std::span<const float> rgb, const PairSpec& spec) override {
+    return generate_pairs_host(rgb, spec);
+  }
+
+  void load(const PairSet& pairs, const ModelState& state) override {
+    if (pairs.size() == 0) throw Error("no pairs to train on");
+    const int64_t spe = steps_per_epoch(pairs.size(), config_.batch);
+    if (state.step % spe != 0)
+      throw Error(fmt::format("state at step {} is not on an epoch boundary ({} steps per epoch)", state.step, spe));
+    pairs_ = pairs;
+    state_ = state;
+    work_ = std::make_unique<CpuWorkspace>(state_, config_.second_moment);
+  }
+
+  EpochMetrics train_epoch() override {
+    const int64_t spe = steps_per_epoch(pairs_.size(), config_.batch);
+    const int64_t epoch = state_.step / spe;
+    EpochMetrics metrics;
+    for (int64_t k = 0; k < spe; ++k) {
+      epoch_batch(pairs_.size(), config_.batch, config_.seed, epoch, k, batch_);
+      cpu_train_step(state_, pairs_, batch_, config_, *work_, metrics);
+    }
+    return metrics;
+  }
+
+  void fetch(ModelState& state, bool with_optimizer) override {
+    if (with_optimizer) {
+      state = state_;
+      return;
+    }
+    state.rows = state_.rows;
+    state.dims = state_.dims;
+    state.table = state_.table;
+    std::copy(state_.dense, state_.dense + 2, state.dense);
+    state.step = state_.step;
+  }
+
+ private:
+  TrainConfig config_;
+  PairSet pairs_;
+  ModelState state_;
+  std::unique_ptr<CpuWorkspace> work_;
+  std::vector<uint32_t> batch_;
+};
+
+}  // namespace
+
+std::unique_ptr<Backend> make_cpu_backend(const TrainConfig& config) { return std::make_unique<CpuBackend>(config); }
+
+}  // namespace cudaembed

@@ -1,0 +1,137 @@
+// cudaembed: train embedding tables from labelled pairs on the GPU (or the CPU when there is none).
+//   cudaembed train [options]      see `cudaembed train --help`
+#include <CLI/CLI.hpp>
+#include <fmt/format.h>
+#include <spdlog/sinks/stdout_color_sinks.h>
+#include <spdlog/spdlog.h>
+
+#include "cudaembed/backend.hpp"
+#include "cudaembed/error.hpp"
+#include "cudaembed/outputs.hpp"
+#include "cudaembed/version.hpp"
+#include "train_command.hpp"
+
+namespace {
+
+using namespace cudaembed;
+
+constexpr int kMaxDims = 4096;
+
+// Flags whose values name enum choices, converted after parsing.
+struct ChoiceNames {
+  std::string init = "robust";
+  std::string adam_v = "lookups";
+};
+
+void add_train_options(CLI::App& cmd, TrainOptions& o, ChoiceNames& names) {
+  auto& t = o.train;
+  cmd.add_option("--data", o.data, "Colour CSV in the Kaggle format (Color Name,...,R;G;B Dec,...)")
+      ->capture_default_str();
+  cmd.add_option("--out", o.out, "Run directory for the outputs (default: runs/<timestamp>)");
+  cmd.add_flag("--force", o.force, "Write into --out even if a run is already there");
+  cmd.add_option("--device", o.device, "Where to train: auto (CUDA if a device exists, else CPU), cpu or cuda")
+      ->check(CLI::IsMember({"auto", "cpu", "cuda"}))
+      ->capture_default_str();
+  cmd.add_option("--kernel", t.kernel, "CUDA kernel variant: " + fmt::format("{}", fmt::join(cuda_kernel_names(), ", ")))
+      ->check(CLI::IsMember(cuda_kernel_names()))
+      ->capture_default_str();
+  cmd.add_option("--seed", t.seed, "Seed of the pairs, the initial weights and every epoch's shuffle")
+      ->capture_default_str();
+
+  auto* g = "Data";
+  cmd.add_option("--pairs", o.pairs.count, "Number of random pairs (a, b), drawn with replacement")
+      ->check(CLI::Range(uint64_t{1}, uint64_t{4000000000}))
+      ->capture_default_str()
+      ->group(g);
+  cmd.add_option("--label-threshold", o.pairs.threshold,
+                 "Label 1 when |rgb_a - rgb_b|^2 / 3 < threshold * U^2, U ~ U[0,1)")
+      ->check(CLI::Range(0.0f, 3.0f))
+      ->capture_default_str()
+      ->group(g);
+
+  g = "Model";
+  cmd.add_option("--dims", t.dims, "Embedding width D")->check(CLI::Range(1, kMaxDims))->capture_default_str()->group(g);
+  cmd.add_flag("--normalize", t.normalize, "L2-normalise each row before the distance")->group(g);
+  cmd.add_option("--init", names.init,
+                 "Initialisation: robust (Keras's, Dense weight <= 0: trains into the right basin) or keras (exact)")
+      ->check(CLI::IsMember({"robust", "keras"}))
+      ->capture_default_str()
+      ->group(g);
+  cmd.add_option("--init-range", o.init.embedding_range, "Embedding initialised U(-r, r)")
+      ->check(CLI::Range(0.0f, 1e6f))
+      ->capture_default_str()
+      ->group(g);
+
+  g = "Training";
+  cmd.add_option("--epochs", t.epochs, "Epochs (full passes over the pairs)")
+      ->check(CLI::Range(int64_t{1}, int64_t{10000000}))
+      ->capture_default_str()
+      ->group(g);
+  cmd.add_option("--batch", t.batch, "Batch size; the last partial batch of each epoch is kept")
+      ->check(CLI::Range(int64_t{1}, int64_t{1} << 24))
+      ->capture_default_str()
+      ->group(g);
+  cmd.add_option("--lr", t.adam.lr, "Adam learning rate")->check(CLI::PositiveNumber)->capture_default_str()->group(g);
+  cmd.add_option("--beta1", t.adam.beta1, "Adam beta1")->check(CLI::Range(0.0f, 0.999999f))->capture_default_str()->group(g);
+  cmd.add_option("--beta2", t.adam.beta2, "Adam beta2")->check(CLI::Range(0.0f, 0.999999f))->capture_default_str()->group(g);
+  cmd.add_option("--epsilon", t.adam.epsilon, "Adam epsilon, added to sqrt(v) as Keras does")
+      ->check(CLI::PositiveNumber)
+      ->capture_default_str()
+      ->group(g);
+  cmd.add_option("--adam-v", names.adam_v,
+                 "Adam's second moment for embedding rows: lookups (Keras: sum of each lookup's squared gradient) "
+                 "or rows (textbook/PyTorch: square of the row's summed gradient)")
+      ->check(CLI::IsMember({"lookups", "rows"}))
+      ->capture_default_str()
+      ->group(g);
+  cmd.add_option("--log-every", o.log_every, "Epochs between progress lines (0: about 25 lines per run)")
+      ->check(CLI::NonNegativeNumber)
+      ->capture_default_str()
+      ->group(g);
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  spdlog::set_default_logger(spdlog::stderr_color_mt("cudaembed"));
+  spdlog::set_pattern("[%H:%M:%S.%e] %^%l%$ %v");
+
+  CLI::App app{fmt::format(
+      "cudaembed {}: trains embedding tables from labelled pairs with fused CUDA kernels, or on the CPU when there\n"
+      "is no GPU. The bundled job learns 2-D embeddings of 646 named colours from 100,000 random pairs labelled\n"
+      "similar / not similar by RGB distance (Embedding -> squared distance -> Dense(1) + sigmoid -> BCE, Adam).",
+      kVersion)};
+  app.set_version_flag("--version", std::string(kVersion));
+  app.require_subcommand(1);
+
+  TrainOptions train_opts;
+  train_opts.data = kDefaultData;
+  ChoiceNames names;
+  auto* train_cmd = app.add_subcommand(
+      "train",
+      "Train an embedding of the colours and write embedding.npy, snapshots.npy (one table per epoch),\n"
+      "vectors.tsv + metadata.tsv (TensorBoard projector), metrics.csv and run.json to --out.");
+  add_train_options(*train_cmd, train_opts, names);
+
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    return app.exit(e);
+  }
+
+  try {
+    if (*train_cmd) {
+      train_opts.init.scheme = parse_init_scheme(names.init);
+      train_opts.train.second_moment = parse_second_moment(names.adam_v);
+      if (train_opts.out.empty()) train_opts.out = default_run_dir();
+      return run_train(train_opts);
+    }
+  } catch (const Error& e) {
+    spdlog::error("{}", e.what());
+    return 1;
+  } catch (const std::exception& e) {
+    spdlog::error("internal error: {}", e.what());
+    return 3;
+  }
+  return 0;
+}

@@ -1,0 +1,40 @@
+// Initial parameters: Keras's initialisers, drawn from cuRAND's host generator.
+#include <cmath>
+
+#include <fmt/format.h>
+
+#include "cudaembed/error.hpp"
+#include "cudaembed/math.hpp"
+#include "cudaembed/model.hpp"
+#include "curand_host.hpp"
+
+namespace cudaembed {
+
+InitScheme parse_init_scheme(const std::string& name) {
+  if (name == "robust") return InitScheme::robust;
+  if (name == "keras") return InitScheme::keras;
+  throw Error(fmt::format("--init: unknown scheme '{}' (allowed: robust, keras)", name));
+}
+
+const char* to_string(InitScheme scheme) { return scheme == InitScheme::robust ? "robust" : "keras"; }
+
+ModelState init_model(int64_t rows, int dims, const InitSpec& spec) {
+  ModelState s;
+  s.rows = rows;
+  s.dims = dims;
+  const auto n = static_cast<uint64_t>(rows) * static_cast<uint64_t>(dims);
+  // A stream of its own: the pairs use `seed` itself.
+  const auto bits = philox_bits_host(n + 1, mix64(spec.seed ^ 0x1a17ull));
+  s.table.resize(n);
+  for (uint64_t i = 0; i < n; ++i)
+    s.table[i] = spec.embedding_range * (2.0f * unit_from_bits(bits[i]) - 1.0f);
+  // Glorot-uniform for a 1x1 kernel: limit sqrt(6 / (fan_in + fan_out)) = sqrt(3).
+  const float limit = std::sqrt(3.0f), u = unit_from_bits(bits[n]);
+  s.dense[0] = spec.scheme == InitScheme::keras ? limit * (2.0f * u - 1.0f) : -limit * u;
+  s.dense[1] = 0.0f;
+  s.table_m.assign(n, 0.0f);
+  s.table_v.assign(n, 0.0f);
+  return s;
+}
+
+}  // namespace cudaembed

@@ -1,0 +1,130 @@
+// NPY and text outputs, each written to "<path>.tmp" then renamed.
+#include "cudaembed/outputs.hpp"
+
+#include <cerrno>
+#include <cstring>
+#include <ctime>
+#include <filesystem>
+#include <utility>
+
+#include <fmt/format.h>
+
+#include "cudaembed/error.hpp"
+
+namespace cudaembed {
+namespace fs = std::filesystem;
+
+namespace {
+
+std::FILE* open_for_write(const std::string& path) {
+  std::FILE* f = std::fopen(path.c_str(), "wb");
+  if (!f) throw Error(fmt::format("{}: cannot open for writing: {}", path, std::strerror(errno)));
+  return f;
+}
+
+void write_all(std::FILE* f, const void* data, std::size_t bytes, const std::string& path) {
+  if (bytes && std::fwrite(data, 1, bytes, f) != bytes)
+    throw Error(fmt::format("{}: write failed: {}", path, std::strerror(errno)));
+}
+
+void close_and_rename(std::FILE* f, const std::string& temp, const std::string& path) {
+  const bool ok = std::fflush(f) == 0;
+  std::fclose(f);
+  if (!ok) throw Error(fmt::format("{}: write failed: {}", temp, std::strerror(errno)));
+  std::error_code ec;
+  fs::rename(temp, path, ec);
+  if (ec) throw Error(fmt::format("{}: cannot rename into place: {}", path, ec.message()));
+}
+
+}  // namespace
+
+std::string npy_header(const std::vector<uint64_t>& shape) {
+  std::string dims;
+  for (const uint64_t d : shape) dims += fmt::format("{},{}", d, shape.size() == 1 ? "" : " ");
+  if (shape.size() > 1) dims.pop_back();
+  std::string dict = fmt::format("{{'descr': '<f4', 'fortran_order': False, 'shape': ({}), }}", dims);
+  // Magic (6) + version (2) + length (2) + dict + padding + '\n' is a multiple of 64.
+  const std::size_t total = (10 + dict.size() + 1 + 63) / 64 * 64;
+  dict.append(total - 10 - dict.size() - 1, ' ');
+  dict += '\n';
+  std::string header("\x93NUMPY\x01\x00", 8);
+  header += static_cast<char>(dict.size() & 0xff);
+  header += static_cast<char>(dict.size() >> 8);
+  return header + dict;
+}
+
+void write_npy(const std::string& path, std::span<const float> data, const std::vector<uint64_t>& shape) {
+  NpyStreamWriter writer(path, shape);
+  writer.append(data);
+  writer.finish();
+}
+
+NpyStreamWriter::NpyStreamWriter(std::string path, std::vector<uint64_t> shape)
+    : path_(std::move(path)), temp_path_(path_ + ".tmp") {
+  expected_ = 1;
+  for (const uint64_t d : shape) expected_ *= d;
+  file_ = open_for_write(temp_path_);
+  const std::string header = npy_header(shape);
+  write_all(file_, header.data(), header.size(), temp_path_);
+}
+
+NpyStreamWriter::~NpyStreamWriter() {
+  if (!file_) return;
+  std::fclose(file_);
+  std::remove(temp_path_.c_str());
+}
+
+void NpyStreamWriter::append(std::span<const float> data) {
+  if (written_ + data.size() > expected_)
+    throw Error(fmt::format("{}: more data than the declared shape holds", path_));
+  write_all(file_, data.data(), data.size_bytes(), temp_path_);
+  written_ += data.size();
+}
+
+void NpyStreamWriter::finish() {
+  if (written_ != expected_)
+    throw Error(fmt::format("{}: {} of {} values written", path_, written_, expected_));
+  std::FILE* f = std::exchange(file_, nullptr);
+  close_and_rename(f, temp_path_, path_);
+}
+
+void write_text_file(const std::string& path, const std::string& content) {
+  const std::string temp = path + ".tmp";
+  std::FILE* f = open_for_write(temp);
+  try {
+    write_all(f, content.data(), content.size(), temp);
+  } catch (...) {
+    std::fclose(f);
+    std::remove(temp.c_str());
+    throw;
+  }
+  close_and_rename(f, temp, path);
+}
+
+void prepare_run_dir(const std::string& path, bool force) {
+  std::error_code ec;
+  if (fs::exists(path, ec)) {
+    if (!fs::is_directory(path, ec)) throw Error(fmt::format("--out {}: exists and is not a directory", path));
+    if (!force && !fs::is_empty(path, ec))
+      throw Error(fmt::format("--out {}: a run already exists there; pass --force to overwrite it, or choose "
+                              "another --out", path));
+  }
+  fs::create_directories(path, ec);
+  if (ec) throw Error(fmt::format("--out {}: cannot create the directory: {}", path, ec.message()));
+  const std::string probe = (fs::path(path) / ".write-test").string();
+  std::FILE* f = std::fopen(probe.c_str(), "wb");
+  if (!f) throw Error(fmt::format("--out {}: directory is not writable: {}", path, std::strerror(errno)));
+  std::fclose(f);
+  std::remove(probe.c_str());
+}
+
+std::string default_run_dir() {
+  const std::time_t now = std::time(nullptr);
+  std::tm tm{};
+  localtime_r(&now, &tm);
+  char stamp[32];
+  std::strftime(stamp, sizeof stamp, "%Y%m%d-%H%M%S", &tm);
+  return fmt::format("runs/{}", stamp);
+}
+
+}  // namespace cudaembed

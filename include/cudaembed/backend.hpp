@@ -1,0 +1,66 @@
+// A backend runs training steps somewhere: CpuBackend (host/) or CudaBackend (cuda/).
+// It knows nothing of files; the trainer knows nothing of kernels.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <span>
+#include <string>
+#include <vector>
+
+#include "cudaembed/config.hpp"
+#include "cudaembed/model.hpp"
+#include "cudaembed/pairs.hpp"
+
+namespace cudaembed {
+
+// Per-sample sums over an epoch; Keras reports their means (weighted by batch size).
+struct EpochMetrics {
+  double loss_sum = 0;
+  double squared_error_sum = 0;  // (label - prob)^2, Keras's "mse" metric
+  double correct = 0;            // (prob > 0.5) == label, Keras's "accuracy"
+  int64_t samples = 0;
+
+  double loss() const { return samples ? loss_sum / samples : 0.0; }
+  double mse() const { return samples ? squared_error_sum / samples : 0.0; }
+  double accuracy() const { return samples ? correct / samples : 0.0; }
+};
+
+struct BackendInfo {
+  std::string name;    // "cpu" or "cuda"
+  std::string device;  // CPU model or GPU name
+  std::string kernel;  // the kernel variant in use ("reference" on the CPU)
+};
+
+class Backend {
+ public:
+  virtual ~Backend() = default;
+  virtual BackendInfo info() const = 0;
+  // Pairs over colours rgb (N, 3), drawn by this backend's cuRAND generator; the same for a seed
+  // on every backend.
+  virtual PairSet generate_pairs(std::span<const float> rgb, const PairSpec& spec) = 0;
+  // Sets the training data and the starting state; state.step must fall on an epoch boundary.
+  virtual void load(const PairSet& pairs, const ModelState& state) = 0;
+  // Trains the epoch that follows the current step: every batch, Adam after each.
+  virtual EpochMetrics train_epoch() = 0;
+  // Copies the parameters back into `state` (and, with with_optimizer, the moments and step).
+  virtual void fetch(ModelState& state, bool with_optimizer) = 0;
+};
+
+enum class DeviceChoice { automatic, cpu, cuda };
+DeviceChoice parse_device_choice(const std::string& name);
+
+std::unique_ptr<Backend> make_cpu_backend(const TrainConfig& config);
+// Throws Error when the build has no CUDA device to run on.
+std::unique_ptr<Backend> make_cuda_backend(const TrainConfig& config);
+// automatic: CUDA when a device exists, else the CPU (and says so in the log).
+std::unique_ptr<Backend> make_backend(DeviceChoice choice, const TrainConfig& config);
+
+// What the CUDA runtime sees: 0 devices when there is no GPU or no driver (never throws).
+int cuda_device_count();
+// "CUDA runtime 13.0, driver 13.0" or "... driver none".
+std::string cuda_versions();
+// Kernel variants the CUDA backend offers, "auto" first.
+std::vector<std::string> cuda_kernel_names();
+
+}  // namespace cudaembed

@@ -1,0 +1,34 @@
+// The plain CPU reference of one training step: the truth the CUDA kernels are checked against.
+#pragma once
+
+#include <cstdint>
+#include <span>
+#include <vector>
+
+#include "cudaembed/backend.hpp"
+#include "cudaembed/math.hpp"
+#include "cudaembed/model.hpp"
+#include "cudaembed/pairs.hpp"
+
+namespace cudaembed {
+
+// Pair ids of batch `step` of epoch `epoch`: positions [step*batch, min(+batch, P)) of the epoch's
+// permutation. The CUDA kernels compute the same ids in place.
+void epoch_batch(uint64_t pairs, int64_t batch, uint64_t seed, int64_t epoch, int64_t step,
+                 std::vector<uint32_t>& ids);
+
+// Gradient scratch, (N, D) each, all zero between steps.
+struct CpuWorkspace {
+  std::vector<float> grad;     // sum of the lookups' gradients
+  std::vector<float> grad_sq;  // sum of their squares (SecondMoment::lookups only)
+  explicit CpuWorkspace(const ModelState& s, SecondMoment moment)
+      : grad(s.table.size()), grad_sq(moment == SecondMoment::lookups ? s.table.size() : 0) {}
+};
+
+// One step: forward and backward of the batch (mean BCE), then Adam on every parameter (Keras's
+// dense update: rows outside the batch still decay and move). Uses config's normalize, adam and
+// second_moment. Adds the batch's per-sample sums to `metrics`.
+void cpu_train_step(ModelState& state, const PairSet& pairs, std::span<const uint32_t> batch,
+                    const TrainConfig& config, CpuWorkspace& work, EpochMetrics& metrics);
+
+}  // namespace cudaembed

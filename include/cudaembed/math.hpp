@@ -1,0 +1,227 @@
+// The arithmetic of training, written once: the CPU reference (host/) and the CUDA kernels (cuda/)
+// both call these __host__ __device__ helpers, so the two backends cannot drift apart.
+#pragma once
+
+#include <cmath>
+#include <cstdint>
+
+#if defined(__CUDACC__)
+#define CE_HD __host__ __device__ __forceinline__
+#else
+#define CE_HD inline
+#endif
+
+namespace cudaembed {
+
+// Explicitly rounded float ops. nvcc fuses a*b+c into one FMA by default, which would make the
+// device's pair labels differ from the host's at the threshold; these keep both bit-identical.
+CE_HD float mul_rn(float a, float b) {
+#if defined(__CUDA_ARCH__)
+  return __fmul_rn(a, b);
+#else
+  return a * b;
+#endif
+}
+CE_HD float add_rn(float a, float b) {
+#if defined(__CUDA_ARCH__)
+  return __fadd_rn(a, b);
+#else
+  return a + b;
+#endif
+}
+
+// ---- Random bits to values (shared by cuRAND's host and device generators' outputs) ----
+
+// Maps 32 random bits to [0, n) by multiply-shift: in range by construction, no modulo bias worth
+// speaking of for n far below 2^32.
+CE_HD uint32_t index_from_bits(uint32_t bits, uint32_t n) {
+  return static_cast<uint32_t>((static_cast<uint64_t>(bits) * n) >> 32);
+}
+
+// Maps 32 random bits to a float uniform in [0, 1): the top 24 bits, exactly representable.
+CE_HD float unit_from_bits(uint32_t bits) { return static_cast<float>(bits >> 8) * 0x1p-24f; }
+
+// The tutorial's label: diff = |rgb_a - rgb_b|^2 / 3, similar (1) when diff < threshold * u^2.
+CE_HD float colour_pair_label(const float* rgb_a, const float* rgb_b, float u, float threshold) {
+  float sum = 0.0f;
+  for (int c = 0; c < 3; ++c) {
+    const float delta = rgb_a[c] - rgb_b[c];
+    sum = add_rn(sum, mul_rn(delta, delta));
+  }
+  const float diff = sum / 3.0f;
+  return diff < mul_rn(threshold, mul_rn(u, u)) ? 1.0f : 0.0f;
+}
+
+// ---- The per-epoch shuffle: an invertible permutation, identical on host and device ----
+
+// 64-bit mixer (splitmix64 finaliser) used to derive per-epoch permutation keys from the seed.
+CE_HD uint64_t mix64(uint64_t x) {
+  x += 0x9e3779b97f4a7c15ull;
+  x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9ull;
+  x = (x ^ (x >> 27)) * 0x94d049bb133111ebull;
+  return x ^ (x >> 31);
+}
+
+CE_HD uint32_t epoch_shuffle_key(uint64_t seed, int64_t epoch) {
+  return static_cast<uint32_t>(mix64(seed ^ mix64(static_cast<uint64_t>(epoch) + 0x5eed5eedull)));
+}
+
+// Position i of a pseudo-random permutation of [0, n), n >= 1. Kensler's hash-based bijection on
+// the next power of two with cycle walking ("Correlated Multi-Jittered Sampling", Pixar 2013).
+// Computing it per element lets a kernel find its own batch members: no shuffled array, no sort.
+CE_HD uint32_t permute_index(uint32_t i, uint32_t n, uint32_t key) {
+  uint32_t w = n - 1;
+  w |= w >> 1;
+  w |= w >> 2;
+  w |= w >> 4;
+  w |= w >> 8;
+  w |= w >> 16;
+  do {
+    i ^= key;
+    i *= 0xe170893du;
+    i ^= key >> 16;
+    i ^= (i & w) >> 4;
+    i ^= key >> 8;
+    i *= 0x0929eb3fu;
+    i ^= key >> 23;
+    i ^= (i & w) >> 1;
+    i *= 1u | key >> 27;
+    i *= 0x6935fa69u;
+    i ^= (i & w) >> 11;
+    i *= 0x74dcb303u;
+    i ^= (i & w) >> 2;
+    i *= 0x9e501cc3u;
+    i ^= (i & w) >> 2;
+    i *= 0xc860a3dfu;
+    i &= w;
+    i ^= i >> 5;
+  } while (i >= n);
+  return static_cast<uint32_t>((static_cast<uint64_t>(i) + key) % n);
+}
+
+// ---- Loss ----
+
+struct LogitLoss {
+  float prob;    // sigmoid(z)
+  float loss;    // binary cross-entropy
+  float dlogit;  // d loss / d z = prob - label
+};
+
+// Binary cross-entropy from the logit, the stable form tf.nn.sigmoid_cross_entropy_with_logits
+// uses (and tf.keras uses for a sigmoid output): max(z,0) - z*y + log1p(exp(-|z|)).
+CE_HD LogitLoss bce_from_logit(float z, float label) {
+  const float t = expf(-fabsf(z));
+  const float prob = z >= 0.0f ? 1.0f / (1.0f + t) : t / (1.0f + t);
+  const float loss = fmaxf(z, 0.0f) - z * label + log1pf(t);
+  return {prob, loss, prob - label};
+}
+
+// ---- Forward and backward of one pair ----
+
+// tf.math.l2_normalize's floor on the squared norm: rows shorter than this are scaled, not projected.
+constexpr float kNormalizeEpsilon = 1e-12f;
+
+struct PairResult {
+  float dist;    // squared distance of the (normalised) rows
+  float prob;    // sigmoid(w * dist + b)
+  float loss;    // BCE against the label
+  float dlogit;  // (prob - label) * grad_scale: this pair's gradient wrt the logit
+};
+
+// One pair through the whole model and back: rows ea, eb (dims floats each), Dense(1) weight w and
+// bias b, label in {0, 1}. grad_scale is 1 / batch size (the loss is a batch mean). The row
+// gradients go to add_a(k, g) and add_b(k, g): plain += on the CPU, atomicAdd on the GPU.
+// The caller accumulates the Dense gradients: dL/dw += dlogit * dist, dL/db += dlogit.
+template <class AddA, class AddB>
+CE_HD PairResult pair_forward_backward(const float* ea, const float* eb, int dims, bool normalize,
+                                       float w, float b, float label, float grad_scale, AddA&& add_a,
+                                       AddB&& add_b) {
+  float inv_a = 1.0f, inv_b = 1.0f;   // 1 / max(||e||, sqrt(eps)) when normalising
+  bool project_a = false, project_b = false;  // false where the norm floor is active (no gradient through it)
+  if (normalize) {
+    float ss_a = 0.0f, ss_b = 0.0f;
+    for (int k = 0; k < dims; ++k) {
+      ss_a += ea[k] * ea[k];
+      ss_b += eb[k] * eb[k];
+    }
+    project_a = ss_a > kNormalizeEpsilon;
+    project_b = ss_b > kNormalizeEpsilon;
+    inv_a = 1.0f / sqrtf(fmaxf(ss_a, kNormalizeEpsilon));
+    inv_b = 1.0f / sqrtf(fmaxf(ss_b, kNormalizeEpsilon));
+  }
+
+  // dist = sum (n_a - n_b)^2; dot_x = <n_x, n_a - n_b> feeds the normalisation's backward.
+  float dist = 0.0f, dot_a = 0.0f, dot_b = 0.0f;
+  for (int k = 0; k < dims; ++k) {
+    const float na = ea[k] * inv_a, nb = eb[k] * inv_b;
+    const float diff = na - nb;
+    dist += diff * diff;
+    dot_a += na * diff;
+    dot_b += nb * diff;
+  }
+
+  const LogitLoss out = bce_from_logit(w * dist + b, label);
+  const float dlogit = out.dlogit * grad_scale;
+  const float ddist = dlogit * w;  // dL/d dist
+
+  // dL/dn_a = 2 ddist (n_a - n_b) = -dL/dn_b. Through n = e / ||e||: dL/de = (g - n <n, g>) / ||e||.
+  if (!project_a) dot_a = 0.0f;
+  if (!project_b) dot_b = 0.0f;
+  const float scale_a = 2.0f * ddist * inv_a, scale_b = -2.0f * ddist * inv_b;
+  for (int k = 0; k < dims; ++k) {
+    const float na = ea[k] * inv_a, nb = eb[k] * inv_b;
+    const float diff = na - nb;
+    add_a(k, scale_a * (diff - na * dot_a));
+    add_b(k, scale_b * (diff - nb * dot_b));
+  }
+  return {dist, out.prob, out.loss, dlogit};
+}
+
+// ---- Adam, as tf.keras implements it ----
+
+struct AdamHyper {
+  float lr = 1e-3f;
+  float beta1 = 0.9f;
+  float beta2 = 0.999f;
+  float epsilon = 1e-7f;  // added to sqrt(v), Keras-style
+};
+
+// Step size for Adam step t (1-based): lr * sqrt(1 - beta2^t) / (1 - beta1^t), in double so the
+// host and the device agree after rounding to float.
+CE_HD float adam_step_size(const AdamHyper& h, int64_t t) {
+  const double td = static_cast<double>(t);
+  return static_cast<float>(h.lr * sqrt(1.0 - pow(static_cast<double>(h.beta2), td)) /
+                            (1.0 - pow(static_cast<double>(h.beta1), td)));
+}
+
+// Keras feeds Adam the embedding gradient as IndexedSlices, one slice per lookup, and squares the
+// slices before summing them: a row's v sees sum_k g_k^2 over its lookups in the batch, where
+// textbook Adam (and PyTorch) sees (sum_k g_k)^2. Measured against real Keras 3.15 in
+// tests/golden/. Both are offered; `lookups` is the default because it is what Keras trains.
+enum class SecondMoment {
+  lookups,  // v += (sum over lookups of g^2 - v)(1 - b2): Keras
+  rows,     // v += ((sum over lookups of g)^2 - v)(1 - b2): textbook Adam
+};
+
+// One parameter's Adam update in Keras 3's form: m += (g - m)(1 - b1); v += (g2 - v)(1 - b2);
+// p -= m * step / (sqrt(v) + eps), where g2 is g^2 or the per-lookup sum above.
+// one_minus_beta1/2 are computed once in double (as Python does).
+struct AdamCoefficients {
+  float one_minus_beta1;
+  float one_minus_beta2;
+  float epsilon;
+};
+
+inline AdamCoefficients adam_coefficients(const AdamHyper& h) {
+  return {static_cast<float>(1.0 - static_cast<double>(h.beta1)),
+          static_cast<float>(1.0 - static_cast<double>(h.beta2)), h.epsilon};
+}
+
+CE_HD void adam_update(float& param, float& m, float& v, float g, float g2, float step_size,
+                       const AdamCoefficients& c) {
+  m += (g - m) * c.one_minus_beta1;
+  v += (g2 - v) * c.one_minus_beta2;
+  param -= (m * step_size) / (sqrtf(v) + c.epsilon);
+}
+
+}  // namespace cudaembed

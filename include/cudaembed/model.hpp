@@ -1,0 +1,39 @@
+// Model parameters and Adam state: Embedding(N, D) -> squared distance -> Dense(1) -> sigmoid.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+namespace cudaembed {
+
+enum class InitScheme {
+  robust,  // Keras's, but with the Dense weight drawn <= 0 so training starts in the right basin
+  keras,   // exactly Keras's defaults: Dense weight glorot-uniform, either sign
+};
+
+InitScheme parse_init_scheme(const std::string& name);
+const char* to_string(InitScheme scheme);
+
+struct ModelState {
+  int64_t rows = 0;
+  int dims = 0;
+  std::vector<float> table;    // (N, D) embedding
+  float dense[2] = {0, 0};     // Dense(1): weight, bias
+  // Adam moments, same shapes as the parameters, and the number of steps taken.
+  std::vector<float> table_m, table_v;
+  float dense_m[2] = {0, 0}, dense_v[2] = {0, 0};
+  int64_t step = 0;
+};
+
+struct InitSpec {
+  InitScheme scheme = InitScheme::robust;
+  float embedding_range = 0.05f;  // Embedding ~ U(-r, r), Keras's default uniform initializer
+  uint64_t seed = 42;
+};
+
+// Fresh parameters, zero moments. Draws from cuRAND's host Philox generator (its own stream of
+// the seed), so an initial state does not depend on the backend.
+ModelState init_model(int64_t rows, int dims, const InitSpec& spec);
+
+}  // namespace cudaembed

@@ -1,0 +1,43 @@
+// Files a run writes, in formats other tools read: NPY, TSV, CSV, JSON. Every file is written to a
+// temporary name and renamed into place, so an interrupted run never leaves a half-written one.
+#pragma once
+
+#include <cstdint>
+#include <cstdio>
+#include <span>
+#include <string>
+#include <vector>
+
+namespace cudaembed {
+
+// The NPY v1.0 header for a C-order little-endian float32 array of `shape`.
+std::string npy_header(const std::vector<uint64_t>& shape);
+
+void write_npy(const std::string& path, std::span<const float> data, const std::vector<uint64_t>& shape);
+
+// A float32 NPY of known shape written piece by piece (snapshots), renamed into place by finish().
+class NpyStreamWriter {
+ public:
+  NpyStreamWriter(std::string path, std::vector<uint64_t> shape);
+  ~NpyStreamWriter();  // without finish(): removes the temporary file
+  NpyStreamWriter(const NpyStreamWriter&) = delete;
+  NpyStreamWriter& operator=(const NpyStreamWriter&) = delete;
+  void append(std::span<const float> data);
+  void finish();
+
+ private:
+  std::string path_, temp_path_;
+  uint64_t expected_ = 0, written_ = 0;
+  std::FILE* file_ = nullptr;
+};
+
+// Writes `content` to `path` atomically.
+void write_text_file(const std::string& path, const std::string& content);
+
+// Makes the run directory. An existing one is an error unless `force`; never deletes anything.
+void prepare_run_dir(const std::string& path, bool force);
+
+// "runs/20261121-054700": the default --out.
+std::string default_run_dir();
+
+}  // namespace cudaembed
