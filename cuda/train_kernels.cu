@@ -46,7 +46,7 @@ __global__ void __launch_bounds__(kThreads) fused_forward_backward(StepArgs args
         if (args.grad_sq) atomicAdd(args.grad_sq + row + k, g * g);
       };
     };
-    const PairResult r = pair_forward_backward(args.table + row_a, args.table + row_b, args.dims, args.normalize,
+    const PairResult<float> r = pair_forward_backward(args.table + row_a, args.table + row_b, args.dims, args.normalize,
                                                s->dense[0], s->dense[1], label, 1.0f / static_cast<float>(count),
                                                accumulate(row_a), accumulate(row_b));
     sums = {{r.dlogit * r.dist, r.dlogit}, r.loss, (label - r.prob) * (label - r.prob),

@@ -151,7 +151,7 @@ std::string ColourTable::hex(std::size_t id) const {
 
 ColourTable parse_colours_csv(std::string_view text, std::string_view source) {
   if (text.substr(0, 3) == "\xEF\xBB\xBF") text.remove_prefix(3);
-  if (trim(text).find_first_not_of("\r\n") == std::string_view::npos)
+  if (text.find_first_not_of(" \t\r\n") == std::string_view::npos)
     throw Error(fmt::format("{}: empty file (expected a header line '{},...,{},...' and colour rows)", source,
                             kNameColumn, kRgbColumn));
   CsvReader reader(text, source);

@@ -39,7 +39,7 @@ void cpu_train_step(ModelState& state, const PairSet& pairs, std::span<const uin
         if (per_lookup) grad_sq[row + k] += g * g;
       };
     };
-    const PairResult r = pair_forward_backward(&table[row_a], &table[row_b], dims, config.normalize, state.dense[0],
+    const PairResult<float> r = pair_forward_backward(&table[row_a], &table[row_b], dims, config.normalize, state.dense[0],
                                                state.dense[1], label, grad_scale, accumulate(row_a), accumulate(row_b));
     dense_grad[0] += r.dlogit * r.dist;
     dense_grad[1] += r.dlogit;

@@ -1,5 +1,7 @@
 // cudaembed: train embedding tables from labelled pairs on the GPU (or the CPU when there is none).
 //   cudaembed train [options]      see `cudaembed train --help`
+#include <cmath>
+
 #include <CLI/CLI.hpp>
 #include <fmt/format.h>
 #include <spdlog/sinks/stdout_color_sinks.h>
@@ -16,6 +18,19 @@ namespace {
 using namespace cudaembed;
 
 constexpr int kMaxDims = 4096;
+
+// "> 0" with a readable message (CLI::PositiveNumber prints a 300-digit upper bound).
+const CLI::Validator kPositive(
+    [](std::string& value) {
+      double x = 0;
+      try {
+        x = std::stod(value);
+      } catch (const std::exception&) {
+        return std::string("must be a number greater than 0, got ") + value;
+      }
+      return x > 0 && std::isfinite(x) ? std::string() : "must be greater than 0, got " + value;
+    },
+    "> 0");
 
 // Flags whose values name enum choices, converted after parsing.
 struct ChoiceNames {
@@ -71,11 +86,11 @@ void add_train_options(CLI::App& cmd, TrainOptions& o, ChoiceNames& names) {
       ->check(CLI::Range(int64_t{1}, int64_t{1} << 24))
       ->capture_default_str()
       ->group(g);
-  cmd.add_option("--lr", t.adam.lr, "Adam learning rate")->check(CLI::PositiveNumber)->capture_default_str()->group(g);
+  cmd.add_option("--lr", t.adam.lr, "Adam learning rate")->check(kPositive)->capture_default_str()->group(g);
   cmd.add_option("--beta1", t.adam.beta1, "Adam beta1")->check(CLI::Range(0.0f, 0.999999f))->capture_default_str()->group(g);
   cmd.add_option("--beta2", t.adam.beta2, "Adam beta2")->check(CLI::Range(0.0f, 0.999999f))->capture_default_str()->group(g);
   cmd.add_option("--epsilon", t.adam.epsilon, "Adam epsilon, added to sqrt(v) as Keras does")
-      ->check(CLI::PositiveNumber)
+      ->check(kPositive)
       ->capture_default_str()
       ->group(g);
   cmd.add_option("--adam-v", names.adam_v,

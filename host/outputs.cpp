@@ -8,6 +8,7 @@
 #include <utility>
 
 #include <fmt/format.h>
+#include <unistd.h>
 
 #include "cudaembed/error.hpp"
 
@@ -39,9 +40,10 @@ void close_and_rename(std::FILE* f, const std::string& temp, const std::string& 
 }  // namespace
 
 std::string npy_header(const std::vector<uint64_t>& shape) {
+  // Python tuple syntax: "(646, 2)", and "(646,)" for one dimension.
   std::string dims;
-  for (const uint64_t d : shape) dims += fmt::format("{},{}", d, shape.size() == 1 ? "" : " ");
-  if (shape.size() > 1) dims.pop_back();
+  for (std::size_t i = 0; i < shape.size(); ++i) dims += fmt::format("{}{}", i ? ", " : "", shape[i]);
+  if (shape.size() == 1) dims += ',';
   std::string dict = fmt::format("{{'descr': '<f4', 'fortran_order': False, 'shape': ({}), }}", dims);
   // Magic (6) + version (2) + length (2) + dict + padding + '\n' is a multiple of 64.
   const std::size_t total = (10 + dict.size() + 1 + 63) / 64 * 64;
@@ -101,21 +103,43 @@ void write_text_file(const std::string& path, const std::string& content) {
   close_and_rename(f, temp, path);
 }
 
-void prepare_run_dir(const std::string& path, bool force) {
+namespace {
+
+// Whether a directory can be made inside `dir`: tried for real, since access(W_OK) says yes to root
+// even on read-only or virtual filesystems.
+std::string cannot_write_in(const fs::path& dir) {
+  std::string probe = (dir / ".cudaembed-probe-XXXXXX").string();
+  if (!mkdtemp(probe.data())) return std::strerror(errno);
+  rmdir(probe.c_str());
+  return {};
+}
+
+}  // namespace
+
+void check_run_dir(const std::string& path, bool force) {
   std::error_code ec;
   if (fs::exists(path, ec)) {
     if (!fs::is_directory(path, ec)) throw Error(fmt::format("--out {}: exists and is not a directory", path));
     if (!force && !fs::is_empty(path, ec))
       throw Error(fmt::format("--out {}: a run already exists there; pass --force to overwrite it, or choose "
                               "another --out", path));
+    if (const auto why = cannot_write_in(path); !why.empty())
+      throw Error(fmt::format("--out {}: directory is not writable: {}", path, why));
+    return;
   }
+  fs::path parent = fs::absolute(path, ec).parent_path();
+  while (!fs::exists(parent, ec) && parent != parent.root_path()) parent = parent.parent_path();
+  if (!fs::is_directory(parent, ec))
+    throw Error(fmt::format("--out {}: cannot create it: {} is not a directory", path, parent.string()));
+  if (const auto why = cannot_write_in(parent); !why.empty())
+    throw Error(fmt::format("--out {}: cannot create it inside {}: {}", path, parent.string(), why));
+}
+
+void prepare_run_dir(const std::string& path, bool force) {
+  check_run_dir(path, force);
+  std::error_code ec;
   fs::create_directories(path, ec);
   if (ec) throw Error(fmt::format("--out {}: cannot create the directory: {}", path, ec.message()));
-  const std::string probe = (fs::path(path) / ".write-test").string();
-  std::FILE* f = std::fopen(probe.c_str(), "wb");
-  if (!f) throw Error(fmt::format("--out {}: directory is not writable: {}", path, std::strerror(errno)));
-  std::fclose(f);
-  std::remove(probe.c_str());
 }
 
 std::string default_run_dir() {

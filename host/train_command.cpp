@@ -81,7 +81,7 @@ int64_t log_interval(const TrainOptions& o) {
 int run_train(const TrainOptions& o) {
   const auto start = Clock::now();
   const TrainConfig& cfg = o.train;
-  prepare_run_dir(o.out, o.force);
+  check_run_dir(o.out, o.force);
 
   const ColourTable colours = read_colours_csv(o.data);
   const double parse_s = seconds_since(start);
@@ -97,6 +97,10 @@ int run_train(const TrainOptions& o) {
   const PairSet pairs = backend->generate_pairs(colours.rgb, spec);
   const double pairs_s = seconds_since(pairs_start);
   spdlog::info("{} pairs (seed {}), {:.1f}% positive", pairs.size(), cfg.seed, 100.0 * pairs.positive_fraction());
+
+  // Only now, with the input read and the backend up, does the run directory get made: a run that
+  // fails on bad input leaves nothing behind.
+  prepare_run_dir(o.out, o.force);
 
   InitSpec init = o.init;
   init.seed = cfg.seed;

@@ -100,19 +100,23 @@ CE_HD uint32_t permute_index(uint32_t i, uint32_t n, uint32_t key) {
 }
 
 // ---- Loss ----
+// Templated on the scalar so tests can run the same code in double against finite differences;
+// training uses float.
 
+template <class T>
 struct LogitLoss {
-  float prob;    // sigmoid(z)
-  float loss;    // binary cross-entropy
-  float dlogit;  // d loss / d z = prob - label
+  T prob;    // sigmoid(z)
+  T loss;    // binary cross-entropy
+  T dlogit;  // d loss / d z = prob - label
 };
 
 // Binary cross-entropy from the logit, the stable form tf.nn.sigmoid_cross_entropy_with_logits
 // uses (and tf.keras uses for a sigmoid output): max(z,0) - z*y + log1p(exp(-|z|)).
-CE_HD LogitLoss bce_from_logit(float z, float label) {
-  const float t = expf(-fabsf(z));
-  const float prob = z >= 0.0f ? 1.0f / (1.0f + t) : t / (1.0f + t);
-  const float loss = fmaxf(z, 0.0f) - z * label + log1pf(t);
+template <class T>
+CE_HD LogitLoss<T> bce_from_logit(T z, T label) {
+  const T t = std::exp(-std::fabs(z));
+  const T prob = z >= T(0) ? T(1) / (T(1) + t) : t / (T(1) + t);
+  const T loss = std::fmax(z, T(0)) - z * label + std::log1p(t);
   return {prob, loss, prob - label};
 }
 
@@ -121,56 +125,57 @@ CE_HD LogitLoss bce_from_logit(float z, float label) {
 // tf.math.l2_normalize's floor on the squared norm: rows shorter than this are scaled, not projected.
 constexpr float kNormalizeEpsilon = 1e-12f;
 
+template <class T>
 struct PairResult {
-  float dist;    // squared distance of the (normalised) rows
-  float prob;    // sigmoid(w * dist + b)
-  float loss;    // BCE against the label
-  float dlogit;  // (prob - label) * grad_scale: this pair's gradient wrt the logit
+  T dist;    // squared distance of the (normalised) rows
+  T prob;    // sigmoid(w * dist + b)
+  T loss;    // BCE against the label
+  T dlogit;  // (prob - label) * grad_scale: this pair's gradient wrt the logit
 };
 
-// One pair through the whole model and back: rows ea, eb (dims floats each), Dense(1) weight w and
+// One pair through the whole model and back: rows ea, eb (dims values each), Dense(1) weight w and
 // bias b, label in {0, 1}. grad_scale is 1 / batch size (the loss is a batch mean). The row
 // gradients go to add_a(k, g) and add_b(k, g): plain += on the CPU, atomicAdd on the GPU.
 // The caller accumulates the Dense gradients: dL/dw += dlogit * dist, dL/db += dlogit.
-template <class AddA, class AddB>
-CE_HD PairResult pair_forward_backward(const float* ea, const float* eb, int dims, bool normalize,
-                                       float w, float b, float label, float grad_scale, AddA&& add_a,
-                                       AddB&& add_b) {
-  float inv_a = 1.0f, inv_b = 1.0f;   // 1 / max(||e||, sqrt(eps)) when normalising
+template <class T, class AddA, class AddB>
+CE_HD PairResult<T> pair_forward_backward(const T* ea, const T* eb, int dims, bool normalize, T w, T b, T label,
+                                          T grad_scale, AddA&& add_a, AddB&& add_b) {
+  T inv_a = 1, inv_b = 1;                     // 1 / max(||e||, sqrt(eps)) when normalising
   bool project_a = false, project_b = false;  // false where the norm floor is active (no gradient through it)
   if (normalize) {
-    float ss_a = 0.0f, ss_b = 0.0f;
+    T ss_a = 0, ss_b = 0;
     for (int k = 0; k < dims; ++k) {
       ss_a += ea[k] * ea[k];
       ss_b += eb[k] * eb[k];
     }
-    project_a = ss_a > kNormalizeEpsilon;
-    project_b = ss_b > kNormalizeEpsilon;
-    inv_a = 1.0f / sqrtf(fmaxf(ss_a, kNormalizeEpsilon));
-    inv_b = 1.0f / sqrtf(fmaxf(ss_b, kNormalizeEpsilon));
+    const T eps = kNormalizeEpsilon;
+    project_a = ss_a > eps;
+    project_b = ss_b > eps;
+    inv_a = T(1) / std::sqrt(std::fmax(ss_a, eps));
+    inv_b = T(1) / std::sqrt(std::fmax(ss_b, eps));
   }
 
   // dist = sum (n_a - n_b)^2; dot_x = <n_x, n_a - n_b> feeds the normalisation's backward.
-  float dist = 0.0f, dot_a = 0.0f, dot_b = 0.0f;
+  T dist = 0, dot_a = 0, dot_b = 0;
   for (int k = 0; k < dims; ++k) {
-    const float na = ea[k] * inv_a, nb = eb[k] * inv_b;
-    const float diff = na - nb;
+    const T na = ea[k] * inv_a, nb = eb[k] * inv_b;
+    const T diff = na - nb;
     dist += diff * diff;
     dot_a += na * diff;
     dot_b += nb * diff;
   }
 
-  const LogitLoss out = bce_from_logit(w * dist + b, label);
-  const float dlogit = out.dlogit * grad_scale;
-  const float ddist = dlogit * w;  // dL/d dist
+  const LogitLoss<T> out = bce_from_logit(w * dist + b, label);
+  const T dlogit = out.dlogit * grad_scale;
+  const T ddist = dlogit * w;  // dL/d dist
 
   // dL/dn_a = 2 ddist (n_a - n_b) = -dL/dn_b. Through n = e / ||e||: dL/de = (g - n <n, g>) / ||e||.
-  if (!project_a) dot_a = 0.0f;
-  if (!project_b) dot_b = 0.0f;
-  const float scale_a = 2.0f * ddist * inv_a, scale_b = -2.0f * ddist * inv_b;
+  if (!project_a) dot_a = 0;
+  if (!project_b) dot_b = 0;
+  const T scale_a = T(2) * ddist * inv_a, scale_b = T(-2) * ddist * inv_b;
   for (int k = 0; k < dims; ++k) {
-    const float na = ea[k] * inv_a, nb = eb[k] * inv_b;
-    const float diff = na - nb;
+    const T na = ea[k] * inv_a, nb = eb[k] * inv_b;
+    const T diff = na - nb;
     add_a(k, scale_a * (diff - na * dot_a));
     add_b(k, scale_b * (diff - nb * dot_b));
   }
@@ -190,8 +195,8 @@ struct AdamHyper {
 // host and the device agree after rounding to float.
 CE_HD float adam_step_size(const AdamHyper& h, int64_t t) {
   const double td = static_cast<double>(t);
-  return static_cast<float>(h.lr * sqrt(1.0 - pow(static_cast<double>(h.beta2), td)) /
-                            (1.0 - pow(static_cast<double>(h.beta1), td)));
+  return static_cast<float>(h.lr * std::sqrt(1.0 - std::pow(static_cast<double>(h.beta2), td)) /
+                            (1.0 - std::pow(static_cast<double>(h.beta1), td)));
 }
 
 // Keras feeds Adam the embedding gradient as IndexedSlices, one slice per lookup, and squares the
@@ -221,7 +226,7 @@ CE_HD void adam_update(float& param, float& m, float& v, float g, float g2, floa
                        const AdamCoefficients& c) {
   m += (g - m) * c.one_minus_beta1;
   v += (g2 - v) * c.one_minus_beta2;
-  param -= (m * step_size) / (sqrtf(v) + c.epsilon);
+  param -= (m * step_size) / (std::sqrt(v) + c.epsilon);
 }
 
 }  // namespace cudaembed

@@ -34,7 +34,11 @@ class NpyStreamWriter {
 // Writes `content` to `path` atomically.
 void write_text_file(const std::string& path, const std::string& content);
 
-// Makes the run directory. An existing one is an error unless `force`; never deletes anything.
+// Checks, without creating anything, that a run can be written to `path`: an existing non-empty
+// directory needs `force`, and otherwise the nearest existing parent must be a writable directory.
+void check_run_dir(const std::string& path, bool force);
+
+// check_run_dir, then makes the directory. Never deletes anything.
 void prepare_run_dir(const std::string& path, bool force);
 
 // "runs/20261121-054700": the default --out.

@@ -1,0 +1,28 @@
+#!/usr/bin/env bash
+# Installs what cudaembed builds with, from Debian. The CUDA Toolkit (nvcc, cuRAND, cuBLAS, CCCL,
+# NVTX) is expected to be installed already, as on the project's machines.
+set -euo pipefail
+
+packages=(cmake ninja-build g++ catch2 libspdlog-dev libfmt-dev libcli11-dev nlohmann-json3-dev)
+
+sudo=""
+if [ "$(id -u)" -ne 0 ]; then sudo="sudo"; fi
+
+missing=()
+for p in "${packages[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+  echo "install-deps: installing ${missing[*]}"
+  $sudo apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}"
+fi
+
+if ! command -v nvcc >/dev/null 2>&1; then
+  if [ -x /usr/local/cuda/bin/nvcc ]; then
+    echo "install-deps: nvcc is at /usr/local/cuda/bin; add it to PATH (export PATH=/usr/local/cuda/bin:\$PATH)" >&2
+  else
+    echo "install-deps: nvcc not found: install the CUDA Toolkit (12.4 or newer) first" >&2
+  fi
+  exit 1
+fi

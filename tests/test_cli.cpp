@@ -1,0 +1,378 @@
+// End-to-end tests of the real `cudaembed` binary: help, a short training run and its output
+// files, the --out/--force contract and the one-line errors for bad flags.
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cmath>
+#include <cstdint>
+#include <cstdio>
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+#include <random>
+#include <sstream>
+#include <string>
+#include <vector>
+
+#include <catch2/catch.hpp>
+#include <nlohmann/json.hpp>
+
+#include "test_support.hpp"
+
+using cudaembed::test::TempDir;
+
+namespace {
+
+namespace fs = std::filesystem;
+using Catch::Matchers::Contains;
+
+// The binary: CUDAEMBED_BINARY when CMake provides it, else <build>/cudaembed next to <build>/tests.
+fs::path binary_path() {
+#ifdef CUDAEMBED_BINARY
+  return fs::path(CUDAEMBED_BINARY);
+#else
+  return fs::read_symlink("/proc/self/exe").parent_path().parent_path() / "cudaembed";
+#endif
+}
+
+std::string shell_quote(const std::string& s) {
+  std::string out = "'";
+  for (const char ch : s) out += ch == '\'' ? std::string("'\\''") : std::string(1, ch);
+  return out + "'";
+}
+
+struct RunResult {
+  int status = -1;  // exit status, or -1 when the process did not exit normally
+  std::string output;  // stdout and stderr together
+};
+
+// Runs `cudaembed <args>` (args already shell-quoted where needed) with stderr folded into stdout.
+RunResult run_cli(const std::string& args) {
+  const std::string cmd = shell_quote(binary_path().string()) + " " + args + " 2>&1 </dev/null";
+  RunResult r;
+  std::FILE* pipe = ::popen(cmd.c_str(), "r");
+  if (!pipe) FAIL("popen failed: " << std::strerror(errno));
+  char buf[4096];
+  std::size_t n;
+  while ((n = std::fread(buf, 1, sizeof buf, pipe)) > 0) r.output.append(buf, n);
+  const int raw = ::pclose(pipe);
+  r.status = raw != -1 && WIFEXITED(raw) ? WEXITSTATUS(raw) : -1;
+  return r;
+}
+
+
+std::string read_file(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  REQUIRE(in);
+  std::ostringstream s;
+  s << in.rdbuf();
+  return s.str();
+}
+
+std::vector<std::string> lines_of(const std::string& text) {
+  std::vector<std::string> lines;
+  std::istringstream in(text);
+  for (std::string line; std::getline(in, line);) lines.push_back(line);
+  return lines;
+}
+
+std::vector<std::string> split(const std::string& s, char sep) {
+  std::vector<std::string> parts;
+  std::size_t start = 0;
+  while (true) {
+    const auto end = s.find(sep, start);
+    parts.push_back(s.substr(start, end == std::string::npos ? std::string::npos : end - start));
+    if (end == std::string::npos) return parts;
+    start = end + 1;
+  }
+}
+
+struct Npy {
+  std::vector<uint64_t> shape;
+  std::vector<float> data;
+};
+
+// Reads a v1.0 little-endian float32 C-order NPY file, checking its header and size.
+Npy read_npy(const std::string& path) {
+  const std::string bytes = read_file(path);
+  INFO(path);
+  REQUIRE(bytes.size() >= 10);
+  REQUIRE(bytes.compare(0, 6, "\x93NUMPY") == 0);
+  CHECK(bytes[6] == 1);
+  CHECK(bytes[7] == 0);
+  const std::size_t header_len =
+      static_cast<unsigned char>(bytes[8]) | (static_cast<std::size_t>(static_cast<unsigned char>(bytes[9])) << 8);
+  const std::size_t data_start = 10 + header_len;
+  REQUIRE(bytes.size() >= data_start);
+  CHECK(data_start % 64 == 0);
+  const std::string header = bytes.substr(10, header_len);
+  INFO("header: " << header);
+  CHECK(header.back() == '\n');
+  CHECK_THAT(header, Contains("'descr': '<f4'"));
+  CHECK_THAT(header, Contains("'fortran_order': False"));
+  const auto open = header.find("'shape': (");
+  REQUIRE(open != std::string::npos);
+  const auto close = header.find(')', open);
+  REQUIRE(close != std::string::npos);
+  Npy npy;
+  for (const std::string& part : split(header.substr(open + 10, close - open - 10), ',')) {
+    const auto first = part.find_first_not_of(' ');
+    if (first == std::string::npos) continue;  // "(n,)" or a trailing comma
+    npy.shape.push_back(std::stoull(part.substr(first)));
+  }
+  uint64_t count = 1;
+  for (const uint64_t d : npy.shape) count *= d;
+  REQUIRE(bytes.size() == data_start + count * 4);
+  npy.data.resize(count);
+  std::memcpy(npy.data.data(), bytes.data() + data_start, count * 4);
+  return npy;
+}
+
+// Checks a failed run: non-zero exit, and the error is one line naming `flag` (CLI11 adds a
+// "Run with --help for more information." hint line, which is allowed).
+void check_one_line_error(const RunResult& r, const std::string& flag) {
+  INFO("output:\n" << r.output);
+  CHECK(r.status != 0);
+  CHECK(r.status != -1);
+  std::vector<std::string> message;
+  for (const auto& line : lines_of(r.output))
+    if (!line.empty() && line.find("Run with --help") == std::string::npos) message.push_back(line);
+  REQUIRE(message.size() == 1);
+  CHECK_THAT(message[0], Contains(flag));
+}
+
+const std::vector<std::string> kTrainOptions = {
+    "--data", "--out", "--force", "--device", "--kernel", "--seed", "--pairs", "--label-threshold", "--dims",
+    "--normalize", "--init", "--init-range", "--epochs", "--batch", "--lr", "--beta1", "--beta2", "--epsilon",
+    "--adam-v", "--log-every"};
+
+// A fast run: a few pairs, a few epochs.
+const std::string kQuick = "train --pairs 2000 --epochs 2";
+
+}  // namespace
+
+TEST_CASE("cli: the binary exists", "[cli]") {
+  INFO(binary_path());
+  REQUIRE(fs::is_regular_file(binary_path()));
+}
+
+TEST_CASE("cli: --help and train --help exit 0", "[cli]") {
+  const RunResult top = run_cli("--help");
+  INFO(top.output);
+  CHECK(top.status == 0);
+  CHECK_THAT(top.output, Contains("train"));
+
+  const RunResult train = run_cli("train --help");
+  INFO(train.output);
+  CHECK(train.status == 0);
+  for (const auto& option : kTrainOptions) {
+    INFO(option);
+    CHECK_THAT(train.output, Contains(option));
+  }
+}
+
+TEST_CASE("cli: a short training run writes every output", "[cli]") {
+  TempDir tmp;
+  const std::string out = tmp / "run";
+  const RunResult r = run_cli(kQuick + " --out " + shell_quote(out));
+  INFO("output:\n" << r.output);
+  REQUIRE(r.status == 0);
+
+  const Npy embedding = read_npy(out + "/embedding.npy");
+  CHECK(embedding.shape == std::vector<uint64_t>{646, 2});
+  for (const float v : embedding.data) CHECK(std::isfinite(v));
+
+  const Npy snapshots = read_npy(out + "/snapshots.npy");
+  CHECK(snapshots.shape == std::vector<uint64_t>{3, 646, 2});
+  // The last snapshot is the final table.
+  REQUIRE(snapshots.data.size() == 3 * embedding.data.size());
+  CHECK(std::equal(embedding.data.begin(), embedding.data.end(), snapshots.data.end() - embedding.data.size()));
+
+  const auto vectors = lines_of(read_file(out + "/vectors.tsv"));
+  REQUIRE(vectors.size() == 646);
+  for (std::size_t i = 0; i < vectors.size(); ++i) {
+    const auto cols = split(vectors[i], '\t');
+    INFO("vectors.tsv line " << i + 1 << ": " << vectors[i]);
+    REQUIRE(cols.size() == 2);
+    for (std::size_t k = 0; k < 2; ++k) {
+      std::size_t used = 0;
+      const float v = std::stof(cols[k], &used);
+      CHECK(used == cols[k].size());
+      CHECK(v == embedding.data[i * 2 + k]);  // written with 9 significant digits: round-trips
+    }
+  }
+
+  const auto metadata = lines_of(read_file(out + "/metadata.tsv"));
+  REQUIRE(metadata.size() == 647);
+  CHECK(metadata[0] == "name\thex");
+  CHECK(metadata[1] == "snow\t#FFFAFA");
+  CHECK(metadata[646] == "LightGreen\t#90EE90");
+  for (std::size_t i = 1; i < metadata.size(); ++i) CHECK(split(metadata[i], '\t').size() == 2);
+
+  const auto metrics = lines_of(read_file(out + "/metrics.csv"));
+  REQUIRE(metrics.size() == 3);
+  CHECK(metrics[0] == "epoch,loss,mse,accuracy,seconds");
+  CHECK(split(metrics[1], ',').size() == 5);
+  CHECK(split(metrics[1], ',')[0] == "1");
+  CHECK(split(metrics[2], ',')[0] == "2");
+
+  const std::string run_json = read_file(out + "/run.json");
+  CHECK_THAT(run_json, Contains("\"backend\"") && Contains("\"final\""));
+  const auto j = nlohmann::json::parse(run_json);
+  CHECK(j["data"]["colours"] == 646);
+  CHECK(j["data"]["pairs"] == 2000);
+  CHECK(j["config"]["epochs"] == 2);
+  CHECK(j["config"]["dims"] == 2);
+  CHECK(std::isfinite(j["final"]["loss"].get<double>()));
+
+  // Nothing but the six outputs: no *.tmp, no write probe.
+  std::vector<std::string> names;
+  for (const auto& e : fs::directory_iterator(out)) names.push_back(e.path().filename().string());
+  std::sort(names.begin(), names.end());
+  CHECK(names == std::vector<std::string>{"embedding.npy", "metadata.tsv", "metrics.csv", "run.json", "snapshots.npy",
+                                          "vectors.tsv"});
+}
+
+TEST_CASE("cli: --dims 3 --normalize run", "[cli]") {
+  TempDir tmp;
+  const std::string out = tmp / "run3";
+  const RunResult r = run_cli(kQuick + " --dims 3 --normalize --out " + shell_quote(out));
+  INFO("output:\n" << r.output);
+  REQUIRE(r.status == 0);
+  CHECK(read_npy(out + "/embedding.npy").shape == std::vector<uint64_t>{646, 3});
+  CHECK(read_npy(out + "/snapshots.npy").shape == std::vector<uint64_t>{3, 646, 3});
+  const auto vectors = lines_of(read_file(out + "/vectors.tsv"));
+  REQUIRE(vectors.size() == 646);
+  CHECK(split(vectors[0], '\t').size() == 3);
+  const auto j = nlohmann::json::parse(read_file(out + "/run.json"));
+  CHECK(j["config"]["normalize"] == true);
+  CHECK(j["config"]["dims"] == 3);
+}
+
+TEST_CASE("cli: an existing run needs --force and is left untouched without it", "[cli]") {
+  TempDir tmp;
+  const std::string out = tmp / "run";
+  const RunResult first = run_cli(kQuick + " --out " + shell_quote(out));
+  INFO("first run:\n" << first.output);
+  REQUIRE(first.status == 0);
+
+  std::vector<std::pair<std::string, std::string>> before;
+  for (const auto& e : fs::directory_iterator(out)) before.emplace_back(e.path().string(), read_file(e.path().string()));
+  const std::string embedding_before = read_file(out + "/embedding.npy");
+
+  // A different seed would give different bytes if anything were rewritten.
+  const RunResult again = run_cli(kQuick + " --seed 7 --out " + shell_quote(out));
+  INFO("second run:\n" << again.output);
+  CHECK(again.status != 0);
+  CHECK_THAT(again.output, Contains("--force"));
+  CHECK(read_file(out + "/embedding.npy") == embedding_before);
+  for (const auto& [path, content] : before) {
+    INFO(path);
+    CHECK(read_file(path) == content);
+  }
+  std::size_t count = 0;
+  for (const auto& e : fs::directory_iterator(out)) {
+    (void)e;
+    ++count;
+  }
+  CHECK(count == before.size());
+
+  const RunResult forced = run_cli(kQuick + " --seed 7 --force --out " + shell_quote(out));
+  INFO("forced run:\n" << forced.output);
+  CHECK(forced.status == 0);
+  CHECK(read_file(out + "/embedding.npy") != embedding_before);
+  CHECK(read_npy(out + "/embedding.npy").shape == std::vector<uint64_t>{646, 2});
+}
+
+TEST_CASE("cli: bad flags give a one-line error naming the flag", "[cli]") {
+  TempDir tmp;
+  const std::string out = shell_quote(tmp / "run");
+  // If a bad value were accepted the run stays small and inside the temporary directory.
+  const std::string base = "train --out " + out;
+  SECTION("--epochs 0") { check_one_line_error(run_cli(base + " --pairs 200 --epochs 0"), "--epochs"); }
+  SECTION("--epochs -3") { check_one_line_error(run_cli(base + " --pairs 200 --epochs -3"), "--epochs"); }
+  SECTION("--batch 0") { check_one_line_error(run_cli(base + " --pairs 200 --epochs 1 --batch 0"), "--batch"); }
+  SECTION("--dims 0") { check_one_line_error(run_cli(base + " --pairs 200 --epochs 1 --dims 0"), "--dims"); }
+  SECTION("--dims 5000") { check_one_line_error(run_cli(base + " --pairs 200 --epochs 1 --dims 5000"), "--dims"); }
+  SECTION("--kernel nope") { check_one_line_error(run_cli(base + " --pairs 200 --epochs 1 --kernel nope"), "--kernel"); }
+  SECTION("--device gpu") { check_one_line_error(run_cli(base + " --pairs 200 --epochs 1 --device gpu"), "--device"); }
+  SECTION("--init foo") { check_one_line_error(run_cli(base + " --pairs 200 --epochs 1 --init foo"), "--init"); }
+  SECTION("--adam-v x") { check_one_line_error(run_cli(base + " --pairs 200 --epochs 1 --adam-v x"), "--adam-v"); }
+  SECTION("--lr 0") { check_one_line_error(run_cli(base + " --pairs 200 --epochs 1 --lr 0"), "--lr"); }
+  SECTION("--pairs 0") { check_one_line_error(run_cli(base + " --pairs 0 --epochs 1"), "--pairs"); }
+  SECTION("unknown option") { check_one_line_error(run_cli(base + " --pairs 200 --epochs 1 --frobnicate"), "--frobnicate"); }
+  SECTION("nothing was written") {
+    run_cli(base + " --pairs 200 --epochs 0");
+    CHECK_FALSE(fs::exists(tmp / "run"));
+  }
+}
+
+TEST_CASE("cli: unwritable --out", "[cli]") {
+  const RunResult r = run_cli("train --pairs 200 --epochs 1 --out /proc/forbidden/x");
+  check_one_line_error(r, "--out");
+  CHECK_THAT(r.output, Contains("/proc/forbidden/x"));
+}
+
+TEST_CASE("cli: --out that is a file", "[cli]") {
+  TempDir tmp;
+  const std::string file = tmp / "file";
+  std::ofstream(file) << "keep me\n";
+  const RunResult r = run_cli("train --pairs 200 --epochs 1 --out " + shell_quote(file));
+  check_one_line_error(r, "--out");
+  CHECK_THAT(r.output, Contains("not a directory"));
+  CHECK(read_file(file) == "keep me\n");
+}
+
+TEST_CASE("cli: --data pointing to a missing file leaves no temporary files", "[cli]") {
+  TempDir tmp;
+  const std::string data = tmp / "no-such.csv";
+  const std::string out = tmp / "run";
+  const RunResult r = run_cli("train --pairs 200 --epochs 1 --data " + shell_quote(data) + " --out " + shell_quote(out));
+  check_one_line_error(r, "--data");
+  CHECK_THAT(r.output, Contains(data));
+  if (fs::exists(out)) {
+    for (const auto& e : fs::recursive_directory_iterator(out)) {
+      INFO(e.path());
+      CHECK(e.path().extension() != ".tmp");
+      CHECK(e.path().filename() != ".write-test");
+    }
+  }
+  // A bad CSV names the file and line.
+  const std::string bad = tmp / "bad.csv";
+  std::ofstream(bad) << "Color Name,R;G;B Dec\nred,255;0\n";
+  const RunResult r2 =
+      run_cli("train --pairs 200 --epochs 1 --data " + shell_quote(bad) + " --out " + shell_quote(tmp / "run2"));
+  INFO(r2.output);
+  CHECK(r2.status != 0);
+  CHECK_THAT(r2.output, Contains(bad + ":2:"));
+}
+
+TEST_CASE("cli: --device cuda fails clearly without a GPU and trains with one", "[cli]") {
+  TempDir tmp;
+  const RunResult probe = run_cli("train --pairs 200 --epochs 1 --out " + shell_quote(tmp / "auto"));
+  INFO("auto run:\n" << probe.output);
+  REQUIRE(probe.status == 0);
+  const bool has_gpu = probe.output.find("backend cuda") != std::string::npos;
+
+  const std::string out = tmp / "cuda";
+  const RunResult r = run_cli("train --pairs 200 --epochs 1 --device cuda --out " + shell_quote(out));
+  INFO("--device cuda run:\n" << r.output);
+  if (has_gpu) {
+    CHECK(r.status == 0);
+    CHECK_THAT(r.output, Contains("backend cuda"));
+    CHECK(fs::exists(out + "/embedding.npy"));
+  } else {
+    CHECK(r.status != 0);
+    CHECK(r.status != -1);
+    CHECK_THAT(r.output, Contains("no CUDA device"));
+    if (fs::exists(out))
+      for (const auto& e : fs::directory_iterator(out)) CHECK(e.path().extension() != ".tmp");
+  }
+  // --device cpu works on any machine.
+  const RunResult cpu = run_cli("train --pairs 200 --epochs 1 --device cpu --out " + shell_quote(tmp / "cpu"));
+  INFO("--device cpu run:\n" << cpu.output);
+  CHECK(cpu.status == 0);
+  CHECK_THAT(cpu.output, Contains("backend cpu"));
+}

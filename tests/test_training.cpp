@@ -1,0 +1,103 @@
+// Training on the CPU backend: batches cover every pair once per epoch, runs are reproducible, the
+// loss falls, the embedding orders colours like RGB, and the default init avoids the wrong basin.
+#include <algorithm>
+#include <cmath>
+
+#include <catch2/catch.hpp>
+
+#include "cudaembed/colours.hpp"
+#include "test_support.hpp"
+#include "cudaembed/cpu_reference.hpp"
+#include "cudaembed/quality.hpp"
+#include "cudaembed/trainer.hpp"
+
+using namespace cudaembed;
+
+namespace {
+
+const ColourTable& colours() { return test::bundled_colours(); }
+
+struct Run {
+  std::vector<EpochRecord> history;
+  ModelState state;
+  double spearman;
+};
+
+Run train_colours(TrainConfig cfg, InitScheme scheme, uint64_t pairs = 100000) {
+  auto backend = make_cpu_backend(cfg);
+  const PairSet p = backend->generate_pairs(colours().rgb, PairSpec{pairs, cfg.seed, 0.2f});
+  Run run;
+  run.state = init_model(static_cast<int64_t>(colours().size()), cfg.dims, InitSpec{scheme, 0.05f, cfg.seed});
+  run.history = train(*backend, p, run.state, cfg.epochs, nullptr);
+  run.spearman = distance_spearman(run.state.table, cfg.dims, colours().rgb, 3);
+  return run;
+}
+
+}  // namespace
+
+TEST_CASE("an epoch covers every pair exactly once with a partial last batch", "[training]") {
+  const uint64_t pairs = 1000;
+  const int64_t batch = 64;
+  const int64_t spe = steps_per_epoch(pairs, batch);
+  REQUIRE(spe == 16);
+  CHECK(steps_per_epoch(100000, 512) == 196);  // the tutorial's count
+  std::vector<int> seen(pairs, 0);
+  std::vector<uint32_t> ids;
+  for (int64_t k = 0; k < spe; ++k) {
+    epoch_batch(pairs, batch, 42, 5, k, ids);
+    CHECK(ids.size() == static_cast<std::size_t>(k + 1 < spe ? batch : pairs - 15 * batch));
+    for (uint32_t id : ids) ++seen[id];
+  }
+  CHECK(std::all_of(seen.begin(), seen.end(), [](int c) { return c == 1; }));
+}
+
+TEST_CASE("the CPU backend is bit-reproducible for a seed", "[training]") {
+  TrainConfig cfg;
+  cfg.epochs = 2;
+  cfg.seed = 5;
+  const Run a = train_colours(cfg, InitScheme::robust, 20000);
+  const Run b = train_colours(cfg, InitScheme::robust, 20000);
+  CHECK(a.state.table == b.state.table);
+  CHECK(a.state.table_v == b.state.table_v);
+  CHECK(a.history.back().metrics.loss_sum == b.history.back().metrics.loss_sum);
+  CHECK(a.state.step == 2 * steps_per_epoch(20000, 512));
+}
+
+TEST_CASE("training on the bundled colours lowers the loss and orders pairs like RGB", "[training]") {
+  TrainConfig cfg;
+  cfg.epochs = 20;
+  const Run run = train_colours(cfg, InitScheme::robust);
+  const auto& h = run.history;
+  INFO("loss epoch 1 " << h.front().metrics.loss() << ", epoch 20 " << h.back().metrics.loss());
+  CHECK(h.back().metrics.loss() < 0.9 * h.front().metrics.loss());
+  CHECK(h.back().metrics.accuracy() > 0.78);
+  // 20 epochs reach 0.82-0.89 over seeds 1-20; the default 500 epochs 0.915 (seed 42). Measured.
+  INFO("Spearman " << run.spearman);
+  CHECK(run.spearman > 0.75);
+}
+
+TEST_CASE("D = 3 normalised trains too", "[training]") {
+  TrainConfig cfg;
+  cfg.epochs = 10;
+  cfg.dims = 3;
+  cfg.normalize = true;
+  const Run run = train_colours(cfg, InitScheme::robust, 50000);
+  CHECK(run.history.back().metrics.loss() < run.history.front().metrics.loss());
+  CHECK(std::all_of(run.state.table.begin(), run.state.table.end(), [](float x) { return std::isfinite(x); }));
+}
+
+TEST_CASE("seed robustness of the default init versus the Keras init", "[training][seeds]") {
+  // The orientation (sign of Spearman) is fixed within the first few epochs and stays: with
+  // Keras's init a positive Dense weight stays positive and Spearman sits near -0.3 for good.
+  TrainConfig cfg;
+  cfg.epochs = 8;
+  int robust_right = 0, keras_wrong = 0;
+  for (uint64_t seed = 1; seed <= 20; ++seed) {
+    cfg.seed = seed;
+    robust_right += train_colours(cfg, InitScheme::robust).spearman > 0.4;
+    keras_wrong += train_colours(cfg, InitScheme::keras).spearman < 0.0;
+  }
+  INFO("robust right " << robust_right << "/20, keras wrong " << keras_wrong << "/20");
+  CHECK(robust_right >= 19);
+  CHECK(keras_wrong >= 3);  // the trap is real: measured 11/20 for seeds 1-20
+}
