@@ -26,7 +26,8 @@ class CudaBackend final : public Backend {
   ~CudaBackend() override { cudaStreamDestroy(stream_); }
 
   BackendInfo info() const override {
-    return {"cuda", fmt::format("{} ({} SMs, sm_{}{})", props_.name, props_.multiProcessorCount, props_.major, props_.minor),
+    return {"cuda",
+            fmt::format("{} ({} SMs, sm_{}{})", props_.name, props_.multiProcessorCount, props_.major, props_.minor),
             variant_.name};
   }
 
@@ -40,7 +41,8 @@ class CudaBackend final : public Backend {
     curandGenerator_t gen = nullptr;
     CE_CURAND_CHECK(curandCreateGenerator(&gen, CURAND_RNG_PSEUDO_PHILOX4_32_10));
     const curandStatus_t seeded = curandSetPseudoRandomGeneratorSeed(gen, spec.seed);
-    const curandStatus_t drawn = seeded == CURAND_STATUS_SUCCESS ? curandGenerate(gen, bits.data(), bits.size()) : seeded;
+    const curandStatus_t drawn =
+        seeded == CURAND_STATUS_SUCCESS ? curandGenerate(gen, bits.data(), bits.size()) : seeded;
     CE_CURAND_CHECK(curandDestroyGenerator(gen));
     CE_CURAND_CHECK(drawn);
     launch_pairs_from_bits(bits.data(), d_rgb.data(), colours, spec.count, spec.threshold, a.data(), b.data(),
@@ -55,7 +57,8 @@ class CudaBackend final : public Backend {
 
   void load(const PairSet& pairs, const ModelState& state) override {
     if (pairs.size() == 0) throw Error("no pairs to train on");
-    if (pairs.size() >= (1ull << 32)) throw Error(fmt::format("{} pairs: at most 2^32 - 1 are supported", pairs.size()));
+    if (pairs.size() >= (1ull << 32))
+      throw Error(fmt::format("{} pairs: at most 2^32 - 1 are supported", pairs.size()));
     steps_per_epoch_ = steps_per_epoch(pairs.size(), config_.batch);
     if (state.step % steps_per_epoch_ != 0)
       throw Error(fmt::format("state at step {} is not on an epoch boundary ({} steps per epoch)", state.step,
@@ -86,7 +89,8 @@ class CudaBackend final : public Backend {
     nvtx3::scoped_range range{fmt::format("epoch ({})", variant_.name)};
     // The epoch sums are the struct's tail, from loss_sum on.
     constexpr size_t kSums = offsetof(DeviceScalars, loss_sum);
-    CE_CUDA_CHECK(cudaMemsetAsync(reinterpret_cast<char*>(scalars_.data()) + kSums, 0, sizeof(DeviceScalars) - kSums, stream_));
+    CE_CUDA_CHECK(
+        cudaMemsetAsync(reinterpret_cast<char*>(scalars_.data()) + kSums, 0, sizeof(DeviceScalars) - kSums, stream_));
     variant_.run_epoch(step_args(), stream_);
     CE_CUDA_CHECK(cudaStreamSynchronize(stream_));
     DeviceScalars host{};

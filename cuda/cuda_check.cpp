@@ -7,8 +7,8 @@
 namespace cudaembed {
 
 void throw_cuda_error(cudaError_t err, const char* call, const char* file, int line) {
-  throw Error(fmt::format("CUDA error {} ({}) in {} at {}:{}", cudaGetErrorName(err), cudaGetErrorString(err),
-                          call, file, line));
+  throw Error(fmt::format("CUDA error {} ({}) in {} at {}:{}", cudaGetErrorName(err), cudaGetErrorString(err), call,
+                          file, line));
 }
 
 void throw_curand_error(curandStatus_t status, const char* call, const char* file, int line) {

@@ -12,17 +12,16 @@ namespace cudaembed {
 
 }  // namespace cudaembed
 
-#define CE_CUDA_CHECK(call)                                                              \
-  do {                                                                                   \
-    const cudaError_t ce_err_ = (call);                                                  \
+#define CE_CUDA_CHECK(call)                                                                        \
+  do {                                                                                             \
+    const cudaError_t ce_err_ = (call);                                                            \
     if (ce_err_ != cudaSuccess) ::cudaembed::throw_cuda_error(ce_err_, #call, __FILE__, __LINE__); \
   } while (0)
 
-#define CE_CURAND_CHECK(call)                                                            \
-  do {                                                                                   \
-    const curandStatus_t ce_st_ = (call);                                                \
-    if (ce_st_ != CURAND_STATUS_SUCCESS)                                                 \
-      ::cudaembed::throw_curand_error(ce_st_, #call, __FILE__, __LINE__);                \
+#define CE_CURAND_CHECK(call)                                                                                \
+  do {                                                                                                       \
+    const curandStatus_t ce_st_ = (call);                                                                    \
+    if (ce_st_ != CURAND_STATUS_SUCCESS) ::cudaembed::throw_curand_error(ce_st_, #call, __FILE__, __LINE__); \
   } while (0)
 
 // After every <<<...>>>: catches bad launch configurations at once.

@@ -19,7 +19,9 @@ struct BatchSums {
 
   __device__ BatchSums operator+(const BatchSums& o) const {
     return {{dense_grad[0] + o.dense_grad[0], dense_grad[1] + o.dense_grad[1]},
-            loss + o.loss, squared_error + o.squared_error, correct + o.correct};
+            loss + o.loss,
+            squared_error + o.squared_error,
+            correct + o.correct};
   }
 };
 
@@ -36,7 +38,8 @@ __global__ void __launch_bounds__(kThreads) fused_forward_backward(StepArgs args
 
   BatchSums sums{};
   if (i < count) {
-    const uint32_t id = permute_index(static_cast<uint32_t>(start + i), args.pairs, epoch_shuffle_key(args.seed, epoch));
+    const uint32_t id =
+        permute_index(static_cast<uint32_t>(start + i), args.pairs, epoch_shuffle_key(args.seed, epoch));
     const uint32_t a = args.pair_a[id], b = args.pair_b[id];
     const float label = args.label[id];
     const size_t row_a = static_cast<size_t>(a) * args.dims, row_b = static_cast<size_t>(b) * args.dims;
@@ -47,9 +50,11 @@ __global__ void __launch_bounds__(kThreads) fused_forward_backward(StepArgs args
       };
     };
     const PairResult<float> r = pair_forward_backward(args.table + row_a, args.table + row_b, args.dims, args.normalize,
-                                               s->dense[0], s->dense[1], label, 1.0f / static_cast<float>(count),
-                                               accumulate(row_a), accumulate(row_b));
-    sums = {{r.dlogit * r.dist, r.dlogit}, r.loss, (label - r.prob) * (label - r.prob),
+                                                      s->dense[0], s->dense[1], label, 1.0f / static_cast<float>(count),
+                                                      accumulate(row_a), accumulate(row_b));
+    sums = {{r.dlogit * r.dist, r.dlogit},
+            r.loss,
+            (label - r.prob) * (label - r.prob),
             (r.prob > 0.5f) == (label > 0.5f) ? 1.0f : 0.0f};
   }
 
@@ -126,7 +131,7 @@ void run_epoch_fused(const StepArgs& args, cudaStream_t stream) {
 void launch_pairs_from_bits(const uint32_t* bits, const float* rgb, uint32_t colours, uint64_t count, float threshold,
                             uint32_t* a, uint32_t* b, float* label, int sm_count, cudaStream_t stream) {
   pairs_from_bits_kernel<<<std::max(1, sm_count * 8), kThreads, 0, stream>>>(bits, rgb, colours, count, threshold, a, b,
-                                                                           label);
+                                                                             label);
   CE_CHECK_LAUNCH("pairs_from_bits_kernel");
 }
 

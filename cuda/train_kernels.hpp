@@ -15,10 +15,10 @@ namespace cudaembed {
 // Scalars that live in device memory so that launches need no per-step arguments: a step's batch
 // follows from `step`, and Adam's step size is set by the step's last block.
 struct DeviceScalars {
-  long long step;             // Adam steps completed
-  unsigned int blocks_done;   // last-block-done ticket of the forward/backward kernel
-  float step_size;            // Adam step size of the step being applied
-  float dense[2];             // Dense(1): weight, bias
+  long long step;            // Adam steps completed
+  unsigned int blocks_done;  // last-block-done ticket of the forward/backward kernel
+  float step_size;           // Adam step size of the step being applied
+  float dense[2];            // Dense(1): weight, bias
   float dense_m[2], dense_v[2];
   float dense_grad[2];
   // This epoch's per-sample sums (reset by the host before each epoch).
@@ -35,12 +35,12 @@ struct StepArgs {
   uint32_t pairs;
   int batch;
   long long steps_per_epoch;
-  uint64_t seed;           // shuffle seed
-  float* table;            // (N, D)
-  float* table_m;          // (N, D)
-  float* table_v;          // (N, D)
-  float* grad;             // (N, D), all zero between steps
-  float* grad_sq;          // (N, D) per-lookup squared gradients (SecondMoment::lookups), else null
+  uint64_t seed;   // shuffle seed
+  float* table;    // (N, D)
+  float* table_m;  // (N, D)
+  float* table_v;  // (N, D)
+  float* grad;     // (N, D), all zero between steps
+  float* grad_sq;  // (N, D) per-lookup squared gradients (SecondMoment::lookups), else null
   long long rows;
   int dims;
   bool normalize;

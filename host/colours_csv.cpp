@@ -71,8 +71,7 @@ class CsvReader {
         field.clear();
         quoted = true;
       } else if (after_quote) {
-        if (c != ' ' && c != '\t')
-          fail(record.line, fmt::format("unexpected character '{}' after a closing quote", c));
+        if (c != ' ' && c != '\t') fail(record.line, fmt::format("unexpected character '{}' after a closing quote", c));
       } else {
         field += c;
       }
@@ -128,8 +127,8 @@ void parse_rgb(std::string_view field, std::size_t line, const CsvReader& reader
       int value = 0;
       const auto [ptr, ec] = std::from_chars(part.data(), part.data() + part.size(), value);
       if (part.empty() || ec == std::errc::invalid_argument || ptr != part.data() + part.size())
-        reader.fail(line, fmt::format("non-numeric RGB component '{}' in '{}' (expected R;G;B integers 0..255)",
-                                      part, field));
+        reader.fail(
+            line, fmt::format("non-numeric RGB component '{}' in '{}' (expected R;G;B integers 0..255)", part, field));
       if (ec == std::errc::result_out_of_range || value < 0 || value > 255)
         reader.fail(line, fmt::format("RGB component {} out of range 0..255 in '{}'", part, field));
       out[count] = static_cast<float>(value) / 255.0f;

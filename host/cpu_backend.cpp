@@ -19,8 +19,8 @@ void epoch_batch(uint64_t pairs, int64_t batch, uint64_t seed, int64_t epoch, in
     ids[i - start] = permute_index(static_cast<uint32_t>(i), static_cast<uint32_t>(pairs), key);
 }
 
-void cpu_train_step(ModelState& state, const PairSet& pairs, std::span<const uint32_t> batch,
-                    const TrainConfig& config, CpuWorkspace& work, EpochMetrics& metrics) {
+void cpu_train_step(ModelState& state, const PairSet& pairs, std::span<const uint32_t> batch, const TrainConfig& config,
+                    CpuWorkspace& work, EpochMetrics& metrics) {
   const int dims = state.dims;
   const bool per_lookup = config.second_moment == SecondMoment::lookups;
   std::vector<float>& grad = work.grad;
@@ -39,8 +39,9 @@ void cpu_train_step(ModelState& state, const PairSet& pairs, std::span<const uin
         if (per_lookup) grad_sq[row + k] += g * g;
       };
     };
-    const PairResult<float> r = pair_forward_backward(&table[row_a], &table[row_b], dims, config.normalize, state.dense[0],
-                                               state.dense[1], label, grad_scale, accumulate(row_a), accumulate(row_b));
+    const PairResult<float> r =
+        pair_forward_backward(&table[row_a], &table[row_b], dims, config.normalize, state.dense[0], state.dense[1],
+                              label, grad_scale, accumulate(row_a), accumulate(row_b));
     dense_grad[0] += r.dlogit * r.dist;
     dense_grad[1] += r.dlogit;
     metrics.loss_sum += r.loss;

@@ -11,8 +11,8 @@ namespace {
 
 void check(curandStatus_t status, const char* call, uint64_t seed) {
   if (status != CURAND_STATUS_SUCCESS)
-    throw Error(fmt::format("cuRAND host generator: {} failed with status {} (seed {})", call,
-                            static_cast<int>(status), seed));
+    throw Error(
+        fmt::format("cuRAND host generator: {} failed with status {} (seed {})", call, static_cast<int>(status), seed));
 }
 
 }  // namespace

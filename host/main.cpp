@@ -2,10 +2,10 @@
 //   cudaembed train [options]      see `cudaembed train --help`
 #include <cmath>
 
-#include <CLI/CLI.hpp>
 #include <fmt/format.h>
 #include <spdlog/sinks/stdout_color_sinks.h>
 #include <spdlog/spdlog.h>
+#include <CLI/CLI.hpp>
 
 #include "cudaembed/backend.hpp"
 #include "cudaembed/error.hpp"
@@ -47,9 +47,12 @@ void add_train_options(CLI::App& cmd, TrainOptions& o, ChoiceNames& names) {
   cmd.add_option("--device", o.device, "Where to train: auto (CUDA if a device exists, else CPU), cpu or cuda")
       ->check(CLI::IsMember({"auto", "cpu", "cuda"}))
       ->capture_default_str();
-  cmd.add_option("--kernel", t.kernel, "CUDA kernel variant: " + fmt::format("{}", fmt::join(cuda_kernel_names(), ", ")))
+  cmd.add_option("--kernel", t.kernel,
+                 "CUDA kernel variant: " + fmt::format("{}", fmt::join(cuda_kernel_names(), ", ")))
       ->check(CLI::IsMember(cuda_kernel_names()))
       ->capture_default_str();
+  cmd.add_flag("--save-pairs", o.save_pairs,
+               "Also write pair_ids.npy (P, 2) uint32 and pair_labels.npy (P,) float32: the exact training data");
   cmd.add_option("--seed", t.seed, "Seed of the pairs, the initial weights and every epoch's shuffle")
       ->capture_default_str();
 
@@ -65,7 +68,10 @@ void add_train_options(CLI::App& cmd, TrainOptions& o, ChoiceNames& names) {
       ->group(g);
 
   g = "Model";
-  cmd.add_option("--dims", t.dims, "Embedding width D")->check(CLI::Range(1, kMaxDims))->capture_default_str()->group(g);
+  cmd.add_option("--dims", t.dims, "Embedding width D")
+      ->check(CLI::Range(1, kMaxDims))
+      ->capture_default_str()
+      ->group(g);
   cmd.add_flag("--normalize", t.normalize, "L2-normalise each row before the distance")->group(g);
   cmd.add_option("--init", names.init,
                  "Initialisation: robust (Keras's, Dense weight <= 0: trains into the right basin) or keras (exact)")
@@ -87,8 +93,14 @@ void add_train_options(CLI::App& cmd, TrainOptions& o, ChoiceNames& names) {
       ->capture_default_str()
       ->group(g);
   cmd.add_option("--lr", t.adam.lr, "Adam learning rate")->check(kPositive)->capture_default_str()->group(g);
-  cmd.add_option("--beta1", t.adam.beta1, "Adam beta1")->check(CLI::Range(0.0f, 0.999999f))->capture_default_str()->group(g);
-  cmd.add_option("--beta2", t.adam.beta2, "Adam beta2")->check(CLI::Range(0.0f, 0.999999f))->capture_default_str()->group(g);
+  cmd.add_option("--beta1", t.adam.beta1, "Adam beta1")
+      ->check(CLI::Range(0.0f, 0.999999f))
+      ->capture_default_str()
+      ->group(g);
+  cmd.add_option("--beta2", t.adam.beta2, "Adam beta2")
+      ->check(CLI::Range(0.0f, 0.999999f))
+      ->capture_default_str()
+      ->group(g);
   cmd.add_option("--epsilon", t.adam.epsilon, "Adam epsilon, added to sqrt(v) as Keras does")
       ->check(kPositive)
       ->capture_default_str()

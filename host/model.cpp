@@ -26,8 +26,7 @@ ModelState init_model(int64_t rows, int dims, const InitSpec& spec) {
   // A stream of its own: the pairs use `seed` itself.
   const auto bits = philox_bits_host(n + 1, mix64(spec.seed ^ 0x1a17ull));
   s.table.resize(n);
-  for (uint64_t i = 0; i < n; ++i)
-    s.table[i] = spec.embedding_range * (2.0f * unit_from_bits(bits[i]) - 1.0f);
+  for (uint64_t i = 0; i < n; ++i) s.table[i] = spec.embedding_range * (2.0f * unit_from_bits(bits[i]) - 1.0f);
   // Glorot-uniform for a 1x1 kernel: limit sqrt(6 / (fan_in + fan_out)) = sqrt(3).
   const float limit = std::sqrt(3.0f), u = unit_from_bits(bits[n]);
   s.dense[0] = spec.scheme == InitScheme::keras ? limit * (2.0f * u - 1.0f) : -limit * u;

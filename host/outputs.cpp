@@ -39,12 +39,12 @@ void close_and_rename(std::FILE* f, const std::string& temp, const std::string& 
 
 }  // namespace
 
-std::string npy_header(const std::vector<uint64_t>& shape) {
+std::string npy_header(const std::vector<uint64_t>& shape, const char* descr) {
   // Python tuple syntax: "(646, 2)", and "(646,)" for one dimension.
   std::string dims;
   for (std::size_t i = 0; i < shape.size(); ++i) dims += fmt::format("{}{}", i ? ", " : "", shape[i]);
   if (shape.size() == 1) dims += ',';
-  std::string dict = fmt::format("{{'descr': '<f4', 'fortran_order': False, 'shape': ({}), }}", dims);
+  std::string dict = fmt::format("{{'descr': '{}', 'fortran_order': False, 'shape': ({}), }}", descr, dims);
   // Magic (6) + version (2) + length (2) + dict + padding + '\n' is a multiple of 64.
   const std::size_t total = (10 + dict.size() + 1 + 63) / 64 * 64;
   dict.append(total - 10 - dict.size() - 1, ' ');
@@ -59,6 +59,13 @@ void write_npy(const std::string& path, std::span<const float> data, const std::
   NpyStreamWriter writer(path, shape);
   writer.append(data);
   writer.finish();
+}
+
+void write_npy(const std::string& path, std::span<const uint32_t> data, const std::vector<uint64_t>& shape) {
+  const std::string header = npy_header(shape, "<u4");
+  std::string bytes(header);
+  bytes.append(reinterpret_cast<const char*>(data.data()), data.size_bytes());
+  write_text_file(path, bytes);
 }
 
 NpyStreamWriter::NpyStreamWriter(std::string path, std::vector<uint64_t> shape)
@@ -84,8 +91,7 @@ void NpyStreamWriter::append(std::span<const float> data) {
 }
 
 void NpyStreamWriter::finish() {
-  if (written_ != expected_)
-    throw Error(fmt::format("{}: {} of {} values written", path_, written_, expected_));
+  if (written_ != expected_) throw Error(fmt::format("{}: {} of {} values written", path_, written_, expected_));
   std::FILE* f = std::exchange(file_, nullptr);
   close_and_rename(f, temp_path_, path_);
 }
@@ -121,8 +127,10 @@ void check_run_dir(const std::string& path, bool force) {
   if (fs::exists(path, ec)) {
     if (!fs::is_directory(path, ec)) throw Error(fmt::format("--out {}: exists and is not a directory", path));
     if (!force && !fs::is_empty(path, ec))
-      throw Error(fmt::format("--out {}: a run already exists there; pass --force to overwrite it, or choose "
-                              "another --out", path));
+      throw Error(
+          fmt::format("--out {}: a run already exists there; pass --force to overwrite it, or choose "
+                      "another --out",
+                      path));
     if (const auto why = cannot_write_in(path); !why.empty())
       throw Error(fmt::format("--out {}: directory is not writable: {}", path, why));
     return;

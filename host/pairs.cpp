@@ -14,9 +14,7 @@ double PairSet::positive_fraction() const {
   return label.empty() ? 0.0 : positives / static_cast<double>(label.size());
 }
 
-std::vector<uint32_t> pair_random_bits_host(uint64_t count, uint64_t seed) {
-  return philox_bits_host(3 * count, seed);
-}
+std::vector<uint32_t> pair_random_bits_host(uint64_t count, uint64_t seed) { return philox_bits_host(3 * count, seed); }
 
 PairSet pairs_from_bits(std::span<const uint32_t> bits, std::span<const float> rgb, float threshold) {
   const uint64_t count = bits.size() / 3;

@@ -8,8 +8,8 @@
 #include <sstream>
 
 #include <fmt/format.h>
-#include <nlohmann/json.hpp>
 #include <spdlog/spdlog.h>
+#include <nlohmann/json.hpp>
 
 #include "cudaembed/colours.hpp"
 #include "cudaembed/error.hpp"
@@ -23,9 +23,7 @@ namespace {
 
 using Clock = std::chrono::steady_clock;
 
-double seconds_since(Clock::time_point start) {
-  return std::chrono::duration<double>(Clock::now() - start).count();
-}
+double seconds_since(Clock::time_point start) { return std::chrono::duration<double>(Clock::now() - start).count(); }
 
 // The rows the model actually compares: L2-normalised when --normalize (as the model does).
 std::vector<float> effective_embedding(const ModelState& s, bool normalize) {
@@ -57,7 +55,8 @@ std::string metadata_tsv(const ColourTable& colours) {
   std::string out = "name\thex\n";
   for (std::size_t i = 0; i < colours.size(); ++i) {
     std::string name = colours.names[i];
-    std::replace_if(name.begin(), name.end(), [](char c) { return c == '\t' || c == '\n' || c == '\r'; }, ' ');
+    std::replace_if(
+        name.begin(), name.end(), [](char c) { return c == '\t' || c == '\n' || c == '\r'; }, ' ');
     out += fmt::format("{}\t{}\n", name, colours.hex(i));
   }
   return out;
@@ -70,6 +69,9 @@ std::string metrics_csv(const std::vector<EpochRecord>& history) {
                        r.metrics.accuracy(), r.seconds);
   return out;
 }
+
+// A float as the shortest decimal that reads back as it: 0.9, not 0.8999999761581421.
+double json_number(float x) { return std::stod(fmt::format("{}", x)); }
 
 int64_t log_interval(const TrainOptions& o) {
   if (o.log_every > 0) return o.log_every;
@@ -105,6 +107,7 @@ int run_train(const TrainOptions& o) {
   InitSpec init = o.init;
   init.seed = cfg.seed;
   ModelState state = init_model(static_cast<int64_t>(colours.size()), cfg.dims, init);
+  const float initial_dense[2] = {state.dense[0], state.dense[1]};
 
   const int64_t spe = steps_per_epoch(pairs.size(), cfg.batch);
   spdlog::info("training {} epochs x {} steps (batch {}), D={}{}, init {}", cfg.epochs, spe, cfg.batch, cfg.dims,
@@ -113,8 +116,7 @@ int run_train(const TrainOptions& o) {
   namespace fs = std::filesystem;
   auto path = [&](const char* name) { return (fs::path(o.out) / name).string(); };
   const std::vector<uint64_t> row_shape{static_cast<uint64_t>(state.rows), static_cast<uint64_t>(state.dims)};
-  NpyStreamWriter snapshots(path("snapshots.npy"),
-                            {static_cast<uint64_t>(cfg.epochs) + 1, row_shape[0], row_shape[1]});
+  NpyStreamWriter snapshots(path("snapshots.npy"), {static_cast<uint64_t>(cfg.epochs) + 1, row_shape[0], row_shape[1]});
   snapshots.append(state.table);
 
   const int64_t every = log_interval(o);
@@ -135,6 +137,15 @@ int run_train(const TrainOptions& o) {
   snapshots.finish();
 
   write_npy(path("embedding.npy"), state.table, row_shape);
+  if (o.save_pairs) {
+    std::vector<uint32_t> ids(2 * pairs.size());
+    for (std::size_t i = 0; i < pairs.size(); ++i) {
+      ids[2 * i] = pairs.a[i];
+      ids[2 * i + 1] = pairs.b[i];
+    }
+    write_npy(path("pair_ids.npy"), ids, {pairs.size(), 2});
+    write_npy(path("pair_labels.npy"), pairs.label, {pairs.size()});
+  }
   write_text_file(path("vectors.tsv"), vectors_tsv(state));
   write_text_file(path("metadata.tsv"), metadata_tsv(colours));
   write_text_file(path("metrics.csv"), metrics_csv(history));
@@ -148,20 +159,37 @@ int run_train(const TrainOptions& o) {
       {"cudaembed_version", kVersion},
       {"command", "train"},
       {"config",
-       {{"data", o.data}, {"pairs", spec.count}, {"label_threshold", spec.threshold}, {"dims", cfg.dims},
-        {"normalize", cfg.normalize}, {"epochs", cfg.epochs}, {"batch", cfg.batch}, {"steps_per_epoch", spe},
-        {"lr", cfg.adam.lr}, {"beta1", cfg.adam.beta1}, {"beta2", cfg.adam.beta2}, {"epsilon", cfg.adam.epsilon},
+       {{"data", o.data},
+        {"pairs", spec.count},
+        {"label_threshold", json_number(spec.threshold)},
+        {"dims", cfg.dims},
+        {"normalize", cfg.normalize},
+        {"epochs", cfg.epochs},
+        {"batch", cfg.batch},
+        {"steps_per_epoch", spe},
+        {"lr", json_number(cfg.adam.lr)},
+        {"beta1", json_number(cfg.adam.beta1)},
+        {"beta2", json_number(cfg.adam.beta2)},
+        {"epsilon", json_number(cfg.adam.epsilon)},
         {"adam_v", to_string(cfg.second_moment)},
-        {"init", to_string(init.scheme)}, {"embedding_init_range", init.embedding_range}, {"device", o.device},
+        {"init", to_string(init.scheme)},
+        {"embedding_init_range", json_number(init.embedding_range)},
+        {"device", o.device},
         {"kernel", cfg.kernel}}},
+      {"initial_dense", {json_number(initial_dense[0]), json_number(initial_dense[1])}},
       {"seed", cfg.seed},
       {"backend", {{"name", info.name}, {"device", info.device}, {"kernel", info.kernel}}},
       {"versions", {{"cuda", cuda_versions()}, {"compiler", kCompiler}, {"build_type", kBuildType}}},
-      {"data", {{"colours", colours.size()}, {"pairs", pairs.size()}, {"positive_fraction", pairs.positive_fraction()}}},
+      {"data",
+       {{"colours", colours.size()}, {"pairs", pairs.size()}, {"positive_fraction", pairs.positive_fraction()}}},
       {"timings_s", {{"parse", parse_s}, {"pairs", pairs_s}, {"train", train_s}, {"total", seconds_since(start)}}},
       {"final",
-       {{"loss", last.loss()}, {"mse", last.mse()}, {"accuracy", last.accuracy()}, {"dense_weight", state.dense[0]},
-        {"dense_bias", state.dense[1]}, {"spearman_rgb", rho}}},
+       {{"loss", last.loss()},
+        {"mse", last.mse()},
+        {"accuracy", last.accuracy()},
+        {"dense_weight", json_number(state.dense[0])},
+        {"dense_bias", json_number(state.dense[1])},
+        {"spearman_rgb", rho}}},
   };
   write_text_file(path("run.json"), run.dump(2) + "\n");
   spdlog::info("wrote {}/{{embedding.npy, snapshots.npy, vectors.tsv, metadata.tsv, metrics.csv, run.json}}", o.out);

@@ -10,11 +10,12 @@
 namespace cudaembed {
 
 struct TrainOptions {
-  std::string data;         // colour CSV
-  std::string out;          // run directory
-  bool force = false;       // allow writing into an existing run directory
+  std::string data;    // colour CSV
+  std::string out;     // run directory
+  bool force = false;  // allow writing into an existing run directory
   std::string device = "auto";
   int64_t log_every = 0;    // epochs between progress lines; 0 = about 25 lines per run
+  bool save_pairs = false;  // also write pair_ids.npy and pair_labels.npy (for peers and audits)
   PairSpec pairs;
   InitSpec init;
   TrainConfig train;

@@ -44,7 +44,7 @@ std::string shell_quote(const std::string& s) {
 }
 
 struct RunResult {
-  int status = -1;  // exit status, or -1 when the process did not exit normally
+  int status = -1;     // exit status, or -1 when the process did not exit normally
   std::string output;  // stdout and stderr together
 };
 
@@ -61,7 +61,6 @@ RunResult run_cli(const std::string& args) {
   r.status = raw != -1 && WIFEXITED(raw) ? WEXITSTATUS(raw) : -1;
   return r;
 }
-
 
 std::string read_file(const std::string& path) {
   std::ifstream in(path, std::ios::binary);
@@ -144,9 +143,9 @@ void check_one_line_error(const RunResult& r, const std::string& flag) {
 }
 
 const std::vector<std::string> kTrainOptions = {
-    "--data", "--out", "--force", "--device", "--kernel", "--seed", "--pairs", "--label-threshold", "--dims",
-    "--normalize", "--init", "--init-range", "--epochs", "--batch", "--lr", "--beta1", "--beta2", "--epsilon",
-    "--adam-v", "--log-every"};
+    "--data",  "--out",       "--force",  "--device",     "--kernel", "--seed",  "--pairs", "--label-threshold",
+    "--dims",  "--normalize", "--init",   "--init-range", "--epochs", "--batch", "--lr",    "--beta1",
+    "--beta2", "--epsilon",   "--adam-v", "--log-every"};
 
 // A fast run: a few pairs, a few epochs.
 const std::string kQuick = "train --pairs 2000 --epochs 2";
@@ -259,7 +258,8 @@ TEST_CASE("cli: an existing run needs --force and is left untouched without it",
   REQUIRE(first.status == 0);
 
   std::vector<std::pair<std::string, std::string>> before;
-  for (const auto& e : fs::directory_iterator(out)) before.emplace_back(e.path().string(), read_file(e.path().string()));
+  for (const auto& e : fs::directory_iterator(out))
+    before.emplace_back(e.path().string(), read_file(e.path().string()));
   const std::string embedding_before = read_file(out + "/embedding.npy");
 
   // A different seed would give different bytes if anything were rewritten.
@@ -296,13 +296,17 @@ TEST_CASE("cli: bad flags give a one-line error naming the flag", "[cli]") {
   SECTION("--batch 0") { check_one_line_error(run_cli(base + " --pairs 200 --epochs 1 --batch 0"), "--batch"); }
   SECTION("--dims 0") { check_one_line_error(run_cli(base + " --pairs 200 --epochs 1 --dims 0"), "--dims"); }
   SECTION("--dims 5000") { check_one_line_error(run_cli(base + " --pairs 200 --epochs 1 --dims 5000"), "--dims"); }
-  SECTION("--kernel nope") { check_one_line_error(run_cli(base + " --pairs 200 --epochs 1 --kernel nope"), "--kernel"); }
+  SECTION("--kernel nope") {
+    check_one_line_error(run_cli(base + " --pairs 200 --epochs 1 --kernel nope"), "--kernel");
+  }
   SECTION("--device gpu") { check_one_line_error(run_cli(base + " --pairs 200 --epochs 1 --device gpu"), "--device"); }
   SECTION("--init foo") { check_one_line_error(run_cli(base + " --pairs 200 --epochs 1 --init foo"), "--init"); }
   SECTION("--adam-v x") { check_one_line_error(run_cli(base + " --pairs 200 --epochs 1 --adam-v x"), "--adam-v"); }
   SECTION("--lr 0") { check_one_line_error(run_cli(base + " --pairs 200 --epochs 1 --lr 0"), "--lr"); }
   SECTION("--pairs 0") { check_one_line_error(run_cli(base + " --pairs 0 --epochs 1"), "--pairs"); }
-  SECTION("unknown option") { check_one_line_error(run_cli(base + " --pairs 200 --epochs 1 --frobnicate"), "--frobnicate"); }
+  SECTION("unknown option") {
+    check_one_line_error(run_cli(base + " --pairs 200 --epochs 1 --frobnicate"), "--frobnicate");
+  }
   SECTION("nothing was written") {
     run_cli(base + " --pairs 200 --epochs 0");
     CHECK_FALSE(fs::exists(tmp / "run"));
@@ -329,7 +333,8 @@ TEST_CASE("cli: --data pointing to a missing file leaves no temporary files", "[
   TempDir tmp;
   const std::string data = tmp / "no-such.csv";
   const std::string out = tmp / "run";
-  const RunResult r = run_cli("train --pairs 200 --epochs 1 --data " + shell_quote(data) + " --out " + shell_quote(out));
+  const RunResult r =
+      run_cli("train --pairs 200 --epochs 1 --data " + shell_quote(data) + " --out " + shell_quote(out));
   check_one_line_error(r, "--data");
   CHECK_THAT(r.output, Contains(data));
   if (fs::exists(out)) {

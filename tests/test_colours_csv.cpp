@@ -1,8 +1,8 @@
 // The colour CSV parser: the bundled table, the accepted CSV variants and every rejection.
 // Line numbers in errors are 1-based physical lines where the record starts (the header is line 1).
+#include <fcntl.h>
 #include <sys/stat.h>
 #include <sys/types.h>
-#include <fcntl.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -17,21 +17,21 @@
 
 #include <catch2/catch.hpp>
 
-#include "test_support.hpp"
 #include "cudaembed/colours.hpp"
 #include "cudaembed/error.hpp"
+#include "test_support.hpp"
 
 using cudaembed::test::TempDir;
 
 namespace {
 
 namespace fs = std::filesystem;
+using Catch::Matchers::Contains;
+using Catch::Matchers::StartsWith;
 using cudaembed::ColourTable;
 using cudaembed::Error;
 using cudaembed::parse_colours_csv;
 using cudaembed::read_colours_csv;
-using Catch::Matchers::Contains;
-using Catch::Matchers::StartsWith;
 
 const std::string kBundled = std::string(CUDAEMBED_SOURCE_DIR) + "/data/colours.csv";
 const std::string kHeader = "Color Name,R;G;B Dec\n";
@@ -56,10 +56,10 @@ std::string parse_error(std::string_view text, std::string_view source = "t.csv"
 }
 
 // Checks the message starts with "<prefix>" (e.g. "t.csv:3: ") and contains `phrase`.
-#define CHECK_PARSE_ERROR(text, prefix, phrase)            \
-  do {                                                     \
-    const std::string msg_ = parse_error(text);            \
-    INFO("input: " << (text));                             \
+#define CHECK_PARSE_ERROR(text, prefix, phrase)               \
+  do {                                                        \
+    const std::string msg_ = parse_error(text);               \
+    INFO("input: " << (text));                                \
     CHECK_THAT(msg_, StartsWith(prefix) && Contains(phrase)); \
   } while (0)
 
@@ -67,7 +67,6 @@ std::ptrdiff_t index_of(const ColourTable& t, std::string_view name) {
   const auto it = std::find(t.names.begin(), t.names.end(), name);
   return it == t.names.end() ? -1 : it - t.names.begin();
 }
-
 
 }  // namespace
 
@@ -98,9 +97,8 @@ TEST_CASE("csv: bundled data/colours.csv has 646 named colours", "[csv]") {
 TEST_CASE("csv: bundled names containing commas parse as one field", "[csv]") {
   const ColourTable t = read_colours_csv(kBundled);
   for (const char* name : {"DarkSlateGray, DarkSlateGrey", "DimGray, DimGrey", "SlateGray, SlateGrey",
-                           "LightSlateGray, LightSlateGrey", "gray, grey", "LightGrey, LightGray",
-                           "DarkGrey, DarkGray", "gray0, grey0", "gray25, grey25", "gray50, grey50",
-                           "gray75, grey75", "gray100, grey100"}) {
+                           "LightSlateGray, LightSlateGrey", "gray, grey", "LightGrey, LightGray", "DarkGrey, DarkGray",
+                           "gray0, grey0", "gray25, grey25", "gray50, grey50", "gray75, grey75", "gray100, grey100"}) {
     INFO(name);
     CHECK(index_of(t, name) >= 0);
   }
@@ -115,7 +113,7 @@ TEST_CASE("csv: bundled nameless rows are dropped and ids are row indices after 
   const ColourTable t = read_colours_csv(kBundled);
   // Nameless rows sit at file lines 9, 153, 324, 482 and 646 (data rows 7, 151, 322, 480, 644),
   // directly after named rows 7, 150, 320, 477 and 640 (1-based).
-  CHECK(t.names[6] == "linen");  // named row 7
+  CHECK(t.names[6] == "linen");         // named row 7
   CHECK(t.names[7] == "AntiqueWhite");  // just after the first nameless row
   CHECK(t.hex(7) == "#FAEBD7");
   CHECK(t.names[149] == "PeachPuff4");
@@ -170,7 +168,10 @@ TEST_CASE("csv: UTF-8 BOM before the header", "[csv]") {
   const ColourTable t = parse_colours_csv("\xEF\xBB\xBF" + kHeader + "red,255;0;0\n", "t.csv");
   REQUIRE(t.size() == 1);
   CHECK(t.names[0] == "red");
-  const ColourTable crlf = parse_colours_csv("\xEF\xBB\xBF" "Color Name,R;G;B Dec\r\nred,255;0;0\r\n", "t.csv");
+  const ColourTable crlf = parse_colours_csv(
+      "\xEF\xBB\xBF"
+      "Color Name,R;G;B Dec\r\nred,255;0;0\r\n",
+      "t.csv");
   CHECK(crlf.size() == 1);
 }
 
@@ -251,7 +252,8 @@ TEST_CASE("csv: valid multi-byte UTF-8 names are accepted", "[csv]") {
 }
 
 TEST_CASE("csv: nameless rows are dropped from a parsed table", "[csv]") {
-  const ColourTable t = parse_colours_csv(kHeader + "a,1;1;1\n,2;2;2\n  ,3;3;3\nb,4;4;4\n\"\",5;5;5\nc,6;6;6\n", "t.csv");
+  const ColourTable t =
+      parse_colours_csv(kHeader + "a,1;1;1\n,2;2;2\n  ,3;3;3\nb,4;4;4\n\"\",5;5;5\nc,6;6;6\n", "t.csv");
   REQUIRE(t.size() == 3);
   CHECK(t.names == std::vector<std::string>{"a", "b", "c"});
   CHECK(t.hex(1) == "#040404");
@@ -341,9 +343,7 @@ TEST_CASE("csv: invalid UTF-8 in a name is rejected", "[csv]") {
     CHECK_PARSE_ERROR(kHeader + "\xF4\x90\x80\x80,1;2;3\n", "t.csv:2: ", "invalid UTF-8");
   }
   SECTION("lone continuation byte") { CHECK_PARSE_ERROR(kHeader + "\x80,1;2;3\n", "t.csv:2: ", "invalid UTF-8"); }
-  SECTION("inside a quoted name") {
-    CHECK_PARSE_ERROR(kHeader + "\"a, \xFF\",1;2;3\n", "t.csv:2: ", "invalid UTF-8");
-  }
+  SECTION("inside a quoted name") { CHECK_PARSE_ERROR(kHeader + "\"a, \xFF\",1;2;3\n", "t.csv:2: ", "invalid UTF-8"); }
 }
 
 TEST_CASE("csv: unterminated quote is rejected", "[csv]") {
@@ -356,9 +356,7 @@ TEST_CASE("csv: unterminated quote is rejected", "[csv]") {
 }
 
 TEST_CASE("csv: stray quote inside an unquoted field is rejected", "[csv]") {
-  SECTION("in the name") {
-    CHECK_PARSE_ERROR(kHeader + "a,1;2;3\nab\"c,1;2;3\n", "t.csv:3: ", "stray double quote");
-  }
+  SECTION("in the name") { CHECK_PARSE_ERROR(kHeader + "a,1;2;3\nab\"c,1;2;3\n", "t.csv:3: ", "stray double quote"); }
   SECTION("in the RGB field") { CHECK_PARSE_ERROR(kHeader + "a,1;2\"3\"\n", "t.csv:2: ", "stray double quote"); }
   SECTION("text after a closing quote") {
     CHECK_PARSE_ERROR(kHeader + "a,1;2;3\n\"ab\"c,1;2;3\n", "t.csv:3: ", "after a closing quote");
@@ -388,7 +386,8 @@ TEST_CASE("csv: errors use the source name given", "[csv]") {
 TEST_CASE("csv: read_colours_csv of a good temporary file", "[csv]") {
   TempDir dir;
   const std::string path = (dir.path / "good.csv").string();
-  std::ofstream(path, std::ios::binary) << "\xEF\xBB\xBF" "Color Name,R;G;B Dec\r\nred,255;0;0\r\n";
+  std::ofstream(path, std::ios::binary) << "\xEF\xBB\xBF"
+                                           "Color Name,R;G;B Dec\r\nred,255;0;0\r\n";
   const ColourTable t = read_colours_csv(path);
   REQUIRE(t.size() == 1);
   CHECK(t.names[0] == "red");

@@ -79,8 +79,8 @@ TEST_CASE("normalised rows below the norm floor are scaled without projection", 
   const double floor = std::sqrt(static_cast<double>(kNormalizeEpsilon));
   const double ea[2] = {1e-7, 0.0}, eb[2] = {0.6, 0.8};
   double ga[2] = {0, 0};
-  const auto r = pair_forward_backward<double>(ea, eb, 2, true, -1.0, 0.0, 1.0, 1.0,
-                                               [&](int k, double g) { ga[k] += g; }, [](int, double) {});
+  const auto r = pair_forward_backward<double>(
+      ea, eb, 2, true, -1.0, 0.0, 1.0, 1.0, [&](int k, double g) { ga[k] += g; }, [](int, double) {});
   const double na0 = 1e-7 / floor;  // about 0.1
   const double expected_dist = (na0 - 0.6) * (na0 - 0.6) + 0.8 * 0.8;
   CHECK(r.dist == Approx(expected_dist).epsilon(1e-12));
@@ -157,11 +157,11 @@ TEST_CASE("random bits map into range at the generator extremes", "[math][pairs]
 
 TEST_CASE("colour labels follow diff below threshold times u squared", "[math][pairs]") {
   const float black[3] = {0, 0, 0}, white[3] = {1, 1, 1}, grey[3] = {0.1f, 0.1f, 0.1f};
-  CHECK(colour_pair_label(black, black, 0.5f, 0.2f) == 1.0f);   // diff 0 < 0.05
-  CHECK(colour_pair_label(black, black, 0.0f, 0.2f) == 0.0f);   // 0 < 0 is false
-  CHECK(colour_pair_label(black, white, 0.999f, 0.2f) == 0.0f); // diff 1
-  CHECK(colour_pair_label(black, grey, 0.9f, 0.2f) == 1.0f);    // diff 0.01 < 0.162
-  CHECK(colour_pair_label(black, grey, 0.2f, 0.2f) == 0.0f);    // diff 0.01 > 0.008
+  CHECK(colour_pair_label(black, black, 0.5f, 0.2f) == 1.0f);    // diff 0 < 0.05
+  CHECK(colour_pair_label(black, black, 0.0f, 0.2f) == 0.0f);    // 0 < 0 is false
+  CHECK(colour_pair_label(black, white, 0.999f, 0.2f) == 0.0f);  // diff 1
+  CHECK(colour_pair_label(black, grey, 0.9f, 0.2f) == 1.0f);     // diff 0.01 < 0.162
+  CHECK(colour_pair_label(black, grey, 0.2f, 0.2f) == 0.0f);     // diff 0.01 > 0.008
 }
 
 TEST_CASE("permute_index is a bijection that changes with the key", "[math][shuffle]") {

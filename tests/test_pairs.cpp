@@ -4,8 +4,8 @@
 #include <catch2/catch.hpp>
 
 #include "cudaembed/colours.hpp"
-#include "test_support.hpp"
 #include "cudaembed/pairs.hpp"
+#include "test_support.hpp"
 
 using namespace cudaembed;
 

@@ -6,10 +6,10 @@
 #include <catch2/catch.hpp>
 
 #include "cudaembed/colours.hpp"
-#include "test_support.hpp"
 #include "cudaembed/cpu_reference.hpp"
 #include "cudaembed/quality.hpp"
 #include "cudaembed/trainer.hpp"
+#include "test_support.hpp"
 
 using namespace cudaembed;
 

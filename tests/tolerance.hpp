@@ -47,11 +47,11 @@ std::string mismatch(const A& got, const B& ref, Tolerance tol) {
 }
 
 // CHECKs that got matches ref within tol, printing the worst element when it does not.
-#define CHECK_CLOSE(got, ref, tol)                                   \
-  do {                                                               \
+#define CHECK_CLOSE(got, ref, tol)                                          \
+  do {                                                                      \
     const std::string ce_why_ = ::cudaembed::test::mismatch(got, ref, tol); \
-    INFO(ce_why_);                                                   \
-    CHECK(ce_why_.empty());                                          \
+    INFO(ce_why_);                                                          \
+    CHECK(ce_why_.empty());                                                 \
   } while (0)
 
 }  // namespace cudaembed::test

@@ -10,12 +10,12 @@ namespace cudaembed {
 
 struct TrainConfig {
   int dims = 2;
-  bool normalize = false;   // L2-normalise each row before the distance
+  bool normalize = false;  // L2-normalise each row before the distance
   int64_t epochs = 500;
-  int64_t batch = 512;      // the last partial batch of an epoch is kept
+  int64_t batch = 512;  // the last partial batch of an epoch is kept
   AdamHyper adam;
   SecondMoment second_moment = SecondMoment::lookups;
-  uint64_t seed = 42;       // pairs, initial weights and every epoch's shuffle derive from it
+  uint64_t seed = 42;           // pairs, initial weights and every epoch's shuffle derive from it
   std::string kernel = "auto";  // CUDA kernel variant; ignored by the CPU backend
 };
 

@@ -18,8 +18,8 @@ const char* to_string(InitScheme scheme);
 struct ModelState {
   int64_t rows = 0;
   int dims = 0;
-  std::vector<float> table;    // (N, D) embedding
-  float dense[2] = {0, 0};     // Dense(1): weight, bias
+  std::vector<float> table;  // (N, D) embedding
+  float dense[2] = {0, 0};   // Dense(1): weight, bias
   // Adam moments, same shapes as the parameters, and the number of steps taken.
   std::vector<float> table_m, table_v;
   float dense_m[2] = {0, 0}, dense_v[2] = {0, 0};

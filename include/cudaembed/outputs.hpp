@@ -10,10 +10,11 @@
 
 namespace cudaembed {
 
-// The NPY v1.0 header for a C-order little-endian float32 array of `shape`.
-std::string npy_header(const std::vector<uint64_t>& shape);
+// The NPY v1.0 header for a C-order array of `shape` with NumPy dtype `descr` ("<f4", "<u4").
+std::string npy_header(const std::vector<uint64_t>& shape, const char* descr = "<f4");
 
 void write_npy(const std::string& path, std::span<const float> data, const std::vector<uint64_t>& shape);
+void write_npy(const std::string& path, std::span<const uint32_t> data, const std::vector<uint64_t>& shape);
 
 // A float32 NPY of known shape written piece by piece (snapshots), renamed into place by finish().
 class NpyStreamWriter {

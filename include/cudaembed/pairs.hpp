@@ -8,9 +8,9 @@
 namespace cudaembed {
 
 struct PairSet {
-  std::vector<uint32_t> a;      // (P,) row ids
-  std::vector<uint32_t> b;      // (P,)
-  std::vector<float> label;     // (P,) 1 = similar, 0 = not
+  std::vector<uint32_t> a;   // (P,) row ids
+  std::vector<uint32_t> b;   // (P,)
+  std::vector<float> label;  // (P,) 1 = similar, 0 = not
 
   std::size_t size() const { return a.size(); }
   double positive_fraction() const;

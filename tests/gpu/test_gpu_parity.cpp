@@ -6,8 +6,8 @@
 #include <catch2/catch.hpp>
 
 #include "cudaembed/colours.hpp"
-#include "test_support.hpp"
 #include "cudaembed/trainer.hpp"
+#include "test_support.hpp"
 #include "tolerance.hpp"
 
 using namespace cudaembed;
@@ -62,8 +62,8 @@ TEST_CASE("every kernel variant trains like the CPU reference", "[gpu]") {
   cfg.epochs = 2;
   cfg.adam.lr = 0.01f;  // larger steps than the default so differences would show
   const uint32_t rows = hot ? 50 : static_cast<uint32_t>(colours().size());
-  const PairSet pairs = hot ? hot_row_pairs(rows, 3000)
-                            : make_cpu_backend(cfg)->generate_pairs(colours().rgb, PairSpec{5000, 3, 0.2f});
+  const PairSet pairs =
+      hot ? hot_row_pairs(rows, 3000) : make_cpu_backend(cfg)->generate_pairs(colours().rgb, PairSpec{5000, 3, 0.2f});
   const ModelState init = init_model(rows, dims, InitSpec{InitScheme::robust, 0.05f, 11});
 
   ModelState cpu = init, gpu = init;
@@ -72,8 +72,8 @@ TEST_CASE("every kernel variant trains like the CPU reference", "[gpu]") {
   const auto cpu_hist = train(*cpu_backend, pairs, cpu, cfg.epochs, nullptr);
   const auto gpu_hist = train(*gpu_backend, pairs, gpu, cfg.epochs, nullptr);
 
-  INFO("kernel " << kernel << ", D " << dims << ", normalize " << normalize << ", adam-v "
-                 << to_string(moment) << ", hot " << hot);
+  INFO("kernel " << kernel << ", D " << dims << ", normalize " << normalize << ", adam-v " << to_string(moment)
+                 << ", hot " << hot);
   // Float atomics add the batch's gradients in another order than the CPU loop: a few ulps per
   // step, carried through ~20 Adam steps whose step size is normalised by sqrt(v).
   const Tolerance tol{2e-5, 1e-3};
