@@ -3,6 +3,7 @@
 #include <cstddef>
 
 #include <fmt/format.h>
+#include <spdlog/spdlog.h>
 #include <nvtx3/nvtx3.hpp>
 
 #include "cuda_check.hpp"
@@ -16,8 +17,8 @@ namespace {
 
 class CudaBackend final : public Backend {
  public:
-  explicit CudaBackend(const TrainConfig& config)
-      : config_(config), variant_(find_kernel_variant(config.kernel == "auto" ? "fused" : config.kernel)) {
+  explicit CudaBackend(const TrainConfig& config) : config_(config) {
+    if (config.kernel != "auto") variant_ = &find_kernel_variant(config.kernel);
     if (cuda_device_count() == 0) throw Error("--device cuda: no CUDA device is visible (try --device cpu or auto)");
     CE_CUDA_CHECK(cudaSetDevice(0));
     CE_CUDA_CHECK(cudaGetDeviceProperties(&props_, 0));
@@ -28,7 +29,7 @@ class CudaBackend final : public Backend {
   BackendInfo info() const override {
     return {"cuda",
             fmt::format("{} ({} SMs, sm_{}{})", props_.name, props_.multiProcessorCount, props_.major, props_.minor),
-            variant_.name};
+            variant_ ? variant_->name : "auto"};
   }
 
   PairSet generate_pairs(std::span<const float> rgb, const PairSpec& spec) override {
@@ -83,15 +84,29 @@ class CudaBackend final : public Backend {
     scalars_.upload(&host, 1);
     rows_ = state.rows;
     dims_ = state.dims;
+    forward_cache_.resize(static_cast<std::size_t>(config_.batch));
+
+    const StepArgs args = step_args();
+    if (config_.kernel == "auto") {
+      variant_ = &auto_kernel_variant(args, props_);
+      spdlog::info("--kernel auto: {} for {} x {} on {}", variant_->name, rows_, dims_, props_.name);
+    } else if (!variant_->supports(args, props_)) {
+      throw Error(
+          fmt::format("--kernel {}: cannot train a {} x {} table on {} ({} KiB of shared memory per block "
+                      "needed, {} KiB there); use --kernel auto",
+                      variant_->name, rows_, dims_, props_.name, (persistent_shared_bytes(args) + 1023) / 1024,
+                      props_.sharedMemPerBlockOptin / 1024));
+    }
+    runner_ = variant_->make();
   }
 
   EpochMetrics train_epoch() override {
-    nvtx3::scoped_range range{fmt::format("epoch ({})", variant_.name)};
+    nvtx3::scoped_range range{variant_->name};
     // The epoch sums are the struct's tail, from loss_sum on.
     constexpr size_t kSums = offsetof(DeviceScalars, loss_sum);
     CE_CUDA_CHECK(
         cudaMemsetAsync(reinterpret_cast<char*>(scalars_.data()) + kSums, 0, sizeof(DeviceScalars) - kSums, stream_));
-    variant_.run_epoch(step_args(), stream_);
+    runner_->run_epoch(step_args(), stream_);
     CE_CUDA_CHECK(cudaStreamSynchronize(stream_));
     DeviceScalars host{};
     scalars_.download(&host, 1);
@@ -136,17 +151,20 @@ class CudaBackend final : public Backend {
     a.normalize = config_.normalize;
     a.adam = config_.adam;
     a.coef = adam_coefficients(config_.adam);
+    a.forward_cache = forward_cache_.data();
     a.scalars = scalars_.data();
     a.sm_count = props_.multiProcessorCount;
     return a;
   }
 
   TrainConfig config_;
-  const KernelVariant& variant_;
+  const KernelVariant* variant_ = nullptr;  // chosen in load() for --kernel auto
+  std::unique_ptr<EpochRunner> runner_;
   cudaDeviceProp props_{};
   cudaStream_t stream_ = nullptr;
   DeviceBuffer<uint32_t> pair_a_, pair_b_;
   DeviceBuffer<float> label_, table_, table_m_, table_v_, grad_, grad_sq_;
+  DeviceBuffer<PairForward<float>> forward_cache_;
   DeviceBuffer<DeviceScalars> scalars_;
   long long steps_per_epoch_ = 0, rows_ = 0;
   int dims_ = 0;

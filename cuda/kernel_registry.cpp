@@ -1,15 +1,74 @@
-// The kernel variants --kernel can name. Adding a variant: its launcher in a .cu file, one line here.
+// The kernel variants --kernel can name. Adding a variant: its launcher in a .cu file, one entry here.
 #include <fmt/format.h>
 
+#include "cuda_check.hpp"
 #include "cudaembed/error.hpp"
 #include "train_kernels.hpp"
 
 namespace cudaembed {
+namespace {
+
+// Launches a fixed sequence of kernels every epoch.
+template <void (*Launch)(const StepArgs&, cudaStream_t)>
+class LaunchRunner final : public EpochRunner {
+ public:
+  void run_epoch(const StepArgs& args, cudaStream_t stream) override { Launch(args, stream); }
+};
+
+// Captures one epoch of `fused` (2 launches per step) as a CUDA graph on first use and replays it:
+// the launches read no per-step arguments, so the same graph serves every epoch.
+class GraphRunner final : public EpochRunner {
+ public:
+  ~GraphRunner() override {
+    if (exec_) cudaGraphExecDestroy(exec_);
+  }
+  void run_epoch(const StepArgs& args, cudaStream_t stream) override {
+    if (!exec_) {
+      cudaGraph_t graph = nullptr;
+      CE_CUDA_CHECK(cudaStreamBeginCapture(stream, cudaStreamCaptureModeThreadLocal));
+      try {
+        run_epoch_fused(args, stream);
+      } catch (...) {
+        cudaStreamEndCapture(stream, &graph);
+        if (graph) cudaGraphDestroy(graph);
+        throw;
+      }
+      CE_CUDA_CHECK(cudaStreamEndCapture(stream, &graph));
+      const cudaError_t made = cudaGraphInstantiate(&exec_, graph, 0);
+      cudaGraphDestroy(graph);
+      CE_CUDA_CHECK(made);
+    }
+    CE_CUDA_CHECK(cudaGraphLaunch(exec_, stream));
+  }
+
+ private:
+  cudaGraphExec_t exec_ = nullptr;
+};
+
+bool always(const StepArgs&, const cudaDeviceProp&) { return true; }
+
+bool fits_in_shared_memory(const StepArgs& args, const cudaDeviceProp& props) {
+  constexpr std::size_t kStaticReserve = 4096;  // the kernel's own __shared__ scalars and CUB scratch
+  return persistent_shared_bytes(args) + kStaticReserve <= props.sharedMemPerBlockOptin;
+}
+
+template <class Runner>
+std::unique_ptr<EpochRunner> make() {
+  return std::make_unique<Runner>();
+}
+
+}  // namespace
 
 const std::vector<KernelVariant>& kernel_variants() {
+  // Fastest first: --kernel auto takes the first that supports the shape.
   static const std::vector<KernelVariant> variants = {
-      {"fused", "one kernel for the batch's forward and backward, one for dense Adam; one step per launch pair",
-       run_epoch_fused},
+      {"persistent", "one block keeps table, gradient and Adam moments in shared memory; one launch per epoch",
+       fits_in_shared_memory, make<LaunchRunner<run_epoch_persistent>>},
+      {"graph", "an epoch of 'fused' captured once as a CUDA graph and replayed", always, make<GraphRunner>},
+      {"fused", "one kernel for the batch's forward and backward, one for dense Adam; launched every step", always,
+       make<LaunchRunner<run_epoch_fused>>},
+      {"baseline", "one kernel per stage: gather and distance, loss and backward, Adam; launched every step", always,
+       make<LaunchRunner<run_epoch_baseline>>},
   };
   return variants;
 }
@@ -21,6 +80,12 @@ const KernelVariant& find_kernel_variant(const std::string& name) {
     allowed += fmt::format(", {}", v.name);
   }
   throw Error(fmt::format("--kernel: unknown variant '{}' (allowed: {})", name, allowed));
+}
+
+const KernelVariant& auto_kernel_variant(const StepArgs& args, const cudaDeviceProp& props) {
+  for (const auto& v : kernel_variants())
+    if (v.supports(args, props)) return v;
+  throw Error("no kernel variant supports this shape");
 }
 
 }  // namespace cudaembed

@@ -2,7 +2,9 @@
 // Plain C++: included by .cu and .cpp files alike.
 #pragma once
 
+#include <cstddef>
 #include <cstdint>
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -46,26 +48,44 @@ struct StepArgs {
   bool normalize;
   AdamHyper adam;
   AdamCoefficients coef;
+  PairForward<float>* forward_cache;  // (batch,) the baseline's forward results, kept for its backward
   DeviceScalars* scalars;
   int sm_count;
 };
 
-// Launchers (train_kernels.cu). Each trains one whole epoch, every step, on `stream`.
-void run_epoch_fused(const StepArgs& args, cudaStream_t stream);
+// Kernels launched per step (step_kernels.cu). Each trains one whole epoch, every step, on `stream`.
+void run_epoch_baseline(const StepArgs& args, cudaStream_t stream);  // gather+distance, loss+backward, Adam
+void run_epoch_fused(const StepArgs& args, cudaStream_t stream);     // forward+backward, Adam
+
+// One block trains the whole epoch with the parameters in shared memory (persistent_kernel.cu).
+std::size_t persistent_shared_bytes(const StepArgs& args);
+void run_epoch_persistent(const StepArgs& args, cudaStream_t stream);
 
 // (a, b, label) from the random stream [a bits | b bits | U bits] (3 * count,), as pairs_from_bits.
 void launch_pairs_from_bits(const uint32_t* bits, const float* rgb, uint32_t colours, uint64_t count, float threshold,
                             uint32_t* a, uint32_t* b, float* label, int sm_count, cudaStream_t stream);
 
+// Trains whole epochs with one kernel strategy. A runner may keep state between epochs (a
+// captured graph), so the backend makes one per run.
+class EpochRunner {
+ public:
+  virtual ~EpochRunner() = default;
+  virtual void run_epoch(const StepArgs& args, cudaStream_t stream) = 0;
+};
+
 // A kernel variant, selectable with --kernel NAME (kernel_registry.cpp).
 struct KernelVariant {
   const char* name;
   const char* description;
-  void (*run_epoch)(const StepArgs& args, cudaStream_t stream);
+  // Whether the variant can train this shape on this device (shared memory, for one).
+  bool (*supports)(const StepArgs& args, const cudaDeviceProp& props);
+  std::unique_ptr<EpochRunner> (*make)();
 };
 
 const std::vector<KernelVariant>& kernel_variants();
 // Throws Error naming the allowed variants when `name` is unknown.
 const KernelVariant& find_kernel_variant(const std::string& name);
+// The variant --kernel auto runs for this shape: the fastest that supports it.
+const KernelVariant& auto_kernel_variant(const StepArgs& args, const cudaDeviceProp& props);
 
 }  // namespace cudaembed

@@ -125,22 +125,18 @@ CE_HD LogitLoss<T> bce_from_logit(T z, T label) {
 // tf.math.l2_normalize's floor on the squared norm: rows shorter than this are scaled, not projected.
 constexpr float kNormalizeEpsilon = 1e-12f;
 
+// What the backward of a pair needs from its forward.
 template <class T>
-struct PairResult {
-  T dist;    // squared distance of the (normalised) rows
-  T prob;    // sigmoid(w * dist + b)
-  T loss;    // BCE against the label
-  T dlogit;  // (prob - label) * grad_scale: this pair's gradient wrt the logit
+struct PairForward {
+  T dist;          // squared distance of the (normalised) rows
+  T inv_a, inv_b;  // 1 / max(||e||, sqrt(eps)) when normalising, else 1
+  T dot_a, dot_b;  // <n_x, n_a - n_b> where the projection applies, else 0
 };
 
-// One pair through the whole model and back: rows ea, eb (dims values each), Dense(1) weight w and
-// bias b, label in {0, 1}. grad_scale is 1 / batch size (the loss is a batch mean). The row
-// gradients go to add_a(k, g) and add_b(k, g): plain += on the CPU, atomicAdd on the GPU.
-// The caller accumulates the Dense gradients: dL/dw += dlogit * dist, dL/db += dlogit.
-template <class T, class AddA, class AddB>
-CE_HD PairResult<T> pair_forward_backward(const T* ea, const T* eb, int dims, bool normalize, T w, T b, T label,
-                                          T grad_scale, AddA&& add_a, AddB&& add_b) {
-  T inv_a = 1, inv_b = 1;                     // 1 / max(||e||, sqrt(eps)) when normalising
+// Distance of rows ea, eb (dims values each), L2-normalised first when `normalize`.
+template <class T>
+CE_HD PairForward<T> pair_forward(const T* ea, const T* eb, int dims, bool normalize) {
+  PairForward<T> f{0, 1, 1, 0, 0};
   bool project_a = false, project_b = false;  // false where the norm floor is active (no gradient through it)
   if (normalize) {
     T ss_a = 0, ss_b = 0;
@@ -151,35 +147,55 @@ CE_HD PairResult<T> pair_forward_backward(const T* ea, const T* eb, int dims, bo
     const T eps = kNormalizeEpsilon;
     project_a = ss_a > eps;
     project_b = ss_b > eps;
-    inv_a = T(1) / std::sqrt(std::fmax(ss_a, eps));
-    inv_b = T(1) / std::sqrt(std::fmax(ss_b, eps));
+    f.inv_a = T(1) / std::sqrt(std::fmax(ss_a, eps));
+    f.inv_b = T(1) / std::sqrt(std::fmax(ss_b, eps));
   }
-
-  // dist = sum (n_a - n_b)^2; dot_x = <n_x, n_a - n_b> feeds the normalisation's backward.
-  T dist = 0, dot_a = 0, dot_b = 0;
   for (int k = 0; k < dims; ++k) {
-    const T na = ea[k] * inv_a, nb = eb[k] * inv_b;
+    const T na = ea[k] * f.inv_a, nb = eb[k] * f.inv_b;
     const T diff = na - nb;
-    dist += diff * diff;
-    dot_a += na * diff;
-    dot_b += nb * diff;
+    f.dist += diff * diff;
+    f.dot_a += na * diff;
+    f.dot_b += nb * diff;
   }
+  if (!project_a) f.dot_a = 0;
+  if (!project_b) f.dot_b = 0;
+  return f;
+}
 
-  const LogitLoss<T> out = bce_from_logit(w * dist + b, label);
+// Row gradients of a pair given dL/d dist: dL/dn_a = 2 ddist (n_a - n_b) = -dL/dn_b, and through
+// n = e / ||e||: dL/de = (g - n <n, g>) / ||e||. Sent to add_a(k, g) and add_b(k, g): plain += on the
+// CPU, atomicAdd on the GPU.
+template <class T, class AddA, class AddB>
+CE_HD void pair_backward(const T* ea, const T* eb, int dims, const PairForward<T>& f, T ddist, AddA&& add_a,
+                         AddB&& add_b) {
+  const T scale_a = T(2) * ddist * f.inv_a, scale_b = T(-2) * ddist * f.inv_b;
+  for (int k = 0; k < dims; ++k) {
+    const T na = ea[k] * f.inv_a, nb = eb[k] * f.inv_b;
+    const T diff = na - nb;
+    add_a(k, scale_a * (diff - na * f.dot_a));
+    add_b(k, scale_b * (diff - nb * f.dot_b));
+  }
+}
+
+template <class T>
+struct PairResult {
+  T dist;    // squared distance of the (normalised) rows
+  T prob;    // sigmoid(w * dist + b)
+  T loss;    // BCE against the label
+  T dlogit;  // (prob - label) * grad_scale: this pair's gradient wrt the logit
+};
+
+// One pair through the whole model and back: Dense(1) weight w and bias b, label in {0, 1}.
+// grad_scale is 1 / batch size (the loss is a batch mean). The caller accumulates the Dense
+// gradients: dL/dw += dlogit * dist, dL/db += dlogit.
+template <class T, class AddA, class AddB>
+CE_HD PairResult<T> pair_forward_backward(const T* ea, const T* eb, int dims, bool normalize, T w, T b, T label,
+                                          T grad_scale, AddA&& add_a, AddB&& add_b) {
+  const PairForward<T> f = pair_forward(ea, eb, dims, normalize);
+  const LogitLoss<T> out = bce_from_logit(w * f.dist + b, label);
   const T dlogit = out.dlogit * grad_scale;
-  const T ddist = dlogit * w;  // dL/d dist
-
-  // dL/dn_a = 2 ddist (n_a - n_b) = -dL/dn_b. Through n = e / ||e||: dL/de = (g - n <n, g>) / ||e||.
-  if (!project_a) dot_a = 0;
-  if (!project_b) dot_b = 0;
-  const T scale_a = T(2) * ddist * inv_a, scale_b = T(-2) * ddist * inv_b;
-  for (int k = 0; k < dims; ++k) {
-    const T na = ea[k] * inv_a, nb = eb[k] * inv_b;
-    const T diff = na - nb;
-    add_a(k, scale_a * (diff - na * dot_a));
-    add_b(k, scale_b * (diff - nb * dot_b));
-  }
-  return {dist, out.prob, out.loss, dlogit};
+  pair_backward(ea, eb, dims, f, dlogit * w, add_a, add_b);
+  return {f.dist, out.prob, out.loss, dlogit};
 }
 
 // ---- Adam, as tf.keras implements it ----

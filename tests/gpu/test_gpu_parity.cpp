@@ -2,6 +2,7 @@
 // kernel variant the same training within float-atomics tolerance, over D, normalisation, both
 // second-moment modes and a hot-row case.
 #include <algorithm>
+#include <tuple>
 
 #include <catch2/catch.hpp>
 
@@ -35,6 +36,19 @@ PairSet hot_row_pairs(uint32_t rows, std::size_t count) {
 }
 
 }  // namespace
+
+TEST_CASE("kernel auto picks persistent for the colours and graph for a table too big for it", "[gpu]") {
+  TrainConfig cfg;
+  cfg.epochs = 1;
+  const PairSet pairs = hot_row_pairs(20, 1000);
+  for (const auto& [rows, dims, expected] : {std::tuple{646, 2, "persistent"}, std::tuple{20000, 64, "graph"}}) {
+    cfg.dims = dims;
+    auto backend = make_cuda_backend(cfg);
+    ModelState s = init_model(rows, dims, InitSpec{});
+    train(*backend, pairs, s, 1, nullptr);
+    CHECK(backend->info().kernel == expected);
+  }
+}
 
 TEST_CASE("device cuRAND pairs equal host cuRAND pairs bit for bit", "[gpu]") {
   TrainConfig cfg;
