@@ -23,8 +23,14 @@ class CudaBackend final : public Backend {
     CE_CUDA_CHECK(cudaSetDevice(0));
     CE_CUDA_CHECK(cudaGetDeviceProperties(&props_, 0));
     CE_CUDA_CHECK(cudaStreamCreateWithFlags(&stream_, cudaStreamNonBlocking));
+    CE_CUDA_CHECK(cudaEventCreate(&epoch_start_));
+    CE_CUDA_CHECK(cudaEventCreate(&epoch_end_));
   }
-  ~CudaBackend() override { cudaStreamDestroy(stream_); }
+  ~CudaBackend() override {
+    cudaEventDestroy(epoch_start_);
+    cudaEventDestroy(epoch_end_);
+    cudaStreamDestroy(stream_);
+  }
 
   BackendInfo info() const override {
     return {"cuda",
@@ -106,12 +112,16 @@ class CudaBackend final : public Backend {
     constexpr size_t kSums = offsetof(DeviceScalars, loss_sum);
     CE_CUDA_CHECK(
         cudaMemsetAsync(reinterpret_cast<char*>(scalars_.data()) + kSums, 0, sizeof(DeviceScalars) - kSums, stream_));
+    CE_CUDA_CHECK(cudaEventRecord(epoch_start_, stream_));
     runner_->run_epoch(step_args(), stream_);
-    CE_CUDA_CHECK(cudaStreamSynchronize(stream_));
+    CE_CUDA_CHECK(cudaEventRecord(epoch_end_, stream_));
+    CE_CUDA_CHECK(cudaEventSynchronize(epoch_end_));
+    float ms = 0;
+    CE_CUDA_CHECK(cudaEventElapsedTime(&ms, epoch_start_, epoch_end_));
     DeviceScalars host{};
     scalars_.download(&host, 1);
     return {host.loss_sum, host.squared_error_sum, static_cast<double>(host.correct),
-            static_cast<int64_t>(pair_a_.size())};
+            static_cast<int64_t>(pair_a_.size()), ms / 1e3};
   }
 
   void fetch(ModelState& state, bool with_optimizer) override {
@@ -162,6 +172,7 @@ class CudaBackend final : public Backend {
   std::unique_ptr<EpochRunner> runner_;
   cudaDeviceProp props_{};
   cudaStream_t stream_ = nullptr;
+  cudaEvent_t epoch_start_ = nullptr, epoch_end_ = nullptr;
   DeviceBuffer<uint32_t> pair_a_, pair_b_;
   DeviceBuffer<float> label_, table_, table_m_, table_v_, grad_, grad_sq_;
   DeviceBuffer<PairForward<float>> forward_cache_;

@@ -1,6 +1,9 @@
 // The CPU backend: the reference training step, written for reading first.
 #include <algorithm>
+#include <chrono>
 #include <fstream>
+#include <future>
+#include <thread>
 
 #include <fmt/format.h>
 
@@ -9,17 +12,17 @@
 
 namespace cudaembed {
 
-void epoch_batch(uint64_t pairs, int64_t batch, uint64_t seed, int64_t epoch, int64_t step,
-                 std::vector<uint32_t>& ids) {
-  const uint64_t start = static_cast<uint64_t>(step) * static_cast<uint64_t>(batch);
-  const uint64_t end = std::min<uint64_t>(start + static_cast<uint64_t>(batch), pairs);
+void shuffled_epoch(const PairSet& pairs, uint64_t seed, int64_t epoch, std::vector<LabelledPair>& out) {
+  const auto n = static_cast<uint32_t>(pairs.size());
   const uint32_t key = epoch_shuffle_key(seed, epoch);
-  ids.resize(end - start);
-  for (uint64_t i = start; i < end; ++i)
-    ids[i - start] = permute_index(static_cast<uint32_t>(i), static_cast<uint32_t>(pairs), key);
+  out.resize(n);
+  for (uint32_t i = 0; i < n; ++i) {
+    const uint32_t id = permute_index(i, n, key);
+    out[i] = {pairs.a[id], pairs.b[id], pairs.label[id]};
+  }
 }
 
-void cpu_train_step(ModelState& state, const PairSet& pairs, std::span<const uint32_t> batch, const TrainConfig& config,
+void cpu_train_step(ModelState& state, std::span<const LabelledPair> batch, const TrainConfig& config,
                     CpuWorkspace& work, EpochMetrics& metrics) {
   const int dims = state.dims;
   const bool per_lookup = config.second_moment == SecondMoment::lookups;
@@ -29,10 +32,10 @@ void cpu_train_step(ModelState& state, const PairSet& pairs, std::span<const uin
   float* table = state.table.data();
   float dense_grad[2] = {0.0f, 0.0f};  // dL/dw, dL/db
 
-  for (const uint32_t id : batch) {
-    const std::size_t row_a = static_cast<std::size_t>(pairs.a[id]) * dims;
-    const std::size_t row_b = static_cast<std::size_t>(pairs.b[id]) * dims;
-    const float label = pairs.label[id];
+  for (const LabelledPair& pair : batch) {
+    const std::size_t row_a = static_cast<std::size_t>(pair.a) * dims;
+    const std::size_t row_b = static_cast<std::size_t>(pair.b) * dims;
+    const float label = pair.label;
     auto accumulate = [&](std::size_t row) {
       return [&, row](int k, float g) {
         grad[row + k] += g;
@@ -57,11 +60,20 @@ void cpu_train_step(ModelState& state, const PairSet& pairs, std::span<const uin
   const std::size_t n = state.table.size();
   float* m = state.table_m.data();
   float* v = state.table_v.data();
-  for (std::size_t i = 0; i < n; ++i) {
-    const float g = grad[i];
-    adam_update(table[i], m[i], v[i], g, per_lookup ? grad_sq[i] : g * g, step_size, coef);
-    grad[i] = 0.0f;
-    if (per_lookup) grad_sq[i] = 0.0f;
+  float* g = grad.data();
+  // Two branch-free loops so that each vectorises.
+  if (per_lookup) {
+    float* g2 = grad_sq.data();
+    for (std::size_t i = 0; i < n; ++i) {
+      adam_update(table[i], m[i], v[i], g[i], g2[i], step_size, coef);
+      g[i] = 0.0f;
+      g2[i] = 0.0f;
+    }
+  } else {
+    for (std::size_t i = 0; i < n; ++i) {
+      adam_update(table[i], m[i], v[i], g[i], g[i] * g[i], step_size, coef);
+      g[i] = 0.0f;
+    }
   }
   // The Dense layer's gradient is an ordinary dense tensor: v sees its square in both modes.
   for (int i = 0; i < 2; ++i)
@@ -81,8 +93,14 @@ std::string cpu_model_name() {
 class CpuBackend final : public Backend {
  public:
   explicit CpuBackend(const TrainConfig& config) : config_(config) {}
+  ~CpuBackend() override {
+    if (next_.valid()) next_.wait();
+  }
 
-  BackendInfo info() const override { return {"cpu", cpu_model_name(), "reference"}; }
+  BackendInfo info() const override {
+    return {"cpu", fmt::format("{} ({} hardware threads)", cpu_model_name(), std::thread::hardware_concurrency()),
+            "reference"};
+  }
 
   PairSet generate_pairs(std::span<const float> rgb, const PairSpec& spec) override {
     return generate_pairs_host(rgb, spec);
@@ -93,19 +111,36 @@ class CpuBackend final : public Backend {
     const int64_t spe = steps_per_epoch(pairs.size(), config_.batch);
     if (state.step % spe != 0)
       throw Error(fmt::format("state at step {} is not on an epoch boundary ({} steps per epoch)", state.step, spe));
+    if (next_.valid()) next_.wait();
+    prefetched_epoch_ = -1;
     pairs_ = pairs;
     state_ = state;
     work_ = std::make_unique<CpuWorkspace>(state_, config_.second_moment);
   }
 
   EpochMetrics train_epoch() override {
+    const auto start_time = std::chrono::steady_clock::now();
     const int64_t spe = steps_per_epoch(pairs_.size(), config_.batch);
     const int64_t epoch = state_.step / spe;
     EpochMetrics metrics;
-    for (int64_t k = 0; k < spe; ++k) {
-      epoch_batch(pairs_.size(), config_.batch, config_.seed, epoch, k, batch_);
-      cpu_train_step(state_, pairs_, batch_, config_, *work_, metrics);
+    // The shuffled gather is memory-bound (random reads of the pairs): the next epoch's runs on
+    // another core while this one trains.
+    if (prefetched_epoch_ == epoch) {
+      next_.get();
+      std::swap(shuffled_, next_shuffled_);
+    } else {
+      shuffled_epoch(pairs_, config_.seed, epoch, shuffled_);
     }
+    prefetched_epoch_ = epoch + 1;
+    next_ = std::async(std::launch::async,
+                       [this, epoch] { shuffled_epoch(pairs_, config_.seed, epoch + 1, next_shuffled_); });
+    const std::span<const LabelledPair> all(shuffled_);
+    for (int64_t k = 0; k < spe; ++k) {
+      const auto start = static_cast<std::size_t>(k * config_.batch);
+      cpu_train_step(state_, all.subspan(start, std::min<std::size_t>(config_.batch, all.size() - start)), config_,
+                     *work_, metrics);
+    }
+    metrics.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start_time).count();
     return metrics;
   }
 
@@ -126,7 +161,9 @@ class CpuBackend final : public Backend {
   PairSet pairs_;
   ModelState state_;
   std::unique_ptr<CpuWorkspace> work_;
-  std::vector<uint32_t> batch_;
+  std::vector<LabelledPair> shuffled_, next_shuffled_;
+  std::future<void> next_;  // fills next_shuffled_ for prefetched_epoch_
+  int64_t prefetched_epoch_ = -1;
 };
 
 }  // namespace

@@ -7,6 +7,7 @@
 #include <spdlog/spdlog.h>
 #include <CLI/CLI.hpp>
 
+#include "bench_command.hpp"
 #include "cudaembed/backend.hpp"
 #include "cudaembed/error.hpp"
 #include "cudaembed/outputs.hpp"
@@ -140,6 +141,39 @@ int main(int argc, char** argv) {
       "vectors.tsv + metadata.tsv (TensorBoard projector), metrics.csv and run.json to --out.");
   add_train_options(*train_cmd, train_opts, names);
 
+  BenchOptions bench_opts;
+  bench_opts.data = kDefaultData;
+  auto* bench_cmd = app.add_subcommand(
+      "bench",
+      "Time training: every CUDA kernel variant (or the CPU backend without a device) on the default run and\n"
+      "larger shapes; CUDA events after warm-up, repeated; writes bench.json and bench.md to --out.");
+  bench_cmd->add_option("--data", bench_opts.data, "Colour CSV for the colour shapes")->capture_default_str();
+  bench_cmd->add_option("--out", bench_opts.out,
+                        "Directory for bench.json and bench.md (default: runs/bench-<timestamp>)");
+  bench_cmd->add_flag("--force", bench_opts.force, "Write into --out even if results are already there");
+  bench_cmd->add_option("--device", bench_opts.device, "auto, cpu or cuda")
+      ->check(CLI::IsMember({"auto", "cpu", "cuda"}))
+      ->capture_default_str();
+  bench_cmd
+      ->add_option("--shapes", bench_opts.shapes,
+                   "default (the colours, 2-D and 3-D), large (up to 100k rows, D 256, batch 65536), all, tiny")
+      ->check(CLI::IsMember({"default", "large", "all", "tiny"}))
+      ->capture_default_str();
+  auto kernel_choices = cuda_kernel_names();
+  kernel_choices.push_back("all");
+  bench_cmd->add_option("--kernel", bench_opts.kernel, "Variant to time, or all")
+      ->check(CLI::IsMember(kernel_choices))
+      ->capture_default_str();
+  bench_cmd->add_option("--repeats", bench_opts.repeats, "Timed repeats; the median is reported")
+      ->check(CLI::Range(1, 1000))
+      ->capture_default_str();
+  bench_cmd->add_option("--warmup", bench_opts.warmup, "Untimed epochs before each repeat")
+      ->check(CLI::Range(0, 1000))
+      ->capture_default_str();
+  bench_cmd->add_option("--epochs", bench_opts.epochs, "Timed epochs per repeat (0: each shape's own)")
+      ->check(CLI::Range(int64_t{0}, int64_t{100000}))
+      ->capture_default_str();
+
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
@@ -152,6 +186,12 @@ int main(int argc, char** argv) {
       train_opts.train.second_moment = parse_second_moment(names.adam_v);
       if (train_opts.out.empty()) train_opts.out = default_run_dir();
       return run_train(train_opts);
+    }
+    if (*bench_cmd) {
+      if (bench_opts.out.empty()) bench_opts.out = default_run_dir("bench-");
+      std::string command = "cudaembed";
+      for (int i = 1; i < argc; ++i) command += fmt::format(" {}", argv[i]);
+      return run_bench(bench_opts, command);
     }
   } catch (const Error& e) {
     spdlog::error("{}", e.what());

@@ -150,13 +150,13 @@ void prepare_run_dir(const std::string& path, bool force) {
   if (ec) throw Error(fmt::format("--out {}: cannot create the directory: {}", path, ec.message()));
 }
 
-std::string default_run_dir() {
+std::string default_run_dir(const std::string& prefix) {
   const std::time_t now = std::time(nullptr);
   std::tm tm{};
   localtime_r(&now, &tm);
   char stamp[32];
   std::strftime(stamp, sizeof stamp, "%Y%m%d-%H%M%S", &tm);
-  return fmt::format("runs/{}", stamp);
+  return fmt::format("runs/{}{}", prefix, stamp);
 }
 
 }  // namespace cudaembed

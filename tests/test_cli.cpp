@@ -381,3 +381,26 @@ TEST_CASE("cli: --device cuda fails clearly without a GPU and trains with one", 
   CHECK(cpu.status == 0);
   CHECK_THAT(cpu.output, Contains("backend cpu"));
 }
+
+TEST_CASE("cli: bench times the CPU backend and writes JSON and markdown", "[cli]") {
+  TempDir tmp;
+  const std::string out = tmp / "bench";
+  const RunResult r = run_cli("bench --shapes tiny --repeats 2 --warmup 0 --device cpu --out " + out);
+  INFO(r.output);
+  REQUIRE(r.status == 0);
+  const auto json = nlohmann::json::parse(read_file(out + "/bench.json"));
+  REQUIRE(json["results"].size() == 1);
+  const auto& result = json["results"][0];
+  CHECK(result["variant"] == "reference");
+  CHECK(result["epoch_seconds"].size() == 2);
+  CHECK(result["median_epoch_seconds"].get<double>() > 0);
+  CHECK(result["steps_per_epoch"] == 8);  // 2000 pairs / batch 256
+  CHECK(std::isfinite(result["last_epoch_loss"].get<double>()));
+  CHECK(json["device"].get<std::string>().find("hardware threads") != std::string::npos);
+  const std::string md = read_file(out + "/bench.md");
+  CHECK_THAT(md, Contains("| tiny | reference | 64 x 4 | 256 | 8 |"));
+  // Kernel variants are a CUDA notion: naming one for the CPU backend is an error.
+  const RunResult bad = run_cli("bench --shapes tiny --device cpu --kernel fused --out " + (tmp / "b2"));
+  CHECK(bad.status != 0);
+  CHECK_THAT(bad.output, Contains("--kernel fused"));
+}

@@ -108,9 +108,11 @@ Replay replay(const GoldenCase& c, SecondMoment moment) {
   config.second_moment = moment;
   Replay r{{}, c.initial};
   CpuWorkspace work(r.state, moment);
-  for (const auto& batch : c.batches) {
+  for (const auto& ids : c.batches) {
+    std::vector<LabelledPair> batch;
+    for (const uint32_t id : ids) batch.push_back({c.pairs.a[id], c.pairs.b[id], c.pairs.label[id]});
     EpochMetrics m;
-    cpu_train_step(r.state, c.pairs, batch, config, work, m);
+    cpu_train_step(r.state, batch, config, work, m);
     r.losses.push_back(static_cast<float>(m.loss()));
   }
   return r;

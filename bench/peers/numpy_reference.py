@@ -144,6 +144,7 @@ def main() -> int:
                     help="pytorch: torch.optim.Adam's eps placement (to cross-check torch_peer; the engine is keras)")
     ap.add_argument("--check", action="store_true",
                     help="compare per-epoch losses with metrics.csv and the final table with snapshots.npy")
+    ap.add_argument("--save-final", default=None, help="write the final table to this .npy (for cross-checks)")
     ap.add_argument("--loss-rtol", type=float, default=1e-4)
     ap.add_argument("--table-atol", type=float, default=1e-3)
     args = ap.parse_args()
@@ -169,6 +170,9 @@ def main() -> int:
         if not args.quiet and (e + 1) % max(1, epochs // 10) == 0:
             common.log(args.quiet, f"epoch {e + 1}/{epochs} loss {losses[-1]:.6f}")
     train_s = common.now() - start
+
+    if args.save_final:
+        np.save(args.save_final, trainer.table)
 
     ok = True
     extra = {}

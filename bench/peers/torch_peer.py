@@ -200,6 +200,7 @@ def main() -> int:
     ap.add_argument("--mode", choices=["eager", "graphs"], default="eager")
     ap.add_argument("--device", default=None, help="cuda or cpu (default: cuda if available)")
     ap.add_argument("--threads", type=int, default=None, help="torch.set_num_threads on the CPU")
+    ap.add_argument("--save-final", default=None, help="write the final table to this .npy (for cross-checks)")
     args = ap.parse_args()
 
     device = torch.device(args.device or ("cuda" if torch.cuda.is_available() else "cpu"))
@@ -223,6 +224,9 @@ def main() -> int:
     for e, loss in enumerate(losses):
         if (e + 1) % max(1, epochs // 10) == 0:
             common.log(args.quiet, f"epoch {e + 1}/{epochs} loss {loss:.6f}")
+
+    if args.save_final:
+        np.save(args.save_final, tr.model.embedding.weight.detach().cpu().numpy())
 
     ref = common.engine_reference(run, epochs)
     if ref:

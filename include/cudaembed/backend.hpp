@@ -20,6 +20,7 @@ struct EpochMetrics {
   double squared_error_sum = 0;  // (label - prob)^2, Keras's "mse" metric
   double correct = 0;            // (prob > 0.5) == label, Keras's "accuracy"
   int64_t samples = 0;
+  double seconds = 0;  // the epoch's compute time: CUDA events on the GPU, the steady clock on the CPU
 
   double loss() const { return samples ? loss_sum / samples : 0.0; }
   double mse() const { return samples ? squared_error_sum / samples : 0.0; }

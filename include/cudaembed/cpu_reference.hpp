@@ -12,9 +12,9 @@
 
 namespace cudaembed {
 
-// Pair ids of batch `step` of epoch `epoch`: positions [step*batch, min(+batch, P)) of the epoch's
-// permutation. The CUDA kernels compute the same ids in place.
-void epoch_batch(uint64_t pairs, int64_t batch, uint64_t seed, int64_t epoch, int64_t step, std::vector<uint32_t>& ids);
+// The epoch's pairs in its shuffled order: out[i] = pairs[permute_index(i, P, key(seed, epoch))].
+// Batch k is out[k*batch, min((k+1)*batch, P)); the CUDA kernels compute the same ids in place.
+void shuffled_epoch(const PairSet& pairs, uint64_t seed, int64_t epoch, std::vector<LabelledPair>& out);
 
 // Gradient scratch, (N, D) each, all zero between steps.
 struct CpuWorkspace {
@@ -27,7 +27,7 @@ struct CpuWorkspace {
 // One step: forward and backward of the batch (mean BCE), then Adam on every parameter (Keras's
 // dense update: rows outside the batch still decay and move). Uses config's normalize, adam and
 // second_moment. Adds the batch's per-sample sums to `metrics`.
-void cpu_train_step(ModelState& state, const PairSet& pairs, std::span<const uint32_t> batch, const TrainConfig& config,
+void cpu_train_step(ModelState& state, std::span<const LabelledPair> batch, const TrainConfig& config,
                     CpuWorkspace& work, EpochMetrics& metrics);
 
 }  // namespace cudaembed

@@ -110,13 +110,22 @@ struct LogitLoss {
   T dlogit;  // d loss / d z = prob - label
 };
 
+// log1p(t) for t in [0, 1] through log, to within a few ulps (Goldberg, "What every computer
+// scientist should know about floating-point arithmetic", Thm. 4): glibc's log1pf took 29% of the
+// CPU training time, its logf is several times faster.
+template <class T>
+CE_HD T log1p_unit(T t) {
+  const T u = T(1) + t;
+  return u == T(1) ? t : std::log(u) * (t / (u - T(1)));
+}
+
 // Binary cross-entropy from the logit, the stable form tf.nn.sigmoid_cross_entropy_with_logits
 // uses (and tf.keras uses for a sigmoid output): max(z,0) - z*y + log1p(exp(-|z|)).
 template <class T>
 CE_HD LogitLoss<T> bce_from_logit(T z, T label) {
   const T t = std::exp(-std::fabs(z));
   const T prob = z >= T(0) ? T(1) / (T(1) + t) : t / (T(1) + t);
-  const T loss = std::fmax(z, T(0)) - z * label + std::log1p(t);
+  const T loss = std::fmax(z, T(0)) - z * label + log1p_unit(t);
   return {prob, loss, prob - label};
 }
 

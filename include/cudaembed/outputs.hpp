@@ -42,7 +42,7 @@ void check_run_dir(const std::string& path, bool force);
 // check_run_dir, then makes the directory. Never deletes anything.
 void prepare_run_dir(const std::string& path, bool force);
 
-// "runs/20261121-054700": the default --out.
-std::string default_run_dir();
+// "runs/<prefix>20261121-054700": the default --out.
+std::string default_run_dir(const std::string& prefix = "");
 
 }  // namespace cudaembed

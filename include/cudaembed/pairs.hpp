@@ -16,6 +16,12 @@ struct PairSet {
   double positive_fraction() const;
 };
 
+// One training example, packed so that a step reads it in one cache line.
+struct LabelledPair {
+  uint32_t a, b;
+  float label;
+};
+
 struct PairSpec {
   uint64_t count = 100000;
   uint64_t seed = 42;

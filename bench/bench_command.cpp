@@ -1,0 +1,207 @@
+// `cudaembed bench`: times every kernel variant (or the CPU backend) on the default run and on
+// larger shapes; writes bench.json and bench.md naming the device.
+#include "bench_command.hpp"
+
+#include <algorithm>
+#include <chrono>
+#include <ctime>
+#include <filesystem>
+
+#include <fmt/format.h>
+#include <spdlog/spdlog.h>
+#include <nlohmann/json.hpp>
+
+#include "cudaembed/colours.hpp"
+#include "cudaembed/error.hpp"
+#include "cudaembed/math.hpp"
+#include "cudaembed/outputs.hpp"
+#include "cudaembed/trainer.hpp"
+#include "cudaembed/version.hpp"
+
+namespace cudaembed {
+namespace {
+
+struct Shape {
+  std::string name;
+  int64_t rows;  // 0: the bundled colours
+  int dims;
+  bool normalize;
+  uint64_t pairs;
+  int64_t batch;
+  int64_t epochs;  // timed per repeat
+};
+
+// The default run first, then the sizes the speed issue asks for (rows up to 100k, D up to 256,
+// batches up to 65536). "tiny" is for smoke tests of the harness itself.
+std::vector<Shape> shapes_for(const std::string& set) {
+  const std::vector<Shape> standard = {
+      {"colours-2d", 0, 2, false, 100000, 512, 500},
+      {"colours-3d-normalized", 0, 3, true, 100000, 512, 100},
+  };
+  const std::vector<Shape> large = {
+      {"rows10k-d16-b4096", 10000, 16, false, 1000000, 4096, 3},
+      {"rows100k-d64-b8192", 100000, 64, false, 1000000, 8192, 2},
+      {"rows100k-d256-b65536", 100000, 256, false, 1000000, 65536, 2},
+  };
+  if (set == "default") return standard;
+  if (set == "large") return large;
+  if (set == "all") {
+    auto all = standard;
+    all.insert(all.end(), large.begin(), large.end());
+    return all;
+  }
+  if (set == "tiny") return {{"tiny", 64, 4, false, 2000, 256, 2}};
+  throw Error(fmt::format("--shapes: unknown set '{}' (allowed: default, large, all, tiny)", set));
+}
+
+// Random pairs over `rows` ids with about a quarter positive, from the same Philox stream layout.
+PairSet synthetic_pairs(uint64_t count, uint32_t rows, uint64_t seed) {
+  const auto bits = pair_random_bits_host(count, seed);
+  PairSet p;
+  p.a.resize(count);
+  p.b.resize(count);
+  p.label.resize(count);
+  for (uint64_t i = 0; i < count; ++i) {
+    p.a[i] = index_from_bits(bits[i], rows);
+    p.b[i] = index_from_bits(bits[count + i], rows);
+    p.label[i] = unit_from_bits(bits[2 * count + i]) < 0.25f ? 1.0f : 0.0f;
+  }
+  return p;
+}
+
+double median(std::vector<double> v) {
+  std::sort(v.begin(), v.end());
+  const std::size_t n = v.size();
+  return n % 2 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
+}
+
+struct Result {
+  Shape shape;
+  std::string variant;
+  int64_t steps_per_epoch;
+  std::vector<double> epoch_seconds;  // one per repeat: mean seconds per timed epoch
+  double final_loss;
+};
+
+Result time_variant(const Shape& shape, const std::string& variant, const BenchOptions& o, DeviceChoice device,
+                    const PairSet& pairs, int64_t rows, std::string& device_name) {
+  TrainConfig cfg;
+  cfg.dims = shape.dims;
+  cfg.normalize = shape.normalize;
+  cfg.batch = shape.batch;
+  cfg.kernel = variant;
+  const int64_t epochs = o.epochs > 0 ? o.epochs : shape.epochs;
+  Result r{shape, variant, steps_per_epoch(pairs.size(), shape.batch), {}, 0};
+  for (int rep = 0; rep < o.repeats; ++rep) {
+    auto backend = make_backend(device, cfg);
+    ModelState state = init_model(rows, shape.dims, InitSpec{InitScheme::robust, 0.05f, 42});
+    backend->load(pairs, state);
+    for (int w = 0; w < o.warmup; ++w) backend->train_epoch();
+    double seconds = 0;
+    EpochMetrics last;
+    for (int64_t e = 0; e < epochs; ++e) {
+      last = backend->train_epoch();
+      seconds += last.seconds;
+    }
+    r.epoch_seconds.push_back(seconds / static_cast<double>(epochs));
+    r.final_loss = last.loss();
+    device_name = backend->info().device;
+  }
+  return r;
+}
+
+std::string markdown(const std::vector<Result>& results, const std::string& device, const std::string& command,
+                     const std::string& date) {
+  std::string md = fmt::format("Device: {}. Date: {}. Command: `{}`.\n\n", device, date, command);
+  md +=
+      "| shape | variant | rows x D | batch | steps/epoch | epoch ms (median) | spread (min-max) | steps/s | "
+      "samples/s | last loss |\n| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |\n";
+  for (const auto& r : results) {
+    const double med = median(r.epoch_seconds);
+    const auto [lo, hi] = std::minmax_element(r.epoch_seconds.begin(), r.epoch_seconds.end());
+    md += fmt::format("| {} | {} | {} x {} | {} | {} | {:.3f} | {:.3f}-{:.3f} | {:.0f} | {:.3g} | {:.4f} |\n",
+                      r.shape.name, r.variant, r.shape.rows, r.shape.dims, r.shape.batch, r.steps_per_epoch, med * 1e3,
+                      *lo * 1e3, *hi * 1e3, r.steps_per_epoch / med, r.shape.pairs / med, r.final_loss);
+  }
+  return md;
+}
+
+}  // namespace
+
+int run_bench(const BenchOptions& o, const std::string& command) {
+  DeviceChoice device = parse_device_choice(o.device);
+  if (device == DeviceChoice::automatic) {
+    device = cuda_device_count() > 0 ? DeviceChoice::cuda : DeviceChoice::cpu;
+    if (device == DeviceChoice::cpu) spdlog::info("no CUDA device found ({}): timing the CPU backend", cuda_versions());
+  }
+  const bool cuda = device == DeviceChoice::cuda;
+  std::vector<std::string> variants{"reference"};
+  if (cuda) {
+    variants = cuda_kernel_names();
+    variants.erase(variants.begin());  // "auto" is one of the others
+    if (o.kernel != "all") variants = {o.kernel};
+  } else if (o.kernel != "all" && o.kernel != "auto") {
+    throw Error(fmt::format("--kernel {}: kernel variants need a CUDA device; the CPU backend has one path", o.kernel));
+  }
+  check_run_dir(o.out, o.force);
+  const ColourTable colours = read_colours_csv(o.data);
+
+  std::vector<Result> results;
+  std::string device_name;
+  for (Shape shape : shapes_for(o.shapes)) {
+    const bool colour_shape = shape.rows == 0;
+    if (colour_shape) shape.rows = static_cast<int64_t>(colours.size());
+    const PairSet pairs = colour_shape ? generate_pairs_host(colours.rgb, PairSpec{shape.pairs, 42, 0.2f})
+                                       : synthetic_pairs(shape.pairs, static_cast<uint32_t>(shape.rows), 42);
+    for (const auto& variant : variants) {
+      try {
+        results.push_back(time_variant(shape, variant, o, device, pairs, shape.rows, device_name));
+      } catch (const Error& e) {
+        // A variant that cannot train this shape (persistent on a large table) is skipped, and said so.
+        spdlog::warn("{} / {}: skipped: {}", shape.name, variant, e.what());
+        continue;
+      }
+      const Result& r = results.back();
+      spdlog::info("{:<22} {:<18} {:9.3f} ms/epoch  {:10.0f} steps/s", shape.name, r.variant,
+                   median(r.epoch_seconds) * 1e3, r.steps_per_epoch / median(r.epoch_seconds));
+    }
+  }
+
+  const std::time_t now = std::time(nullptr);
+  char date[32];
+  std::strftime(date, sizeof date, "%Y-%m-%d %H:%M UTC", std::gmtime(&now));
+  nlohmann::json json = {{"cudaembed_version", kVersion},
+                         {"device", device_name},
+                         {"date", date},
+                         {"command", command},
+                         {"repeats", o.repeats},
+                         {"warmup_epochs", o.warmup},
+                         {"cuda", cuda_versions()},
+                         {"results", nlohmann::json::array()}};
+  for (const auto& r : results) {
+    const double med = median(r.epoch_seconds);
+    json["results"].push_back({{"shape", r.shape.name},
+                               {"variant", r.variant},
+                               {"rows", r.shape.rows},
+                               {"dims", r.shape.dims},
+                               {"normalize", r.shape.normalize},
+                               {"pairs", r.shape.pairs},
+                               {"batch", r.shape.batch},
+                               {"steps_per_epoch", r.steps_per_epoch},
+                               {"epoch_seconds", r.epoch_seconds},
+                               {"median_epoch_seconds", med},
+                               {"steps_per_second", r.steps_per_epoch / med},
+                               {"samples_per_second", r.shape.pairs / med},
+                               {"last_epoch_loss", r.final_loss}});
+  }
+  prepare_run_dir(o.out, o.force);
+  namespace fs = std::filesystem;
+  write_text_file((fs::path(o.out) / "bench.json").string(), json.dump(2) + "\n");
+  const std::string md = markdown(results, device_name, command, date);
+  write_text_file((fs::path(o.out) / "bench.md").string(), md);
+  fmt::print("{}", md);
+  spdlog::info("wrote {}/bench.json and bench.md", o.out);
+  return 0;
+}
+
+}  // namespace cudaembed
