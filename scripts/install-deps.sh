@@ -3,7 +3,8 @@
 # NVTX) is expected to be installed already, as on the project's machines.
 set -euo pipefail
 
-packages=(cmake ninja-build g++ catch2 libspdlog-dev libfmt-dev libcli11-dev nlohmann-json3-dev)
+packages=(cmake ninja-build g++ pkg-config catch2 libspdlog-dev libfmt-dev libcli11-dev nlohmann-json3-dev
+  libcairo2-dev fonts-dejavu-core libgif-dev ffmpeg)
 
 sudo=""
 if [ "$(id -u)" -ne 0 ]; then sudo="sudo"; fi

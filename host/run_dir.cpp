@@ -1,0 +1,126 @@
+// NPY, TSV and JSON readers for run directories.
+#include "cudaembed/run_dir.hpp"
+
+#include <algorithm>
+#include <cmath>
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+#include <regex>
+#include <sstream>
+
+#include <fmt/format.h>
+#include <nlohmann/json.hpp>
+
+#include "cudaembed/error.hpp"
+#include "cudaembed/math.hpp"
+
+namespace cudaembed {
+namespace fs = std::filesystem;
+
+namespace {
+
+std::string read_whole(const std::string& path, const char* what) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) throw Error(fmt::format("{}: cannot read {} (is this a cudaembed run directory?)", path, what));
+  std::ostringstream buffer;
+  buffer << in.rdbuf();
+  return buffer.str();
+}
+
+}  // namespace
+
+NpyArray read_npy(const std::string& path) {
+  const std::string bytes = read_whole(path, "the NPY file");
+  if (bytes.size() < 10 || bytes.compare(0, 6, "\x93NUMPY") != 0)
+    throw Error(fmt::format("{}: not an NPY file (no \\x93NUMPY magic)", path));
+  const int major = static_cast<unsigned char>(bytes[6]);
+  std::size_t header_len = 0, offset = 0;
+  if (major == 1) {
+    header_len = static_cast<unsigned char>(bytes[8]) | static_cast<unsigned char>(bytes[9]) << 8;
+    offset = 10;
+  } else if (major == 2 || major == 3) {
+    if (bytes.size() < 12) throw Error(fmt::format("{}: truncated NPY header", path));
+    for (int i = 3; i >= 0; --i) header_len = header_len << 8 | static_cast<unsigned char>(bytes[8 + i]);
+    offset = 12;
+  } else {
+    throw Error(fmt::format("{}: unsupported NPY version {}", path, major));
+  }
+  if (offset + header_len > bytes.size()) throw Error(fmt::format("{}: truncated NPY header", path));
+  const std::string header = bytes.substr(offset, header_len);
+  if (header.find("'<f4'") == std::string::npos)
+    throw Error(fmt::format("{}: expected float32 ('<f4') data, header says: {}", path, header));
+  if (header.find("'fortran_order': True") != std::string::npos)
+    throw Error(fmt::format("{}: Fortran-order arrays are not supported", path));
+  std::smatch match;
+  if (!std::regex_search(header, match, std::regex(R"('shape':\s*\(([^)]*)\))")))
+    throw Error(fmt::format("{}: no shape in the NPY header: {}", path, header));
+  NpyArray array;
+  uint64_t count = 1;
+  std::stringstream dims(match[1].str());
+  for (std::string item; std::getline(dims, item, ',');) {
+    if (item.find_first_not_of(" ") == std::string::npos) continue;
+    array.shape.push_back(std::stoull(item));
+    count *= array.shape.back();
+  }
+  const std::size_t data_start = offset + header_len;
+  if (bytes.size() - data_start != count * sizeof(float))
+    throw Error(fmt::format("{}: {} bytes of data for shape with {} floats (truncated or corrupt)", path,
+                            bytes.size() - data_start, count));
+  array.data.resize(count);
+  std::memcpy(array.data.data(), bytes.data() + data_start, count * sizeof(float));
+  return array;
+}
+
+std::vector<float> l2_normalized_rows(const std::vector<float>& table, int dims) {
+  std::vector<float> rows = table;
+  for (std::size_t r = 0; r * dims < rows.size(); ++r) {
+    float* row = &rows[r * dims];
+    float ss = 0;
+    for (int k = 0; k < dims; ++k) ss += row[k] * row[k];
+    const float inv = 1.0f / std::sqrt(std::max(ss, kNormalizeEpsilon));
+    for (int k = 0; k < dims; ++k) row[k] *= inv;
+  }
+  return rows;
+}
+
+std::vector<float> RunDir::effective_embedding() const {
+  return normalize ? l2_normalized_rows(embedding, dims) : embedding;
+}
+
+RunDir read_run_dir(const std::string& path) {
+  if (!fs::is_directory(path)) throw Error(fmt::format("{}: not a directory (expected a cudaembed run directory)", path));
+  RunDir run;
+  run.path = path;
+  const NpyArray emb = read_npy((fs::path(path) / "embedding.npy").string());
+  if (emb.shape.size() != 2) throw Error(fmt::format("{}/embedding.npy: expected 2 dimensions (N, D)", path));
+  run.rows = static_cast<int64_t>(emb.shape[0]);
+  run.dims = static_cast<int>(emb.shape[1]);
+  run.embedding = emb.data;
+
+  const std::string json_path = (fs::path(path) / "run.json").string();
+  try {
+    const auto json = nlohmann::json::parse(read_whole(json_path, "run.json"));
+    run.normalize = json.at("config").at("normalize").get<bool>();
+  } catch (const nlohmann::json::exception& e) {
+    throw Error(fmt::format("{}: {}", json_path, e.what()));
+  }
+
+  const std::string meta_path = (fs::path(path) / "metadata.tsv").string();
+  std::istringstream meta(read_whole(meta_path, "metadata.tsv"));
+  std::string line;
+  std::getline(meta, line);  // header: name, hex
+  for (std::size_t line_no = 2; std::getline(meta, line); ++line_no) {
+    const auto tab = line.rfind('\t');
+    unsigned r = 0, g = 0, b = 0;
+    if (tab == std::string::npos || std::sscanf(line.c_str() + tab + 1, "#%2x%2x%2x", &r, &g, &b) != 3)
+      throw Error(fmt::format("{}:{}: expected 'name<TAB>#RRGGBB'", meta_path, line_no));
+    run.names.push_back(line.substr(0, tab));
+    for (unsigned c : {r, g, b}) run.rgb.push_back(static_cast<float>(c) / 255.0f);
+  }
+  if (static_cast<int64_t>(run.names.size()) != run.rows)
+    throw Error(fmt::format("{}: {} rows, but embedding.npy has {}", meta_path, run.names.size(), run.rows));
+  return run;
+}
+
+}  // namespace cudaembed

@@ -1,0 +1,39 @@
+// Reading back what `cudaembed train` wrote: the commands that plot, animate, query and evaluate
+// a run all start here.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+namespace cudaembed {
+
+// A float32 NPY array: C order, little-endian.
+struct NpyArray {
+  std::vector<uint64_t> shape;
+  std::vector<float> data;
+};
+
+// Reads a float32 NPY file; errors name the file and what is wrong with it.
+NpyArray read_npy(const std::string& path);
+
+struct RunDir {
+  std::string path;
+  int64_t rows = 0;
+  int dims = 0;
+  bool normalize = false;          // from run.json: the model compared L2-normalised rows
+  std::vector<float> embedding;    // (N, D), embedding.npy
+  std::vector<std::string> names;  // (N,), metadata.tsv
+  std::vector<float> rgb;          // (N, 3) in [0, 1], from metadata.tsv's hex column
+
+  // The rows as the model compares them: L2-normalised when `normalize`.
+  std::vector<float> effective_embedding() const;
+};
+
+// Loads embedding.npy, metadata.tsv and run.json from a run directory.
+RunDir read_run_dir(const std::string& path);
+
+// Rows of `table` (N, D) scaled to unit length, with tf.math.l2_normalize's floor on tiny rows.
+std::vector<float> l2_normalized_rows(const std::vector<float>& table, int dims);
+
+}  // namespace cudaembed
