@@ -2,10 +2,12 @@
 #include "cudaembed/quality.hpp"
 
 #include <algorithm>
+#include <iterator>
 #include <cmath>
 #include <limits>
 #include <numeric>
 
+#include "cudaembed/distances.hpp"
 #include "cudaembed/error.hpp"
 
 namespace cudaembed {
@@ -43,25 +45,53 @@ double spearman(std::span<const double> x, std::span<const double> y) {
   return sxy / std::sqrt(sxx * syy);
 }
 
-std::vector<double> pairwise_sq_distances(std::span<const float> points, int dims) {
-  const std::size_t n = points.size() / dims;
-  std::vector<double> out;
-  out.reserve(n * (n - 1) / 2);
-  for (std::size_t i = 0; i < n; ++i)
-    for (std::size_t j = i + 1; j < n; ++j) {
-      double d = 0;
-      for (int k = 0; k < dims; ++k) {
-        const double diff = static_cast<double>(points[i * dims + k]) - points[j * dims + k];
-        d += diff * diff;
-      }
-      out.push_back(d);
-    }
+namespace {
+
+// Every j != i whose distance from i is at or below the k-th smallest.
+std::vector<int64_t> knn_with_ties(std::span<const float> row, int64_t self, int k, std::vector<float>& scratch) {
+  scratch.clear();
+  for (int64_t j = 0; j < static_cast<int64_t>(row.size()); ++j)
+    if (j != self) scratch.push_back(row[j]);
+  std::nth_element(scratch.begin(), scratch.begin() + (k - 1), scratch.end());
+  const float kth = scratch[k - 1];
+  std::vector<int64_t> out;
+  for (int64_t j = 0; j < static_cast<int64_t>(row.size()); ++j)
+    if (j != self && row[j] <= kth) out.push_back(j);
   return out;
 }
 
-double distance_spearman(std::span<const float> embedding, int dims, std::span<const float> reference, int ref_dims) {
-  if (embedding.size() / dims != reference.size() / ref_dims) throw Error("distance_spearman: row counts differ");
-  return spearman(pairwise_sq_distances(embedding, dims), pairwise_sq_distances(reference, ref_dims));
+}  // namespace
+
+double knn_overlap(std::span<const float> emb_distances, std::span<const float> ref_distances, int64_t n, int k) {
+  if (n < 2) throw Error("knn_overlap: needs at least 2 points");
+  k = static_cast<int>(std::min<int64_t>(k, n - 1));
+  std::vector<float> scratch;
+  double total = 0;
+  for (int64_t i = 0; i < n; ++i) {
+    const auto a = knn_with_ties(emb_distances.subspan(i * n, n), i, k, scratch);
+    const auto b = knn_with_ties(ref_distances.subspan(i * n, n), i, k, scratch);
+    std::vector<int64_t> common;
+    std::set_intersection(a.begin(), a.end(), b.begin(), b.end(), std::back_inserter(common));
+    total += static_cast<double>(std::min<std::size_t>(common.size(), k)) / k;
+  }
+  return total / static_cast<double>(n);
+}
+
+EmbeddingQuality evaluate_embedding(std::span<const float> embedding, int dims, std::span<const float> reference,
+                                    int ref_dims, int k, bool use_gpu) {
+  const auto n = static_cast<int64_t>(embedding.size() / dims);
+  if (n != static_cast<int64_t>(reference.size() / ref_dims)) throw Error("evaluate: row counts differ");
+  const auto emb = all_pairs_sq_distances(embedding, dims, use_gpu);
+  const auto ref = all_pairs_sq_distances(reference, ref_dims, use_gpu);
+  std::vector<double> upper_emb, upper_ref;
+  upper_emb.reserve(static_cast<std::size_t>(n * (n - 1) / 2));
+  upper_ref.reserve(upper_emb.capacity());
+  for (int64_t i = 0; i < n; ++i)
+    for (int64_t j = i + 1; j < n; ++j) {
+      upper_emb.push_back(emb[i * n + j]);
+      upper_ref.push_back(ref[i * n + j]);
+    }
+  return {spearman(upper_emb, upper_ref), knn_overlap(emb, ref, n, k), k};
 }
 
 }  // namespace cudaembed

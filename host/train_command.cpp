@@ -2,6 +2,7 @@
 #include "train_command.hpp"
 
 #include <algorithm>
+#include <cctype>
 #include <chrono>
 #include <cmath>
 #include <filesystem>
@@ -15,6 +16,7 @@
 #include "cudaembed/error.hpp"
 #include "cudaembed/outputs.hpp"
 #include "cudaembed/quality.hpp"
+#include "cudaembed/run_dir.hpp"
 #include "cudaembed/trainer.hpp"
 #include "cudaembed/version.hpp"
 
@@ -25,25 +27,25 @@ using Clock = std::chrono::steady_clock;
 
 double seconds_since(Clock::time_point start) { return std::chrono::duration<double>(Clock::now() - start).count(); }
 
-// The rows the model actually compares: L2-normalised when --normalize (as the model does).
-std::vector<float> effective_embedding(const ModelState& s, bool normalize) {
-  std::vector<float> rows = s.table;
-  if (!normalize) return rows;
-  for (int64_t r = 0; r < s.rows; ++r) {
-    float* row = &rows[static_cast<std::size_t>(r) * s.dims];
-    float ss = 0;
-    for (int k = 0; k < s.dims; ++k) ss += row[k] * row[k];
-    const float inv = 1.0f / std::sqrt(std::max(ss, kNormalizeEpsilon));
-    for (int k = 0; k < s.dims; ++k) row[k] *= inv;
-  }
-  return rows;
-}
-
 std::string vectors_tsv(const ModelState& s) {
   std::string out;
   for (int64_t r = 0; r < s.rows; ++r) {
     for (int k = 0; k < s.dims; ++k)
       out += fmt::format("{}{:.9g}", k ? "\t" : "", s.table[static_cast<std::size_t>(r) * s.dims + k]);
+    out += '\n';
+  }
+  return out;
+}
+
+// word2vec's text format: "N D", then one row per line, name first. Names may hold spaces
+// ("gray50, grey50"), which the format uses as separators: they become underscores.
+std::string word2vec_text(const ModelState& s, const std::vector<std::string>& names) {
+  std::string out = fmt::format("{} {}\n", s.rows, s.dims);
+  for (int64_t r = 0; r < s.rows; ++r) {
+    std::string name = names[static_cast<std::size_t>(r)];
+    std::replace_if(name.begin(), name.end(), [](char c) { return std::isspace(static_cast<unsigned char>(c)); }, '_');
+    out += name;
+    for (int k = 0; k < s.dims; ++k) out += fmt::format(" {:.9g}", s.table[static_cast<std::size_t>(r) * s.dims + k]);
     out += '\n';
   }
   return out;
@@ -150,10 +152,15 @@ int run_train(const TrainOptions& o) {
   write_text_file(path("metadata.tsv"), metadata_tsv(colours));
   write_text_file(path("metrics.csv"), metrics_csv(history));
 
-  const double rho = distance_spearman(effective_embedding(state, cfg.normalize), cfg.dims, colours.rgb, 3);
+  write_text_file(path("word2vec.txt"), word2vec_text(state, colours.names));
+
+  const std::vector<float> compared = cfg.normalize ? l2_normalized_rows(state.table, cfg.dims) : state.table;
+  const EmbeddingQuality quality = evaluate_embedding(compared, cfg.dims, colours.rgb, 3, 10, info.name == "cuda");
   const EpochMetrics& last = history.back().metrics;
-  spdlog::info("done in {:.2f} s (training {:.2f} s): loss {:.4f}, accuracy {:.4f}, Spearman(embedding, RGB) {:.3f}",
-               seconds_since(start), train_s, last.loss(), last.accuracy(), rho);
+  spdlog::info(
+      "done in {:.2f} s (training {:.2f} s): loss {:.4f}, accuracy {:.4f}; against RGB: Spearman {:.3f}, 10-NN "
+      "overlap {:.3f}",
+      seconds_since(start), train_s, last.loss(), last.accuracy(), quality.spearman, quality.knn_overlap);
 
   nlohmann::json run = {
       {"cudaembed_version", kVersion},
@@ -189,10 +196,12 @@ int run_train(const TrainOptions& o) {
         {"accuracy", last.accuracy()},
         {"dense_weight", json_number(state.dense[0])},
         {"dense_bias", json_number(state.dense[1])},
-        {"spearman_rgb", rho}}},
+        {"spearman_rgb", quality.spearman},
+        {"knn10_overlap_rgb", quality.knn_overlap}}},
   };
   write_text_file(path("run.json"), run.dump(2) + "\n");
-  spdlog::info("wrote {}/{{embedding.npy, snapshots.npy, vectors.tsv, metadata.tsv, metrics.csv, run.json}}", o.out);
+  spdlog::info("wrote {}/{{embedding.npy, snapshots.npy, vectors.tsv, metadata.tsv, word2vec.txt, metrics.csv, run.json}}",
+               o.out);
   return 0;
 }
 

@@ -29,7 +29,7 @@ Run train_colours(TrainConfig cfg, InitScheme scheme, uint64_t pairs = 100000) {
   Run run;
   run.state = init_model(static_cast<int64_t>(colours().size()), cfg.dims, InitSpec{scheme, 0.05f, cfg.seed});
   run.history = train(*backend, p, run.state, cfg.epochs, nullptr);
-  run.spearman = distance_spearman(run.state.table, cfg.dims, colours().rgb, 3);
+  run.spearman = evaluate_embedding(run.state.table, cfg.dims, colours().rgb, 3, 10, false).spearman;
   return run;
 }
 

@@ -1,0 +1,139 @@
+// `cudaembed neighbours` and `cudaembed evaluate`: questions asked of a finished run.
+#include "query_commands.hpp"
+
+#include <algorithm>
+#include <cctype>
+#include <cmath>
+#include <numeric>
+
+#include <fmt/format.h>
+#include <nlohmann/json.hpp>
+
+#include "cudaembed/backend.hpp"
+#include "cudaembed/distances.hpp"
+#include "cudaembed/error.hpp"
+#include "cudaembed/quality.hpp"
+#include "cudaembed/run_dir.hpp"
+
+namespace cudaembed {
+namespace {
+
+std::string lower(std::string s) {
+  std::transform(s.begin(), s.end(), s.begin(), [](unsigned char c) { return std::tolower(c); });
+  return s;
+}
+
+std::size_t edit_distance(const std::string& a, const std::string& b) {
+  std::vector<std::size_t> prev(b.size() + 1), cur(b.size() + 1);
+  std::iota(prev.begin(), prev.end(), 0);
+  for (std::size_t i = 1; i <= a.size(); ++i) {
+    cur[0] = i;
+    for (std::size_t j = 1; j <= b.size(); ++j)
+      cur[j] = std::min({prev[j] + 1, cur[j - 1] + 1, prev[j - 1] + (a[i - 1] == b[j - 1] ? 0 : 1)});
+    std::swap(prev, cur);
+  }
+  return prev[b.size()];
+}
+
+bool use_gpu_for(const std::string& device) {
+  const DeviceChoice choice = parse_device_choice(device);
+  if (choice == DeviceChoice::cuda && cuda_device_count() == 0)
+    throw Error("--device cuda: no CUDA device is visible (try --device cpu or auto)");
+  return choice == DeviceChoice::cuda || (choice == DeviceChoice::automatic && cuda_device_count() > 0);
+}
+
+// Squared distances from row `i` to every row of points (N, dims).
+std::vector<float> sq_distances_from(std::span<const float> points, int dims, std::size_t i) {
+  std::vector<float> out(points.size() / dims);
+  for (std::size_t j = 0; j < out.size(); ++j) {
+    float d = 0;
+    for (int k = 0; k < dims; ++k) {
+      const float diff = points[i * dims + k] - points[j * dims + k];
+      d += diff * diff;
+    }
+    out[j] = d;
+  }
+  return out;
+}
+
+}  // namespace
+
+std::size_t find_name(const std::vector<std::string>& names, const std::string& query, const std::string& flag) {
+  const std::string q = lower(query);
+  for (std::size_t i = 0; i < names.size(); ++i)
+    if (lower(names[i]) == q) return i;
+  // Suggest the closest names: small edit distance, or containing the query.
+  std::vector<std::pair<std::size_t, std::size_t>> scored;
+  for (std::size_t i = 0; i < names.size(); ++i) {
+    const std::string n = lower(names[i]);
+    const std::size_t d = n.find(q) != std::string::npos ? 0 : edit_distance(q, n);
+    scored.emplace_back(d, i);
+  }
+  std::sort(scored.begin(), scored.end());
+  std::string close;
+  for (std::size_t s = 0; s < std::min<std::size_t>(5, scored.size()); ++s)
+    if (scored[s].first <= std::max<std::size_t>(3, q.size() / 3))
+      close += fmt::format("{}{}", close.empty() ? "" : ", ", names[scored[s].second]);
+  throw Error(fmt::format("{}: no colour named '{}'{}", flag, query,
+                          close.empty() ? std::string() : fmt::format(" (close matches: {})", close)));
+}
+
+std::vector<Neighbour> nearest_neighbours(const RunDir& run, std::size_t query, int k, bool use_gpu) {
+  const std::vector<float> emb = run.effective_embedding();
+  const std::size_t n = run.names.size();
+  // Small tables: the all-pairs matrix (cuBLAS on the GPU); large ones: just the query's row.
+  std::vector<float> row;
+  if (static_cast<int64_t>(n) <= kMaxAllPairsRows) {
+    const auto all = all_pairs_sq_distances(emb, run.dims, use_gpu);
+    row.assign(all.begin() + static_cast<std::ptrdiff_t>(query * n), all.begin() + static_cast<std::ptrdiff_t>((query + 1) * n));
+  } else {
+    row = sq_distances_from(emb, run.dims, query);
+  }
+  const auto rgb_row = sq_distances_from(run.rgb, 3, query);
+  std::vector<std::size_t> order;
+  for (std::size_t j = 0; j < n; ++j)
+    if (j != query) order.push_back(j);
+  const std::size_t count = std::min<std::size_t>(static_cast<std::size_t>(k), order.size());
+  std::partial_sort(order.begin(), order.begin() + static_cast<std::ptrdiff_t>(count), order.end(),
+                    [&](std::size_t a, std::size_t b) { return row[a] < row[b] || (row[a] == row[b] && a < b); });
+  std::vector<Neighbour> out;
+  for (std::size_t r = 0; r < count; ++r) {
+    const std::size_t j = order[r];
+    out.push_back({j, std::sqrt(row[j]), std::sqrt(rgb_row[j])});
+  }
+  return out;
+}
+
+int run_neighbours(const NeighboursOptions& o) {
+  const RunDir run = read_run_dir(o.run_dir);
+  const std::size_t query = find_name(run.names, o.name, "NAME");
+  const auto neighbours = nearest_neighbours(run, query, o.k, use_gpu_for(o.device));
+  auto hex = [&](std::size_t i) {
+    auto c = [&](int ch) { return static_cast<int>(std::lround(run.rgb[i * 3 + ch] * 255)); };
+    return fmt::format("#{:02X}{:02X}{:02X}", c(0), c(1), c(2));
+  };
+  fmt::print("{} nearest to {} ({}) in {} (D = {}{}); distances are Euclidean, RGB in [0, 1]^3\n", neighbours.size(),
+             run.names[query], hex(query), o.run_dir, run.dims, run.normalize ? ", normalised" : "");
+  fmt::print("{:>4}  {:<28} {:<8} {:>10} {:>10}\n", "rank", "name", "hex", "embedding", "rgb");
+  for (std::size_t r = 0; r < neighbours.size(); ++r) {
+    const auto& nb = neighbours[r];
+    fmt::print("{:>4}  {:<28} {:<8} {:>10.4f} {:>10.4f}\n", r + 1, run.names[nb.row], hex(nb.row), nb.embedding_distance,
+               nb.rgb_distance);
+  }
+  return 0;
+}
+
+int run_evaluate(const EvaluateOptions& o) {
+  const RunDir run = read_run_dir(o.run_dir);
+  const EmbeddingQuality q = evaluate_embedding(run.effective_embedding(), run.dims, run.rgb, 3, o.k, use_gpu_for(o.device));
+  if (o.json) {
+    fmt::print("{}\n", nlohmann::json{{"run", o.run_dir}, {"spearman_rgb", q.spearman}, {"knn_overlap_rgb", q.knn_overlap}, {"k", q.k}}.dump());
+  } else {
+    fmt::print("{}: Spearman(embedding distances, RGB distances) = {:.4f}; mean {}-NN overlap with RGB = {:.4f} "
+               "(random: about {:.4f})\n",
+               o.run_dir, q.spearman, q.k, q.knn_overlap, static_cast<double>(q.k) / (run.rows - 1));
+  }
+  return 0;
+}
+
+}  // namespace cudaembed

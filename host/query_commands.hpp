@@ -1,0 +1,42 @@
+// Options and entry points of `cudaembed neighbours` and `cudaembed evaluate`.
+#pragma once
+
+#include <cstddef>
+#include <string>
+#include <vector>
+
+#include "cudaembed/run_dir.hpp"
+
+namespace cudaembed {
+
+struct NeighboursOptions {
+  std::string run_dir;
+  std::string name;
+  int k = 10;
+  std::string device = "auto";
+};
+
+struct EvaluateOptions {
+  std::string run_dir;
+  int k = 10;
+  std::string device = "auto";
+  bool json = false;  // one JSON line instead of a sentence
+};
+
+struct Neighbour {
+  std::size_t row;
+  float embedding_distance;  // Euclidean, in the space the model compares (normalised if it was)
+  float rgb_distance;        // Euclidean in [0, 1]^3
+};
+
+// Index of `query` in names, case-insensitively; otherwise an Error that names `flag` and the
+// closest names.
+std::size_t find_name(const std::vector<std::string>& names, const std::string& query, const std::string& flag);
+
+// The k rows nearest to row `query` in embedding space, nearest first.
+std::vector<Neighbour> nearest_neighbours(const RunDir& run, std::size_t query, int k, bool use_gpu);
+
+int run_neighbours(const NeighboursOptions& options);
+int run_evaluate(const EvaluateOptions& options);
+
+}  // namespace cudaembed
