@@ -225,13 +225,27 @@ TEST_CASE("cli: a short training run writes every output", "[cli]") {
   CHECK(j["config"]["epochs"] == 2);
   CHECK(j["config"]["dims"] == 2);
   CHECK(std::isfinite(j["final"]["loss"].get<double>()));
+  CHECK(j["final"]["spearman_rgb"].get<double>() > 0.0);
+  CHECK(j["final"]["knn10_overlap_rgb"].get<double>() > 0.0);
 
-  // Nothing but the six outputs: no *.tmp, no write probe.
+  // word2vec text: "N D", then a name without spaces and D numbers per line.
+  std::istringstream w2v(read_file(out + "/word2vec.txt"));
+  int n = 0, d = 0;
+  w2v >> n >> d;
+  CHECK(n == 646);
+  CHECK(d == 2);
+  std::string name;
+  float x0 = 0, x1 = 0;
+  int lines = 0;
+  while (w2v >> name >> x0 >> x1) ++lines;
+  CHECK(lines == 646);
+
+  // Nothing but the outputs: no *.tmp, no write probe.
   std::vector<std::string> names;
   for (const auto& e : fs::directory_iterator(out)) names.push_back(e.path().filename().string());
   std::sort(names.begin(), names.end());
   CHECK(names == std::vector<std::string>{"embedding.npy", "metadata.tsv", "metrics.csv", "run.json", "snapshots.npy",
-                                          "vectors.tsv"});
+                                          "vectors.tsv", "word2vec.txt"});
 }
 
 TEST_CASE("cli: --dims 3 --normalize run", "[cli]") {
