@@ -1,4 +1,5 @@
 // Parser for the Kaggle "colour name and RGB codes" CSV (RFC 4180). Errors name file:line.
+#include <algorithm>
 #include <charconv>
 #include <filesystem>
 #include <fstream>
@@ -17,6 +18,43 @@ constexpr std::string_view kRgbColumn = "R;G;B Dec";
 // A colour table is small; this bound keeps a wrong --data (a video, a disk image) from being
 // read into memory whole.
 constexpr std::uintmax_t kMaxFileBytes = 64ull << 20;
+
+// A row wider than this is not a colour table (and each empty field costs memory).
+constexpr std::size_t kMaxFields = 1024;
+
+// Input echoed in an error message: one printable line, at most 60 characters. Bytes that are
+// not UTF-8, control characters (C0, DEL, C1) and invisible code points (zero-width, bidi marks,
+// line separators, BOM) become \xNN, so a message can be neither cut short by a NUL nor spoofed.
+std::string snippet(std::string_view s) {
+  constexpr std::size_t kMaxShown = 60;
+  auto invisible = [](uint32_t cp) {
+    return cp < 0x20 || (cp >= 0x7f && cp <= 0x9f) || (cp >= 0x200b && cp <= 0x200f) || cp == 0x2028 || cp == 0x2029 ||
+           (cp >= 0x202a && cp <= 0x202e) || (cp >= 0x2066 && cp <= 0x2069) || cp == 0xfeff;
+  };
+  std::string out;
+  std::size_t shown = 0, i = 0;
+  for (; i < s.size() && shown < kMaxShown; ++shown) {
+    const auto c = static_cast<unsigned char>(s[i]);
+    const std::size_t len = c < 0x80 ? 1 : (c >> 5) == 0x6 ? 2 : (c >> 4) == 0xe ? 3 : (c >> 3) == 0x1e ? 4 : 0;
+    bool valid = len > 0 && i + len <= s.size();
+    uint32_t cp = len == 1 ? c : c & (0x7f >> len);
+    for (std::size_t k = 1; valid && k < len; ++k) {
+      const auto next = static_cast<unsigned char>(s[i + k]);
+      valid = (next & 0xc0) == 0x80;
+      cp = (cp << 6) | (next & 0x3f);
+    }
+    if (!valid || invisible(cp)) {
+      for (std::size_t k = 0; k < (valid ? len : 1); ++k)
+        out += fmt::format("\\x{:02X}", static_cast<unsigned char>(s[i + k]));
+      i += valid ? len : 1;
+    } else {
+      out.append(s.substr(i, len));
+      i += len;
+    }
+  }
+  if (i < s.size()) out += fmt::format("... ({} bytes)", s.size());
+  return out;
+}
 
 struct Record {
   std::vector<std::string> fields;
@@ -53,10 +91,13 @@ class CsvReader {
             after_quote = true;
           }
         } else {
-          if (c == '\n') ++line_;
+          // A line break inside quotes still counts: LF, CRLF (counted at its LF) or a lone CR.
+          if (c == '\n' || (c == '\r' && (pos_ >= text_.size() || text_[pos_] != '\n'))) ++line_;
           field += c;
         }
       } else if (c == ',') {
+        if (record.fields.size() == kMaxFields)
+          fail(record.line, fmt::format("more than {} fields in one row: not a colour table", kMaxFields));
         record.fields.push_back(std::move(field));
         field.clear();
         after_quote = false;
@@ -71,7 +112,8 @@ class CsvReader {
         field.clear();
         quoted = true;
       } else if (after_quote) {
-        if (c != ' ' && c != '\t') fail(record.line, fmt::format("unexpected character '{}' after a closing quote", c));
+        if (c != ' ' && c != '\t')
+          fail(record.line, fmt::format("unexpected character '{}' after a closing quote", snippet({&c, 1})));
       } else {
         field += c;
       }
@@ -113,7 +155,13 @@ std::size_t find_column(const Record& header, std::string_view name, const CsvRe
   for (std::size_t i = 0; i < header.fields.size(); ++i)
     if (trim(header.fields[i]) == name) return i;
   std::string found;
-  for (const auto& f : header.fields) found += fmt::format("{}'{}'", found.empty() ? "" : ", ", f);
+  for (const auto& f : header.fields) {
+    if (found.size() > 200) {
+      found += ", ...";
+      break;
+    }
+    found += fmt::format("{}'{}'", found.empty() ? "" : ", ", snippet(f));
+  }
   reader.fail(header.line, fmt::format("missing header column '{}' (the header has: {})", name, found));
 }
 
@@ -127,10 +175,10 @@ void parse_rgb(std::string_view field, std::size_t line, const CsvReader& reader
       int value = 0;
       const auto [ptr, ec] = std::from_chars(part.data(), part.data() + part.size(), value);
       if (part.empty() || ec == std::errc::invalid_argument || ptr != part.data() + part.size())
-        reader.fail(
-            line, fmt::format("non-numeric RGB component '{}' in '{}' (expected R;G;B integers 0..255)", part, field));
+        reader.fail(line, fmt::format("non-numeric RGB component '{}' in '{}' (expected R;G;B integers 0..255)",
+                                      snippet(part), snippet(field)));
       if (ec == std::errc::result_out_of_range || value < 0 || value > 255)
-        reader.fail(line, fmt::format("RGB component {} out of range 0..255 in '{}'", part, field));
+        reader.fail(line, fmt::format("RGB component {} out of range 0..255 in '{}'", snippet(part), snippet(field)));
       out[count] = static_cast<float>(value) / 255.0f;
     }
     ++count;
@@ -138,7 +186,8 @@ void parse_rgb(std::string_view field, std::size_t line, const CsvReader& reader
     start = end + 1;
   }
   if (count != 3)
-    reader.fail(line, fmt::format("wrong number of RGB components in '{}': expected 3 (R;G;B), got {}", field, count));
+    reader.fail(
+        line, fmt::format("wrong number of RGB components in '{}': expected 3 (R;G;B), got {}", snippet(field), count));
 }
 
 }  // namespace
@@ -149,13 +198,20 @@ std::string ColourTable::hex(std::size_t id) const {
 }
 
 ColourTable parse_colours_csv(std::string_view text, std::string_view source) {
+  if (text.substr(0, 2) == "\xFF\xFE" || text.substr(0, 2) == "\xFE\xFF")
+    throw Error(fmt::format("{}:1: the file is UTF-16 (byte-order mark 0x{:02X} 0x{:02X}); save it as UTF-8", source,
+                            static_cast<unsigned char>(text[0]), static_cast<unsigned char>(text[1])));
   if (text.substr(0, 3) == "\xEF\xBB\xBF") text.remove_prefix(3);
+  if (text.substr(0, 3) == "\xEF\xBB\xBF")
+    throw Error(fmt::format("{}:1: a second UTF-8 byte-order mark (EF BB BF) before the header; remove it", source));
   if (text.find_first_not_of(" \t\r\n") == std::string_view::npos)
     throw Error(fmt::format("{}: empty file (expected a header line '{},...,{},...' and colour rows)", source,
                             kNameColumn, kRgbColumn));
   CsvReader reader(text, source);
   Record header;
-  reader.next(header);
+  do {  // blank lines before the header are skipped, as they are between rows
+    reader.next(header);
+  } while (header.fields.size() == 1 && trim(header.fields[0]).empty());
   const std::size_t name_col = find_column(header, kNameColumn, reader);
   const std::size_t rgb_col = find_column(header, kRgbColumn, reader);
   const std::size_t needed = std::max(name_col, rgb_col) + 1;
@@ -167,11 +223,17 @@ ColourTable parse_colours_csv(std::string_view text, std::string_view source) {
     if (record.fields.size() == 1 && trim(record.fields[0]).empty()) continue;  // blank line
     if (record.fields.size() < needed)
       reader.fail(record.line, fmt::format("expected at least {} fields (up to '{}'), found {}", needed,
-                                           header.fields[needed - 1], record.fields.size()));
+                                           snippet(header.fields[needed - 1]), record.fields.size()));
     const auto name = trim(record.fields[name_col]);
     if (const auto bad = invalid_utf8_at(name); bad != std::string_view::npos)
       reader.fail(record.line, fmt::format("invalid UTF-8 in colour name at byte {} (0x{:02X})", bad,
                                            static_cast<unsigned char>(name[bad])));
+    // Control characters would break every output that lists names (TSV, word2vec, plots).
+    if (const auto ctl = std::find_if(name.begin(), name.end(),
+                                      [](char c) { return static_cast<unsigned char>(c) < 0x20 || c == 0x7f; });
+        ctl != name.end())
+      reader.fail(record.line, fmt::format("control character 0x{:02X} in colour name '{}'",
+                                           static_cast<unsigned char>(*ctl), snippet(name)));
     float rgb[3];
     parse_rgb(record.fields[rgb_col], record.line, reader, rgb);
     if (name.empty()) {

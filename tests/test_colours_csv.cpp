@@ -206,17 +206,28 @@ TEST_CASE("csv: quoted fields with doubled quotes and commas", "[csv]") {
   CHECK(t.hex(1) == "#040506");
 }
 
+TEST_CASE("csv: blank lines before the header are skipped like any other blank line", "[csv]") {
+  const ColourTable t = parse_colours_csv("\n  \r\n" + kHeader + "snow,255;250;250\n", "t.csv");
+  REQUIRE(t.size() == 1);
+  CHECK(t.names[0] == "snow");
+  CHECK_PARSE_ERROR("\n" + kHeader + "bad,1;2\n", "t.csv:3: ", "wrong number");
+}
+
 TEST_CASE("csv: quoted field containing a newline counts physical lines", "[csv]") {
-  const ColourTable t = parse_colours_csv(kHeader + "\"two\nlines\",1;2;3\nnext,4;5;6\n", "t.csv");
+  // The line break sits in an extra column: names may not hold control characters.
+  const std::string header = "Color Name,R;G;B Dec,Credits\n";
+  const ColourTable t = parse_colours_csv(header + "two,1;2;3,\"multi\nline\"\nnext,4;5;6,x\n", "t.csv");
   REQUIRE(t.size() == 2);
-  CHECK(t.names[0] == "two\nlines");
+  CHECK(t.names[0] == "two");
   CHECK(t.names[1] == "next");
-  // header = 1, "two = 2, lines" = 3, next = 4, bad = 5
-  CHECK_PARSE_ERROR(kHeader + "\"two\nlines\",1;2;3\nnext,4;5;6\nbad,x;1;2\n", "t.csv:5: ", "non-numeric");
+  // header = 1, two = 2 and 3, next = 4, bad = 5
+  CHECK_PARSE_ERROR(header + "two,1;2;3,\"multi\nline\"\nnext,4;5;6,x\nbad,x;1;2,x\n", "t.csv:5: ", "non-numeric");
+  CHECK_PARSE_ERROR(header + "\"two\nlines\",1;2;3\n", "t.csv:2: ", "control character 0x0A in colour name");
   // The record starting on line 2 and spanning lines 2-4 is reported at line 2.
-  CHECK_PARSE_ERROR(kHeader + "\"a\nb\nc\",1;2\n", "t.csv:2: ", "wrong number");
+  CHECK_PARSE_ERROR(header + "a,1;2,\"x\ny\nz\"\n", "t.csv:2: ", "wrong number");
   // The same with CRLF inside and outside the quotes.
-  CHECK_PARSE_ERROR("Color Name,R;G;B Dec\r\n\"two\r\nlines\",1;2;3\r\nbad,256;1;2\r\n", "t.csv:4: ", "out of range");
+  CHECK_PARSE_ERROR("Color Name,R;G;B Dec,Credits\r\ntwo,1;2;3,\"multi\r\nline\"\r\nbad,256;1;2,x\r\n",
+                    "t.csv:4: ", "out of range");
 }
 
 TEST_CASE("csv: blank lines are skipped and line numbers still count them", "[csv]") {
@@ -447,4 +458,10 @@ TEST_CASE("csv: read_colours_csv refuses a file over the size limit without read
   std::ofstream(path, std::ios::binary) << kHeader;
   fs::resize_file(path, (64ull << 20) + 1);  // sparse: no disk space used
   CHECK_THAT(error_of([&] { read_colours_csv(path); }), Contains(path) && Contains("MiB limit"));
+}
+
+TEST_CASE("csv: a row of thousands of fields is rejected before it costs memory", "[csv]") {
+  // 60 MiB of commas once took 3 GB and 22 s; the row limit stops it at the first wide row.
+  CHECK_PARSE_ERROR(kHeader + "snow,1;2;3" + std::string(5000, ',') + "\n", "t.csv:2: ", "more than 1024 fields");
+  CHECK_PARSE_ERROR(std::string(10'000'000, ','), "t.csv:1: ", "more than 1024 fields");
 }
