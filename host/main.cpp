@@ -1,5 +1,7 @@
 // cudaembed: train embedding tables from labelled pairs on the GPU (or the CPU when there is none).
 //   cudaembed train [options]      see `cudaembed train --help`
+//   cudaembed plot RUN_DIR         plot.png + plot.svg of the embedding
+//   cudaembed animate RUN_DIR      animation.mp4 (or .gif) of the training, from snapshots.npy
 #include <cmath>
 
 #include <fmt/format.h>
@@ -11,7 +13,9 @@
 #include "cudaembed/backend.hpp"
 #include "cudaembed/error.hpp"
 #include "cudaembed/outputs.hpp"
+#include "cudaembed/plot.hpp"
 #include "cudaembed/version.hpp"
+#include "query_commands.hpp"
 #include "train_command.hpp"
 
 namespace {
@@ -52,6 +56,7 @@ void add_train_options(CLI::App& cmd, TrainOptions& o, ChoiceNames& names) {
                  "CUDA kernel variant: " + fmt::format("{}", fmt::join(cuda_kernel_names(), ", ")))
       ->check(CLI::IsMember(cuda_kernel_names()))
       ->capture_default_str();
+  cmd.add_flag("--no-plot", o.no_plot, "Do not draw plot.png and plot.svg at the end");
   cmd.add_flag("--save-pairs", o.save_pairs,
                "Also write pair_ids.npy (P, 2) uint32 and pair_labels.npy (P,) float32: the exact training data");
   cmd.add_option("--seed", t.seed, "Seed of the pairs, the initial weights and every epoch's shuffle")
@@ -118,6 +123,41 @@ void add_train_options(CLI::App& cmd, TrainOptions& o, ChoiceNames& names) {
       ->group(g);
 }
 
+void add_plot_options(CLI::App& cmd, std::string& run_dir, PlotOptions& o) {
+  cmd.add_option("run_dir", run_dir, "Run directory written by `cudaembed train`")->required();
+  cmd.add_option("--out", o.out_prefix, "Writes PREFIX.png and PREFIX.svg (default: RUN_DIR/plot)");
+  cmd.add_option("--label", o.labels, "Colour names to write next to their points, comma-separated (SkyBlue,gold)")
+      ->delimiter(',');
+  cmd.add_option("--size", o.size, "Width and height in pixels")->check(CLI::Range(64, 8192))->capture_default_str();
+  cmd.add_option("--azimuth", o.azimuth_deg, "D = 3: camera angle around the x2 axis, in degrees from x0")
+      ->capture_default_str();
+  cmd.add_option("--elevation", o.elevation_deg, "D = 3: camera angle above the x0-x1 plane, in degrees")
+      ->check(CLI::Range(-90.0, 90.0))
+      ->capture_default_str();
+  cmd.add_option("--title", o.title, "Title (default: \"<run dir name>: N colours, D = d\")");
+}
+
+void add_animate_options(CLI::App& cmd, std::string& run_dir, AnimateOptions& o) {
+  cmd.add_option("run_dir", run_dir, "Run directory written by `cudaembed train`")->required();
+  cmd.add_option("--out", o.out, "Output file (default: RUN_DIR/animation.mp4, or .gif)");
+  cmd.add_option("--fps", o.fps, "Frames per second")->check(CLI::Range(1, 120))->capture_default_str();
+  cmd.add_option("--seconds", o.seconds, "Length of the clip; frames = fps * seconds")
+      ->check(CLI::Range(0.01, 600.0))
+      ->capture_default_str();
+  cmd.add_option("--format", o.format, "auto (mp4 when ffmpeg is on PATH, else gif), mp4 (H.264) or gif")
+      ->check(CLI::IsMember({"auto", "mp4", "gif"}))
+      ->capture_default_str();
+  cmd.add_option("--size", o.size, "Width and height in pixels (mp4: rounded up to even)")
+      ->check(CLI::Range(64, 4096))
+      ->capture_default_str();
+  cmd.add_option("--azimuth", o.azimuth_deg, "D = 3: camera angle of the first frame, in degrees")
+      ->capture_default_str();
+  cmd.add_option("--turn", o.turn_deg, "D = 3: degrees the camera turns over the clip")->capture_default_str();
+  cmd.add_option("--elevation", o.elevation_deg, "D = 3: camera angle above the x0-x1 plane, in degrees")
+      ->check(CLI::Range(-90.0, 90.0))
+      ->capture_default_str();
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -174,6 +214,50 @@ int main(int argc, char** argv) {
       ->check(CLI::Range(int64_t{0}, int64_t{100000}))
       ->capture_default_str();
 
+  std::string plot_run_dir;
+  PlotOptions plot_opts;
+  auto* plot_cmd = app.add_subcommand(
+      "plot",
+      "Draw a run's embedding to PREFIX.png and PREFIX.svg: each colour a dot of its own RGB. D = 2 as is,\n"
+      "D = 3 an orthographic view (on the unit sphere when the run normalised), D > 3 its top two principal\n"
+      "components, D = 1 against a fixed jitter.");
+  add_plot_options(*plot_cmd, plot_run_dir, plot_opts);
+
+  std::string animate_run_dir;
+  AnimateOptions animate_opts;
+  auto* animate_cmd = app.add_subcommand(
+      "animate",
+      "Render snapshots.npy as a clip (MP4 through ffmpeg, or a looping GIF): frame f of F shows epoch\n"
+      "round((f / (F - 1))^2 * epochs), on the axes of the final snapshot.");
+  add_animate_options(*animate_cmd, animate_run_dir, animate_opts);
+
+  NeighboursOptions neighbours_opts;
+  auto* neighbours_cmd = app.add_subcommand(
+      "neighbours", "The k colours nearest to NAME in a run's embedding, with their embedding and RGB distances.");
+  neighbours_cmd->add_option("RUN_DIR", neighbours_opts.run_dir, "A directory written by cudaembed train")->required();
+  neighbours_cmd->add_option("NAME", neighbours_opts.name, "Colour name (case, spaces and hyphens ignored)")
+      ->required();
+  neighbours_cmd->add_option("-k", neighbours_opts.k, "How many neighbours")
+      ->check(CLI::Range(1, 100000))
+      ->capture_default_str();
+  neighbours_cmd->add_option("--device", neighbours_opts.device, "Where the all-pairs distances run: auto, cpu or cuda")
+      ->check(CLI::IsMember({"auto", "cpu", "cuda"}))
+      ->capture_default_str();
+
+  EvaluateOptions evaluate_opts;
+  auto* evaluate_cmd = app.add_subcommand(
+      "evaluate",
+      "How well a run's embedding orders colours like RGB does: the Spearman rank correlation of all pairwise\n"
+      "distances, and the mean overlap of k-nearest-neighbour sets (ties counted fairly).");
+  evaluate_cmd->add_option("RUN_DIR", evaluate_opts.run_dir, "A directory written by cudaembed train")->required();
+  evaluate_cmd->add_option("-k", evaluate_opts.k, "Neighbourhood size")
+      ->check(CLI::Range(1, 100000))
+      ->capture_default_str();
+  evaluate_cmd->add_option("--device", evaluate_opts.device, "Where the all-pairs distances run: auto, cpu or cuda")
+      ->check(CLI::IsMember({"auto", "cpu", "cuda"}))
+      ->capture_default_str();
+  evaluate_cmd->add_flag("--json", evaluate_opts.json, "Print one JSON line instead of a sentence");
+
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
@@ -193,6 +277,16 @@ int main(int argc, char** argv) {
       for (int i = 1; i < argc; ++i) command += fmt::format(" {}", argv[i]);
       return run_bench(bench_opts, command);
     }
+    if (*plot_cmd) {
+      write_plot(plot_run_dir, plot_opts);
+      return 0;
+    }
+    if (*animate_cmd) {
+      write_animation(animate_run_dir, animate_opts);
+      return 0;
+    }
+    if (*neighbours_cmd) return run_neighbours(neighbours_opts);
+    if (*evaluate_cmd) return run_evaluate(evaluate_opts);
   } catch (const Error& e) {
     spdlog::error("{}", e.what());
     return 1;

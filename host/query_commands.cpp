@@ -2,7 +2,6 @@
 #include "query_commands.hpp"
 
 #include <algorithm>
-#include <cctype>
 #include <cmath>
 #include <numeric>
 
@@ -17,23 +16,6 @@
 
 namespace cudaembed {
 namespace {
-
-std::string lower(std::string s) {
-  std::transform(s.begin(), s.end(), s.begin(), [](unsigned char c) { return std::tolower(c); });
-  return s;
-}
-
-std::size_t edit_distance(const std::string& a, const std::string& b) {
-  std::vector<std::size_t> prev(b.size() + 1), cur(b.size() + 1);
-  std::iota(prev.begin(), prev.end(), 0);
-  for (std::size_t i = 1; i <= a.size(); ++i) {
-    cur[0] = i;
-    for (std::size_t j = 1; j <= b.size(); ++j)
-      cur[j] = std::min({prev[j] + 1, cur[j - 1] + 1, prev[j - 1] + (a[i - 1] == b[j - 1] ? 0 : 1)});
-    std::swap(prev, cur);
-  }
-  return prev[b.size()];
-}
 
 bool use_gpu_for(const std::string& device) {
   const DeviceChoice choice = parse_device_choice(device);
@@ -58,26 +40,6 @@ std::vector<float> sq_distances_from(std::span<const float> points, int dims, st
 
 }  // namespace
 
-std::size_t find_name(const std::vector<std::string>& names, const std::string& query, const std::string& flag) {
-  const std::string q = lower(query);
-  for (std::size_t i = 0; i < names.size(); ++i)
-    if (lower(names[i]) == q) return i;
-  // Suggest the closest names: small edit distance, or containing the query.
-  std::vector<std::pair<std::size_t, std::size_t>> scored;
-  for (std::size_t i = 0; i < names.size(); ++i) {
-    const std::string n = lower(names[i]);
-    const std::size_t d = n.find(q) != std::string::npos ? 0 : edit_distance(q, n);
-    scored.emplace_back(d, i);
-  }
-  std::sort(scored.begin(), scored.end());
-  std::string close;
-  for (std::size_t s = 0; s < std::min<std::size_t>(5, scored.size()); ++s)
-    if (scored[s].first <= std::max<std::size_t>(3, q.size() / 3))
-      close += fmt::format("{}{}", close.empty() ? "" : ", ", names[scored[s].second]);
-  throw Error(fmt::format("{}: no colour named '{}'{}", flag, query,
-                          close.empty() ? std::string() : fmt::format(" (close matches: {})", close)));
-}
-
 std::vector<Neighbour> nearest_neighbours(const RunDir& run, std::size_t query, int k, bool use_gpu) {
   const std::vector<float> emb = run.effective_embedding();
   const std::size_t n = run.names.size();
@@ -85,7 +47,8 @@ std::vector<Neighbour> nearest_neighbours(const RunDir& run, std::size_t query, 
   std::vector<float> row;
   if (static_cast<int64_t>(n) <= kMaxAllPairsRows) {
     const auto all = all_pairs_sq_distances(emb, run.dims, use_gpu);
-    row.assign(all.begin() + static_cast<std::ptrdiff_t>(query * n), all.begin() + static_cast<std::ptrdiff_t>((query + 1) * n));
+    row.assign(all.begin() + static_cast<std::ptrdiff_t>(query * n),
+               all.begin() + static_cast<std::ptrdiff_t>((query + 1) * n));
   } else {
     row = sq_distances_from(emb, run.dims, query);
   }
@@ -106,7 +69,7 @@ std::vector<Neighbour> nearest_neighbours(const RunDir& run, std::size_t query, 
 
 int run_neighbours(const NeighboursOptions& o) {
   const RunDir run = read_run_dir(o.run_dir);
-  const std::size_t query = find_name(run.names, o.name, "NAME");
+  const std::size_t query = find_colour(run.names, o.name, "NAME");
   const auto neighbours = nearest_neighbours(run, query, o.k, use_gpu_for(o.device));
   auto hex = [&](std::size_t i) {
     auto c = [&](int ch) { return static_cast<int>(std::lround(run.rgb[i * 3 + ch] * 255)); };
@@ -117,21 +80,26 @@ int run_neighbours(const NeighboursOptions& o) {
   fmt::print("{:>4}  {:<28} {:<8} {:>10} {:>10}\n", "rank", "name", "hex", "embedding", "rgb");
   for (std::size_t r = 0; r < neighbours.size(); ++r) {
     const auto& nb = neighbours[r];
-    fmt::print("{:>4}  {:<28} {:<8} {:>10.4f} {:>10.4f}\n", r + 1, run.names[nb.row], hex(nb.row), nb.embedding_distance,
-               nb.rgb_distance);
+    fmt::print("{:>4}  {:<28} {:<8} {:>10.4f} {:>10.4f}\n", r + 1, run.names[nb.row], hex(nb.row),
+               nb.embedding_distance, nb.rgb_distance);
   }
   return 0;
 }
 
 int run_evaluate(const EvaluateOptions& o) {
   const RunDir run = read_run_dir(o.run_dir);
-  const EmbeddingQuality q = evaluate_embedding(run.effective_embedding(), run.dims, run.rgb, 3, o.k, use_gpu_for(o.device));
+  const EmbeddingQuality q =
+      evaluate_embedding(run.effective_embedding(), run.dims, run.rgb, 3, o.k, use_gpu_for(o.device));
   if (o.json) {
-    fmt::print("{}\n", nlohmann::json{{"run", o.run_dir}, {"spearman_rgb", q.spearman}, {"knn_overlap_rgb", q.knn_overlap}, {"k", q.k}}.dump());
+    fmt::print(
+        "{}\n",
+        nlohmann::json{{"run", o.run_dir}, {"spearman_rgb", q.spearman}, {"knn_overlap_rgb", q.knn_overlap}, {"k", q.k}}
+            .dump());
   } else {
-    fmt::print("{}: Spearman(embedding distances, RGB distances) = {:.4f}; mean {}-NN overlap with RGB = {:.4f} "
-               "(random: about {:.4f})\n",
-               o.run_dir, q.spearman, q.k, q.knn_overlap, static_cast<double>(q.k) / (run.rows - 1));
+    fmt::print(
+        "{}: Spearman(embedding distances, RGB distances) = {:.4f}; mean {}-NN overlap with RGB = {:.4f} "
+        "(random: about {:.4f})\n",
+        o.run_dir, q.spearman, q.k, q.knn_overlap, static_cast<double>(q.k) / (run.rows - 1));
   }
   return 0;
 }

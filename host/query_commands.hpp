@@ -29,10 +29,6 @@ struct Neighbour {
   float rgb_distance;        // Euclidean in [0, 1]^3
 };
 
-// Index of `query` in names, case-insensitively; otherwise an Error that names `flag` and the
-// closest names.
-std::size_t find_name(const std::vector<std::string>& names, const std::string& query, const std::string& flag);
-
 // The k rows nearest to row `query` in embedding space, nearest first.
 std::vector<Neighbour> nearest_neighbours(const RunDir& run, std::size_t query, int k, bool use_gpu);
 

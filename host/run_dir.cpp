@@ -2,14 +2,18 @@
 #include "cudaembed/run_dir.hpp"
 
 #include <algorithm>
+#include <cctype>
 #include <cmath>
 #include <cstring>
 #include <filesystem>
 #include <fstream>
+#include <numeric>
 #include <regex>
 #include <sstream>
+#include <tuple>
 
 #include <fmt/format.h>
+#include <fmt/ranges.h>
 #include <nlohmann/json.hpp>
 
 #include "cudaembed/error.hpp"
@@ -72,6 +76,52 @@ NpyArray read_npy(const std::string& path) {
   return array;
 }
 
+namespace {
+
+// A name as people type it: lower case, without spaces, hyphens or underscores ("Sky Blue" = "SkyBlue").
+std::string name_key(const std::string& name) {
+  std::string key;
+  for (const unsigned char c : name)
+    if (c != ' ' && c != '-' && c != '_') key += static_cast<char>(std::tolower(c));
+  return key;
+}
+
+std::size_t edit_distance(const std::string& a, const std::string& b) {
+  std::vector<std::size_t> row(b.size() + 1);
+  std::iota(row.begin(), row.end(), 0);
+  for (std::size_t i = 1; i <= a.size(); ++i) {
+    std::size_t diagonal = row[0];
+    row[0] = i;
+    for (std::size_t j = 1; j <= b.size(); ++j) {
+      const std::size_t up = row[j];
+      row[j] = std::min({row[j] + 1, row[j - 1] + 1, diagonal + (a[i - 1] == b[j - 1] ? 0 : 1)});
+      diagonal = up;
+    }
+  }
+  return row[b.size()];
+}
+
+}  // namespace
+
+std::size_t find_colour(const std::vector<std::string>& names, const std::string& query, const std::string& flag) {
+  const auto exact = std::find(names.begin(), names.end(), query);
+  if (exact != names.end()) return static_cast<std::size_t>(exact - names.begin());
+  const std::string key = name_key(query);
+  const auto loose = std::find_if(names.begin(), names.end(), [&](const std::string& n) { return name_key(n) == key; });
+  if (loose != names.end()) return static_cast<std::size_t>(loose - names.begin());
+  // The closest names: those that contain what was typed (shortest first), then by edit distance.
+  std::vector<std::tuple<bool, std::size_t, std::size_t>> scored;  // (not contained, distance, row)
+  for (std::size_t i = 0; i < names.size(); ++i) {
+    const std::string n = name_key(names[i]);
+    scored.emplace_back(key.empty() || n.find(key) == std::string::npos, edit_distance(key, n), i);
+  }
+  std::sort(scored.begin(), scored.end());
+  std::vector<std::string> close;
+  for (std::size_t i = 0; i < std::min<std::size_t>(5, scored.size()); ++i)
+    close.push_back(names[std::get<2>(scored[i])]);
+  throw Error(fmt::format("{} {}: no colour of that name; closest: {}", flag, query, fmt::join(close, ", ")));
+}
+
 std::vector<float> l2_normalized_rows(const std::vector<float>& table, int dims) {
   std::vector<float> rows = table;
   for (std::size_t r = 0; r * dims < rows.size(); ++r) {
@@ -89,7 +139,8 @@ std::vector<float> RunDir::effective_embedding() const {
 }
 
 RunDir read_run_dir(const std::string& path) {
-  if (!fs::is_directory(path)) throw Error(fmt::format("{}: not a directory (expected a cudaembed run directory)", path));
+  if (!fs::is_directory(path))
+    throw Error(fmt::format("{}: not a directory (expected a cudaembed run directory)", path));
   RunDir run;
   run.path = path;
   const NpyArray emb = read_npy((fs::path(path) / "embedding.npy").string());

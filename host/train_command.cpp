@@ -15,6 +15,7 @@
 #include "cudaembed/colours.hpp"
 #include "cudaembed/error.hpp"
 #include "cudaembed/outputs.hpp"
+#include "cudaembed/plot.hpp"
 #include "cudaembed/quality.hpp"
 #include "cudaembed/run_dir.hpp"
 #include "cudaembed/trainer.hpp"
@@ -43,7 +44,8 @@ std::string word2vec_text(const ModelState& s, const std::vector<std::string>& n
   std::string out = fmt::format("{} {}\n", s.rows, s.dims);
   for (int64_t r = 0; r < s.rows; ++r) {
     std::string name = names[static_cast<std::size_t>(r)];
-    std::replace_if(name.begin(), name.end(), [](char c) { return std::isspace(static_cast<unsigned char>(c)); }, '_');
+    std::replace_if(
+        name.begin(), name.end(), [](char c) { return std::isspace(static_cast<unsigned char>(c)); }, '_');
     out += name;
     for (int k = 0; k < s.dims; ++k) out += fmt::format(" {:.9g}", s.table[static_cast<std::size_t>(r) * s.dims + k]);
     out += '\n';
@@ -200,8 +202,10 @@ int run_train(const TrainOptions& o) {
         {"knn10_overlap_rgb", quality.knn_overlap}}},
   };
   write_text_file(path("run.json"), run.dump(2) + "\n");
-  spdlog::info("wrote {}/{{embedding.npy, snapshots.npy, vectors.tsv, metadata.tsv, word2vec.txt, metrics.csv, run.json}}",
-               o.out);
+  if (!o.no_plot) write_plot(o.out);  // last: it reads the run directory back
+  spdlog::info(
+      "wrote {}/{{embedding.npy, snapshots.npy, vectors.tsv, metadata.tsv, word2vec.txt, metrics.csv, run.json{}}}",
+      o.out, o.no_plot ? "" : ", plot.png, plot.svg");
   return 0;
 }
 

@@ -244,8 +244,8 @@ TEST_CASE("cli: a short training run writes every output", "[cli]") {
   std::vector<std::string> names;
   for (const auto& e : fs::directory_iterator(out)) names.push_back(e.path().filename().string());
   std::sort(names.begin(), names.end());
-  CHECK(names == std::vector<std::string>{"embedding.npy", "metadata.tsv", "metrics.csv", "run.json", "snapshots.npy",
-                                          "vectors.tsv", "word2vec.txt"});
+  CHECK(names == std::vector<std::string>{"embedding.npy", "metadata.tsv", "metrics.csv", "plot.png", "plot.svg",
+                                          "run.json", "snapshots.npy", "vectors.tsv", "word2vec.txt"});
 }
 
 TEST_CASE("cli: --dims 3 --normalize run", "[cli]") {
@@ -417,4 +417,32 @@ TEST_CASE("cli: bench times the CPU backend and writes JSON and markdown", "[cli
   const RunResult bad = run_cli("bench --shapes tiny --device cpu --kernel fused --out " + (tmp / "b2"));
   CHECK(bad.status != 0);
   CHECK_THAT(bad.output, Contains("--kernel fused"));
+}
+
+TEST_CASE("cli: neighbours and evaluate read a finished run", "[cli]") {
+  TempDir tmp;
+  const std::string out = tmp / "run";
+  REQUIRE(run_cli("train --epochs 3 --pairs 20000 --no-plot --out " + out).status == 0);
+  CHECK_FALSE(fs::exists(out + "/plot.png"));
+
+  const RunResult nb = run_cli("neighbours " + out + " 'sky blue' -k 4");
+  INFO(nb.output);
+  REQUIRE(nb.status == 0);
+  CHECK_THAT(nb.output, Contains("4 nearest to SkyBlue (#87CEEB)"));
+  CHECK(std::count(nb.output.begin(), nb.output.end(), '\n') == 2 + 4);  // title, header, 4 rows
+
+  const RunResult unknown = run_cli("neighbours " + out + " skyblu");
+  CHECK(unknown.status == 1);
+  CHECK_THAT(unknown.output, Contains("NAME skyblu: no colour of that name; closest: SkyBlue"));
+
+  const RunResult ev = run_cli("evaluate " + out + " --json");
+  INFO(ev.output);
+  REQUIRE(ev.status == 0);
+  const auto json = nlohmann::json::parse(ev.output.substr(ev.output.find('{')));
+  const auto run = nlohmann::json::parse(read_file(out + "/run.json"));
+  // evaluate recomputes what train wrote at the end of the run.
+  CHECK(json["spearman_rgb"].get<double>() == Approx(run["final"]["spearman_rgb"].get<double>()).epsilon(1e-9));
+  CHECK(json["knn_overlap_rgb"].get<double>() == Approx(run["final"]["knn10_overlap_rgb"].get<double>()).epsilon(1e-9));
+
+  CHECK(run_cli("evaluate " + (tmp / "missing")).status == 1);
 }

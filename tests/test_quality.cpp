@@ -113,8 +113,11 @@ TEST_CASE("neighbours in a trained embedding include the colour's RGB twins", "[
 
 TEST_CASE("an unknown name is an error that suggests close matches", "[quality]") {
   const auto& names = colours().names;
-  CHECK(names[find_name(names, "SKYBLUE", "NAME")] == "SkyBlue");
-  REQUIRE_THROWS_WITH(find_name(names, "skyblu", "NAME"),
-                      Catch::Matchers::Contains("no colour named 'skyblu'") && Catch::Matchers::Contains("SkyBlue"));
-  REQUIRE_THROWS_WITH(find_name(names, "zzzzzzzzzzzzzz", "--label"), Catch::Matchers::StartsWith("--label: no colour"));
+  CHECK(names[find_colour(names, "SKYBLUE", "NAME")] == "SkyBlue");
+  REQUIRE_THROWS_WITH(find_colour(names, "skyblu", "NAME"),
+                      Catch::Matchers::Contains("NAME skyblu: no colour of that name") &&
+                          Catch::Matchers::Contains("closest: SkyBlue"));
+  REQUIRE_THROWS_WITH(find_colour(names, "zzzzzzzzzzzzzz", "--label"),
+                      Catch::Matchers::StartsWith("--label zzzzzzzzzzzzzz: no colour"));
+  CHECK(names[find_colour(names, "sky blue", "NAME")] == "SkyBlue");
 }

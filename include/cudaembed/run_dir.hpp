@@ -2,6 +2,7 @@
 // a run all start here.
 #pragma once
 
+#include <cstddef>
 #include <cstdint>
 #include <string>
 #include <vector>
@@ -32,6 +33,11 @@ struct RunDir {
 
 // Loads embedding.npy, metadata.tsv and run.json from a run directory.
 RunDir read_run_dir(const std::string& path);
+
+// Row of the colour called `query`: an exact match, else one ignoring case, spaces, hyphens and
+// underscores ("sky blue" finds SkyBlue). Otherwise an Error "<flag> <query>: no colour of that
+// name; closest: ..." listing the five nearest names.
+std::size_t find_colour(const std::vector<std::string>& names, const std::string& query, const std::string& flag);
 
 // Rows of `table` (N, D) scaled to unit length, with tf.math.l2_normalize's floor on tiny rows.
 std::vector<float> l2_normalized_rows(const std::vector<float>& table, int dims);

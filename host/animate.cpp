@@ -1,0 +1,412 @@
+// `cudaembed animate`: snapshots.npy as a clip, one cairo frame per step of an eased epoch
+// schedule, piped to ffmpeg (H.264 MP4) or encoded with giflib (looping GIF).
+#include <fcntl.h>
+#include <signal.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cmath>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+#include <memory>
+#include <sstream>
+
+#include <fmt/format.h>
+#include <gif_lib.h>
+#include <spdlog/spdlog.h>
+
+#include "cudaembed/error.hpp"
+#include "cudaembed/plot.hpp"
+#include "plot_render.hpp"
+
+namespace cudaembed {
+namespace fs = std::filesystem;
+
+namespace {
+
+std::string shell_quote(const std::string& s) {
+  std::string out = "'";
+  for (const char c : s) out += c == '\'' ? std::string("'\\''") : std::string(1, c);
+  return out + "'";
+}
+
+std::string tail_of_file(const std::string& path, std::size_t max_chars) {
+  std::ifstream in(path);
+  std::ostringstream s;
+  s << in.rdbuf();
+  std::string text = s.str();
+  while (!text.empty() && std::isspace(static_cast<unsigned char>(text.back()))) text.pop_back();
+  return text.size() > max_chars ? "..." + text.substr(text.size() - max_chars) : text;
+}
+
+class FrameSink {
+ public:
+  virtual ~FrameSink() = default;
+  virtual void add(const Image& frame) = 0;
+  virtual void finish() = 0;  // the file is in place only after this
+};
+
+// Raw RGB frames into ffmpeg's stdin; ffmpeg writes "<out>.tmp.mp4", renamed when it exits with 0.
+class Mp4Sink : public FrameSink {
+ public:
+  Mp4Sink(const std::string& ffmpeg, std::string out, int size, int fps)
+      : out_(std::move(out)), temp_(out_ + ".tmp.mp4"), log_(out_ + ".ffmpeg.log") {
+    const std::string command = fmt::format(
+        "{} -hide_banner -loglevel error -y -f rawvideo -pix_fmt rgb24 -s {}x{} -r {} -i - -c:v libx264 "
+        "-pix_fmt yuv420p -movflags +faststart {} 2>{}",
+        shell_quote(ffmpeg), size, size, fps, shell_quote(temp_), shell_quote(log_));
+    // A dying ffmpeg must surface as a write error with its log, not kill us with SIGPIPE.
+    struct sigaction ignore {};
+    ignore.sa_handler = SIG_IGN;
+    sigaction(SIGPIPE, &ignore, &saved_sigpipe_);
+    pipe_ = ::popen(command.c_str(), "w");
+    if (!pipe_) {
+      sigaction(SIGPIPE, &saved_sigpipe_, nullptr);
+      throw Error(fmt::format("{}: cannot start ffmpeg: {}", out_, std::strerror(errno)));
+    }
+    rgb_.resize(static_cast<std::size_t>(size) * size * 3);
+  }
+
+  ~Mp4Sink() override {
+    if (pipe_) {
+      ::pclose(pipe_);
+      std::remove(temp_.c_str());
+      std::remove(log_.c_str());
+    }
+    sigaction(SIGPIPE, &saved_sigpipe_, nullptr);
+  }
+
+  void add(const Image& frame) override {
+    for (std::size_t i = 0; i < frame.argb.size(); ++i) {
+      rgb_[3 * i] = static_cast<unsigned char>(frame.argb[i] >> 16);
+      rgb_[3 * i + 1] = static_cast<unsigned char>(frame.argb[i] >> 8);
+      rgb_[3 * i + 2] = static_cast<unsigned char>(frame.argb[i]);
+    }
+    if (std::fwrite(rgb_.data(), 1, rgb_.size(), pipe_) != rgb_.size()) fail("ffmpeg stopped reading frames");
+  }
+
+  void finish() override {
+    const int status = ::pclose(std::exchange(pipe_, nullptr));
+    if (status == -1 || !WIFEXITED(status) || WEXITSTATUS(status) != 0) {
+      const std::string log = tail_of_file(log_, 1500);
+      std::remove(temp_.c_str());
+      std::remove(log_.c_str());
+      throw Error(fmt::format("{}: ffmpeg failed (status {}){}{}", out_, status, log.empty() ? "" : ": ", log));
+    }
+    std::remove(log_.c_str());
+    std::error_code ec;
+    fs::rename(temp_, out_, ec);
+    if (ec) throw Error(fmt::format("{}: cannot rename into place: {}", out_, ec.message()));
+  }
+
+ private:
+  [[noreturn]] void fail(const std::string& what) {
+    ::pclose(std::exchange(pipe_, nullptr));
+    const std::string log = tail_of_file(log_, 1500);
+    std::remove(temp_.c_str());
+    std::remove(log_.c_str());
+    throw Error(fmt::format("{}: {}{}{}", out_, what, log.empty() ? "" : ": ", log));
+  }
+
+  std::string out_, temp_, log_;
+  std::FILE* pipe_ = nullptr;
+  std::vector<unsigned char> rgb_;
+  struct sigaction saved_sigpipe_ {};
+};
+
+// A palette for every frame of a clip: the points' colours (and their veiled versions on a sphere)
+// cut to 224 entries by median cut, each colour counted once however many pixels it covers, plus a
+// ramp of 32 greys for the background, grid, text and outlines. Pixel-count quantisers spend the
+// palette on the white background and tint the grey spine; this keeps the points' colours.
+std::vector<GifColorType> clip_palette(const std::vector<float>& rgb, bool veiled) {
+  constexpr int kGreys = 32, kColours = 256 - kGreys;
+  std::vector<std::array<int, 3>> colours;
+  for (std::size_t i = 0; i + 2 < rgb.size(); i += 3) {
+    std::array<int, 3> c{};
+    for (int k = 0; k < 3; ++k) c[k] = static_cast<int>(std::lround(255 * rgb[i + k]));
+    colours.push_back(c);
+    if (veiled) {
+      for (int k = 0; k < 3; ++k) c[k] = static_cast<int>(std::lround(0.4 * c[k] + 0.6 * 255));
+      colours.push_back(c);
+    }
+  }
+  std::sort(colours.begin(), colours.end());
+  colours.erase(std::unique(colours.begin(), colours.end()), colours.end());
+
+  // Boxes are ranges of `colours`; split the widest along its widest channel, at the median.
+  struct Box {
+    std::size_t begin, end;
+    int channel = 0, range = 0;
+  };
+  auto measure = [&](Box& box) {
+    box.range = -1;
+    for (int k = 0; k < 3; ++k) {
+      const auto [lo, hi] = std::minmax_element(colours.begin() + box.begin, colours.begin() + box.end,
+                                                [k](const auto& a, const auto& b) { return a[k] < b[k]; });
+      if ((*hi)[k] - (*lo)[k] > box.range) box.range = (*hi)[k] - (*lo)[k], box.channel = k;
+    }
+  };
+  std::vector<Box> boxes;
+  if (!colours.empty()) {
+    boxes.push_back({0, colours.size()});
+    measure(boxes[0]);
+  }
+  while (static_cast<int>(boxes.size()) < kColours) {
+    const auto widest = std::max_element(boxes.begin(), boxes.end(), [](const Box& a, const Box& b) {
+      return (a.end - a.begin > 1 ? a.range : -1) < (b.end - b.begin > 1 ? b.range : -1);
+    });
+    if (widest->end - widest->begin < 2 || widest->range <= 0) break;
+    Box box = *widest;
+    const int k = box.channel;
+    std::sort(colours.begin() + box.begin, colours.begin() + box.end,
+              [k](const auto& a, const auto& b) { return a[k] < b[k]; });
+    const std::size_t middle = box.begin + (box.end - box.begin) / 2;
+    Box low{box.begin, middle}, high{middle, box.end};
+    measure(low);
+    measure(high);
+    *widest = low;
+    boxes.push_back(high);
+  }
+  std::vector<GifColorType> palette;
+  for (const Box& box : boxes) {
+    std::array<double, 3> sum{};
+    for (std::size_t i = box.begin; i < box.end; ++i)
+      for (int k = 0; k < 3; ++k) sum[k] += colours[i][k];
+    const double n = static_cast<double>(box.end - box.begin);
+    palette.push_back({static_cast<GifByteType>(std::lround(sum[0] / n)),
+                       static_cast<GifByteType>(std::lround(sum[1] / n)),
+                       static_cast<GifByteType>(std::lround(sum[2] / n))});
+  }
+  for (int g = 0; g < kGreys; ++g) {
+    const auto v = static_cast<GifByteType>(std::lround(255.0 * g / (kGreys - 1)));
+    palette.push_back({v, v, v});
+  }
+  palette.resize(256, GifColorType{255, 255, 255});
+  return palette;
+}
+
+// A looping GIF89a with one global palette; each pixel becomes its nearest palette entry.
+class GifSink : public FrameSink {
+ public:
+  GifSink(std::string out, int size, int fps, const std::vector<GifColorType>& palette)
+      : out_(std::move(out)), temp_(out_ + ".tmp"), size_(size), fps_(fps), palette_(palette) {
+    // Opened here rather than by EGifOpenFileName, which makes files only the owner can read.
+    const int fd = ::open(temp_.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0666);
+    if (fd < 0) throw Error(fmt::format("{}: cannot open for writing: {}", temp_, std::strerror(errno)));
+    int error = 0;
+    gif_ = EGifOpenFileHandle(fd, &error);
+    if (!gif_) {
+      ::close(fd);
+      std::remove(temp_.c_str());
+      throw Error(fmt::format("{}: cannot start the GIF: {}", temp_, GifErrorString(error)));
+    }
+    try {
+      EGifSetGifVersion(gif_, true);
+      std::unique_ptr<ColorMapObject, decltype(&GifFreeMapObject)> map(GifMakeMapObject(256, palette_.data()),
+                                                                       GifFreeMapObject);
+      if (!map) throw Error(fmt::format("{}: out of memory for the GIF palette", out_));
+      check(EGifPutScreenDesc(gif_, size, size, 8, 0, map.get()), "screen descriptor");
+      // NETSCAPE2.0 application extension: loop count 0 = forever.
+      const unsigned char loop[3] = {1, 0, 0};
+      check(EGifPutExtensionLeader(gif_, APPLICATION_EXT_FUNC_CODE), "loop extension");
+      check(EGifPutExtensionBlock(gif_, 11, "NETSCAPE2.0"), "loop extension");
+      check(EGifPutExtensionBlock(gif_, 3, loop), "loop extension");
+      check(EGifPutExtensionTrailer(gif_), "loop extension");
+    } catch (...) {
+      EGifCloseFile(std::exchange(gif_, nullptr), &error);
+      std::remove(temp_.c_str());
+      throw;
+    }
+    indices_.resize(static_cast<std::size_t>(size) * size);
+    nearest_.assign(std::size_t{1} << 24, -1);
+  }
+
+  ~GifSink() override {
+    if (gif_) {
+      int error = 0;
+      EGifCloseFile(gif_, &error);
+      std::remove(temp_.c_str());
+    }
+  }
+
+  void add(const Image& frame) override {
+    for (std::size_t i = 0; i < frame.argb.size(); ++i) indices_[i] = nearest(frame.argb[i] & 0xffffff);
+    // Delays are in 1/100 s: frame f ends at round(100 (f + 1) / fps), so the clip keeps its length
+    // (30 fps: 3, 4, 3, 3, 4, 3, ...); viewers slow down anything under 2.
+    const auto ends_at = [&](int64_t f) { return std::llround(100.0 * static_cast<double>(f) / fps_); };
+    GraphicsControlBlock control{};
+    control.DisposalMode = DISPOSE_DO_NOT;
+    control.DelayTime = static_cast<int>(std::max<int64_t>(2, ends_at(frames_ + 1) - ends_at(frames_)));
+    control.TransparentColor = NO_TRANSPARENT_COLOR;
+    GifByteType extension[4];
+    EGifGCBToExtension(&control, extension);
+    check(EGifPutExtension(gif_, GRAPHICS_EXT_FUNC_CODE, 4, extension), "frame delay");
+    check(EGifPutImageDesc(gif_, 0, 0, size_, size_, false, nullptr), "image descriptor");
+    for (int y = 0; y < size_; ++y)
+      check(EGifPutLine(gif_, indices_.data() + static_cast<std::size_t>(y) * size_, size_), "pixels");
+    ++frames_;
+  }
+
+  void finish() override {
+    int error = 0;
+    if (EGifCloseFile(std::exchange(gif_, nullptr), &error) == GIF_ERROR) {
+      std::remove(temp_.c_str());
+      throw Error(fmt::format("{}: writing the GIF failed: {}", temp_, GifErrorString(error)));
+    }
+    std::error_code ec;
+    fs::rename(temp_, out_, ec);
+    if (ec) throw Error(fmt::format("{}: cannot rename into place: {}", out_, ec.message()));
+  }
+
+ private:
+  GifByteType nearest(uint32_t rgb) {
+    int16_t& cached = nearest_[rgb];
+    if (cached >= 0) return static_cast<GifByteType>(cached);
+    const int r = static_cast<int>(rgb >> 16), g = static_cast<int>(rgb >> 8 & 0xff), b = static_cast<int>(rgb & 0xff);
+    int best = 0, best_distance = INT32_MAX;
+    for (int i = 0; i < 256; ++i) {
+      const int dr = r - palette_[i].Red, dg = g - palette_[i].Green, db = b - palette_[i].Blue;
+      const int distance = 3 * dr * dr + 4 * dg * dg + 2 * db * db;  // green counts most to the eye
+      if (distance < best_distance) best_distance = distance, best = i;
+    }
+    cached = static_cast<int16_t>(best);
+    return static_cast<GifByteType>(best);
+  }
+
+  void check(int result, const char* what) {
+    if (result == GIF_ERROR)
+      throw Error(fmt::format("{}: writing the GIF {} failed: {}", temp_, what, GifErrorString(gif_->Error)));
+  }
+
+  std::string out_, temp_;
+  int size_, fps_;
+  int64_t frames_ = 0;
+  std::vector<GifColorType> palette_;  // (256,)
+  GifFileType* gif_ = nullptr;
+  std::vector<GifByteType> indices_;  // (size, size)
+  std::vector<int16_t> nearest_;      // (2^24,) palette index per 0xRRGGBB, -1 until first seen
+};
+
+}  // namespace
+
+int64_t eased_epoch(int64_t frame, int64_t frames, int64_t epochs) {
+  if (frames <= 1) return epochs;
+  const double t = static_cast<double>(std::clamp<int64_t>(frame, 0, frames - 1)) / static_cast<double>(frames - 1);
+  return std::llround(t * t * static_cast<double>(epochs));
+}
+
+std::string find_on_path(const std::string& program) {
+  const char* path = std::getenv("PATH");
+  if (!path) return {};
+  std::stringstream dirs(path);
+  for (std::string dir; std::getline(dirs, dir, ':');) {
+    const fs::path candidate = fs::path(dir.empty() ? "." : dir) / program;
+    std::error_code ec;
+    if (fs::is_regular_file(candidate, ec) && ::access(candidate.c_str(), X_OK) == 0) return candidate.string();
+  }
+  return {};
+}
+
+std::string write_animation(const std::string& run_dir, const AnimateOptions& options) {
+  if (options.fps < 1) throw Error(fmt::format("--fps {}: must be at least 1", options.fps));
+  if (!(options.seconds > 0)) throw Error(fmt::format("--seconds {}: must be greater than 0", options.seconds));
+  if (options.size < 64) throw Error(fmt::format("--size {}: must be at least 64 pixels", options.size));
+
+  // The format: asked for, else the one --out's extension names, else mp4 when ffmpeg is there.
+  std::string format = options.format;
+  const std::string extension = fs::path(options.out).extension().string();
+  const std::string ffmpeg = find_on_path("ffmpeg");
+  if (format == "auto") format = extension == ".gif" ? "gif" : extension == ".mp4" || !ffmpeg.empty() ? "mp4" : "gif";
+  if (format != "mp4" && format != "gif")
+    throw Error(fmt::format("--format {}: expected auto, mp4 or gif", options.format));
+  if (format == "mp4" && ffmpeg.empty())
+    throw Error(
+        "--format mp4 needs ffmpeg, which is not on PATH: install it (apt-get install ffmpeg) or use "
+        "--format gif");
+  const std::string out = options.out.empty() ? (fs::path(run_dir) / ("animation." + format)).string() : options.out;
+  if (!extension.empty() && extension != "." + format)
+    throw Error(fmt::format("--out {}: the name ends in {} but the format is {}", out, extension, format));
+
+  const RunDir run = read_run_dir(run_dir);
+  const std::string snapshots_path = (fs::path(run_dir) / "snapshots.npy").string();
+  NpyArray snapshots = read_npy(snapshots_path);  // (E + 1, N, D)
+  if (snapshots.shape.size() != 3 || snapshots.shape[1] != static_cast<uint64_t>(run.rows) ||
+      snapshots.shape[2] != static_cast<uint64_t>(run.dims) || snapshots.shape[0] < 1)
+    throw Error(fmt::format("{}: expected shape (epochs + 1, {}, {}) to match embedding.npy, found ({})",
+                            snapshots_path, run.rows, run.dims, fmt::join(snapshots.shape, ", ")));
+  if (run.normalize) snapshots.data = l2_normalized_rows(snapshots.data, run.dims);
+  const int64_t epochs = static_cast<int64_t>(snapshots.shape[0]) - 1;
+  const std::size_t table = static_cast<std::size_t>(run.rows) * run.dims;
+  auto snapshot = [&](int64_t epoch) {
+    return std::span<const float>(snapshots.data).subspan(static_cast<std::size_t>(epoch) * table, table);
+  };
+
+  // H.264 in yuv420p needs even sizes.
+  int size = options.size;
+  if (format == "mp4" && size % 2) {
+    ++size;
+    spdlog::info("--size {}: using {} (H.264 needs an even size)", options.size, size);
+  }
+  const int64_t frames = std::max<int64_t>(1, std::llround(options.fps * options.seconds));
+  auto azimuth = [&](int64_t f) {
+    return options.azimuth_deg + (frames > 1 ? options.turn_deg * static_cast<double>(f) / (frames - 1) : 0.0);
+  };
+
+  // One set of axes for the clip: the final snapshot's extent over every camera angle the clip uses.
+  const std::span<const float> final_rows = snapshot(epochs);
+  const Projection final_projection =
+      make_projection(final_rows, run.dims, options.azimuth_deg, options.elevation_deg, run.normalize);
+  PlotScene scene;
+  scene.rgb = run.rgb;
+  scene.names = run.names;
+  scene.unit_circle = run.normalize && (run.dims == 2 || run.dims == 3);
+  scene.sphere = run.normalize && run.dims == 3;
+  scene.x_label = final_projection.x_label;
+  scene.y_label = final_projection.y_label;
+  scene.size = size;
+  std::array<double, 4> extent = padded_extent(project(final_projection, final_rows), scene.unit_circle);
+  if (final_projection.kind == Projection::Kind::camera) {
+    ProjectedPoints all;
+    for (int64_t f = 0; f < frames; ++f) {
+      const auto p =
+          project(make_projection(final_rows, 3, azimuth(f), options.elevation_deg, run.normalize), final_rows);
+      all.x.insert(all.x.end(), p.x.begin(), p.x.end());
+      all.y.insert(all.y.end(), p.y.begin(), p.y.end());
+    }
+    extent = padded_extent(all, scene.unit_circle);
+  }
+  scene.viewport = fit_viewport(size, extent[0], extent[1], extent[2], extent[3]);
+
+  std::unique_ptr<FrameSink> sink;
+  if (format == "mp4")
+    sink = std::make_unique<Mp4Sink>(ffmpeg, out, size, options.fps);
+  else
+    sink = std::make_unique<GifSink>(out, size, options.fps, clip_palette(run.rgb, scene.sphere));
+  spdlog::info("animating {} epochs of {} as {} frames at {} fps ({}x{} {})", epochs, run_dir, frames, options.fps,
+               size, size, format);
+  const std::string name = run_name(run_dir);
+  const int64_t every = std::max<int64_t>(1, (frames + 9) / 10);
+  for (int64_t f = 0; f < frames; ++f) {
+    const int64_t epoch = eased_epoch(f, frames, epochs);
+    const Projection projection = final_projection.kind == Projection::Kind::camera
+                                      ? make_projection(final_rows, 3, azimuth(f), options.elevation_deg, run.normalize)
+                                      : final_projection;
+    scene.points = project(projection, snapshot(epoch));
+    scene.compass = axis_compass(projection);
+    scene.title = fmt::format("{}: epoch {} / {}", name, epoch, epochs);
+    scene.subtitle = projection.view;
+    sink->add(render_image(scene));
+    if ((f + 1) % every == 0 || f + 1 == frames)
+      spdlog::info("frame {}/{} ({:.0f}%), epoch {}", f + 1, frames, 100.0 * (f + 1) / frames, epoch);
+  }
+  sink->finish();
+  spdlog::info("wrote {}", out);
+  return out;
+}
+
+}  // namespace cudaembed

@@ -1,0 +1,573 @@
+// `cudaembed plot`: projection of the rows to a plane, the equal-scale viewport, and the cairo
+// drawing shared by the PNG, the SVG and every animation frame.
+#include "cudaembed/plot.hpp"
+
+#include <algorithm>
+#include <cctype>
+#include <cmath>
+#include <filesystem>
+#include <numbers>
+#include <numeric>
+#include <tuple>
+
+#include <cairo-svg.h>
+#include <cairo.h>
+#include <fmt/format.h>
+#include <spdlog/spdlog.h>
+
+#include "cudaembed/error.hpp"
+#include "cudaembed/outputs.hpp"
+#include "plot_render.hpp"
+
+namespace cudaembed {
+namespace fs = std::filesystem;
+
+namespace {
+
+constexpr double kDegree = std::numbers::pi / 180.0;
+constexpr const char* kFont = "DejaVu Sans";
+
+double dot(const double* a, const std::vector<double>& b) {
+  double s = 0;
+  for (std::size_t k = 0; k < b.size(); ++k) s += a[k] * b[k];
+  return s;
+}
+
+// A fixed value in [-1, 1) for row i (splitmix64), the same on every machine.
+double jitter_unit(uint64_t i) {
+  uint64_t z = i + 0x9e3779b97f4a7c15ull;
+  z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
+  z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
+  z ^= z >> 31;
+  return static_cast<double>(z >> 11) * 0x1.0p-52 - 1.0;
+}
+
+struct Pca {
+  std::array<std::vector<double>, 2> axes;  // (2, D) unit vectors, by decreasing variance
+  std::array<double, 2> variance{};
+  double total_variance = 0;
+};
+
+// Top two principal components of `centred` (N, D) by orthogonal iteration on the covariance
+// C v = centred^T (centred v) / N, which never forms the D x D matrix; a 2 x 2 Rayleigh-Ritz step
+// then orders the pair. Signs are fixed so that each axis's largest component is positive.
+Pca top_two_components(const std::vector<double>& centred, int dims) {
+  const std::size_t n = centred.size() / dims;
+  auto covariance_times = [&](const std::vector<double>& v) {
+    std::vector<double> out(dims, 0.0);
+    for (std::size_t i = 0; i < n; ++i) {
+      const double* row = &centred[i * dims];
+      const double p = dot(row, v);
+      for (int k = 0; k < dims; ++k) out[k] += p * row[k];
+    }
+    for (double& x : out) x /= static_cast<double>(std::max<std::size_t>(n, 1));
+    return out;
+  };
+  // Gram-Schmidt; a vector that vanishes (rank < 2) is replaced by a unit vector.
+  auto orthonormalise = [&](std::array<std::vector<double>, 2>& v) {
+    for (int j = 0; j < 2; ++j) {
+      for (int i = 0; i < j; ++i) {
+        const double p = dot(v[i].data(), v[j]);
+        for (int k = 0; k < dims; ++k) v[j][k] -= p * v[i][k];
+      }
+      const double norm = std::sqrt(dot(v[j].data(), v[j]));
+      if (norm < 1e-150) {
+        std::fill(v[j].begin(), v[j].end(), 0.0);
+        v[j][j] = 1.0;
+        if (j == 1) {
+          const double p = v[0][1];
+          for (int k = 0; k < dims; ++k) v[1][k] -= p * v[0][k];
+          const double m = std::sqrt(dot(v[1].data(), v[1]));
+          for (double& x : v[1]) x /= m;
+        }
+      } else {
+        for (double& x : v[j]) x /= norm;
+      }
+    }
+  };
+
+  Pca pca;
+  for (int j = 0; j < 2; ++j) {
+    pca.axes[j].resize(dims);
+    for (int k = 0; k < dims; ++k) pca.axes[j][k] = jitter_unit(static_cast<uint64_t>(j) * dims + k);
+  }
+  orthonormalise(pca.axes);
+  for (int iter = 0; iter < 1000; ++iter) {
+    std::array<std::vector<double>, 2> next{covariance_times(pca.axes[0]), covariance_times(pca.axes[1])};
+    orthonormalise(next);
+    double change = 0;
+    for (int j = 0; j < 2; ++j) change = std::max(change, 1.0 - std::abs(dot(next[j].data(), pca.axes[j])));
+    pca.axes = std::move(next);
+    if (change < 1e-13) break;
+  }
+  const auto c0 = covariance_times(pca.axes[0]), c1 = covariance_times(pca.axes[1]);
+  const double h00 = dot(c0.data(), pca.axes[0]), h11 = dot(c1.data(), pca.axes[1]), h01 = dot(c0.data(), pca.axes[1]);
+  const double theta = 0.5 * std::atan2(2 * h01, h00 - h11);  // rotation that diagonalises [[h00 h01] [h01 h11]]
+  const double c = std::cos(theta), s = std::sin(theta);
+  std::array<std::vector<double>, 2> rotated{std::vector<double>(dims), std::vector<double>(dims)};
+  for (int k = 0; k < dims; ++k) {
+    rotated[0][k] = c * pca.axes[0][k] + s * pca.axes[1][k];
+    rotated[1][k] = -s * pca.axes[0][k] + c * pca.axes[1][k];
+  }
+  pca.axes = std::move(rotated);
+  for (auto& axis : pca.axes) {
+    const auto largest =
+        std::max_element(axis.begin(), axis.end(), [](double a, double b) { return std::abs(a) < std::abs(b); });
+    if (*largest < 0)
+      for (double& x : axis) x = -x;
+  }
+  for (int j = 0; j < 2; ++j) pca.variance[j] = dot(covariance_times(pca.axes[j]).data(), pca.axes[j]);
+  for (std::size_t i = 0; i < centred.size(); ++i) pca.total_variance += centred[i] * centred[i];
+  pca.total_variance /= static_cast<double>(std::max<std::size_t>(n, 1));
+  return pca;
+}
+
+// 1, 2 or 5 times a power of ten, giving about `count` steps over `range`.
+double nice_step(double range, double count) {
+  const double raw = range / count;
+  const double magnitude = std::pow(10.0, std::floor(std::log10(raw)));
+  const double m = raw / magnitude;
+  return (m < 1.5 ? 1 : m < 3.5 ? 2 : m < 7.5 ? 5 : 10) * magnitude;
+}
+
+// A tick value with as many decimals as the step needs, and a real minus sign.
+std::string tick_text(double value, double step) {
+  if (std::abs(value) < step * 1e-6) value = 0;
+  const int decimals = std::max(0, static_cast<int>(-std::floor(std::log10(step) + 1e-9)));
+  std::string text = fmt::format("{:.{}f}", std::abs(value), decimals);
+  return value < 0 ? "\u2212" + text : text;
+}
+
+enum class Align { left, centre, right };
+
+// Text with its baseline at y; horizontal anchor by `align`.
+void draw_text(cairo_t* cr, const std::string& text, double x, double y, Align align) {
+  cairo_text_extents_t ext;
+  cairo_text_extents(cr, text.c_str(), &ext);
+  const double dx = align == Align::left ? 0 : align == Align::centre ? ext.x_advance / 2 : ext.x_advance;
+  cairo_move_to(cr, x - dx, y);
+  cairo_show_text(cr, text.c_str());
+}
+
+void set_font(cairo_t* cr, double size, bool bold = false) {
+  cairo_select_font_face(cr, kFont, CAIRO_FONT_SLANT_NORMAL, bold ? CAIRO_FONT_WEIGHT_BOLD : CAIRO_FONT_WEIGHT_NORMAL);
+  cairo_set_font_size(cr, size);
+}
+
+void check_cairo(cairo_status_t status, const std::string& what) {
+  if (status != CAIRO_STATUS_SUCCESS) throw Error(fmt::format("{}: cairo: {}", what, cairo_status_to_string(status)));
+}
+
+cairo_status_t append_to_string(void* closure, const unsigned char* data, unsigned int length) {
+  static_cast<std::string*>(closure)->append(reinterpret_cast<const char*>(data), length);
+  return CAIRO_STATUS_SUCCESS;
+}
+
+std::string xml_escape(const std::string& s) {
+  std::string out;
+  for (const char c : s) {
+    switch (c) {
+      case '&':
+        out += "&amp;";
+        break;
+      case '<':
+        out += "&lt;";
+        break;
+      case '>':
+        out += "&gt;";
+        break;
+      case '"':
+        out += "&quot;";
+        break;
+      default:
+        out += c;
+    }
+  }
+  return out;
+}
+
+}  // namespace
+
+Projection make_projection(std::span<const float> rows, int dims, double azimuth_deg, double elevation_deg,
+                           bool normalized) {
+  if (dims < 1) throw Error(fmt::format("cannot plot an embedding of width D = {}", dims));
+  Projection p;
+  p.dims = dims;
+  p.mean.assign(dims, 0.0);
+  for (auto& axis : p.axes) axis.assign(dims, 0.0);
+  if (dims == 1) {
+    p.kind = Projection::Kind::jitter;
+    p.axes[0][0] = 1;
+    const auto [lo, hi] = std::minmax_element(rows.begin(), rows.end());
+    const double range = rows.empty() ? 0.0 : static_cast<double>(*hi) - *lo;
+    p.jitter = range > 0 ? 0.08 * range : 0.05;
+    p.x_label = "x0";
+    p.y_label = "jitter (no meaning)";
+    p.view = normalized ? "L2-normalised rows (all \u00b11): x0 against a fixed random jitter"
+                        : "x0 against a fixed random jitter (the vertical position means nothing)";
+  } else if (dims == 2) {
+    p.kind = Projection::Kind::plane;
+    p.axes[0][0] = 1;
+    p.axes[1][1] = 1;
+    p.x_label = "x0";
+    p.y_label = "x1";
+    p.view = normalized ? "L2-normalised rows on the unit circle" : "the 2-D embedding as trained";
+  } else if (dims == 3) {
+    // Camera on the unit sphere at (azimuth, elevation), x2 up; picture x = right, y = up.
+    p.kind = Projection::Kind::camera;
+    const double a = azimuth_deg * kDegree, e = elevation_deg * kDegree;
+    p.axes[0] = {-std::sin(a), std::cos(a), 0.0};
+    p.axes[1] = {-std::sin(e) * std::cos(a), -std::sin(e) * std::sin(a), std::cos(e)};
+    p.axes[2] = {std::cos(e) * std::cos(a), std::cos(e) * std::sin(a), std::sin(e)};
+    p.x_label = "view x";
+    p.y_label = "view y";
+    p.view = fmt::format("{}orthographic view from azimuth {:g}\u00b0, elevation {:g}\u00b0",
+                         normalized ? "L2-normalised rows on the unit sphere, " : "", std::round(azimuth_deg * 10) / 10,
+                         std::round(elevation_deg * 10) / 10);
+  } else {
+    p.kind = Projection::Kind::pca;
+    const std::size_t n = rows.size() / dims;
+    for (std::size_t i = 0; i < n; ++i)
+      for (int k = 0; k < dims; ++k) p.mean[k] += rows[i * dims + k];
+    for (double& m : p.mean) m /= static_cast<double>(std::max<std::size_t>(n, 1));
+    std::vector<double> centred(rows.size());
+    for (std::size_t i = 0; i < rows.size(); ++i) centred[i] = rows[i] - p.mean[i % dims];
+    const Pca pca = top_two_components(centred, dims);
+    p.axes[0] = pca.axes[0];
+    p.axes[1] = pca.axes[1];
+    const double total = std::max(pca.total_variance, 1e-300);
+    p.x_label = fmt::format("PC1 ({:.0f}% of variance)", 100 * pca.variance[0] / total);
+    p.y_label = fmt::format("PC2 ({:.0f}% of variance)", 100 * pca.variance[1] / total);
+    p.view = fmt::format("PCA of D = {}: top two principal components{}", dims,
+                         normalized ? " of the L2-normalised rows" : "");
+  }
+  return p;
+}
+
+ProjectedPoints project(const Projection& p, std::span<const float> rows) {
+  const std::size_t n = rows.size() / p.dims;
+  ProjectedPoints out;
+  out.x.resize(n);
+  out.y.resize(n);
+  out.depth.resize(n);
+  std::vector<double> c(p.dims);
+  for (std::size_t i = 0; i < n; ++i) {
+    for (int k = 0; k < p.dims; ++k) c[k] = rows[i * p.dims + k] - p.mean[k];
+    out.x[i] = dot(c.data(), p.axes[0]);
+    out.y[i] = p.kind == Projection::Kind::jitter ? p.jitter * jitter_unit(i) : dot(c.data(), p.axes[1]);
+    out.depth[i] = dot(c.data(), p.axes[2]);
+  }
+  return out;
+}
+
+std::array<double, 2> Viewport::to_pixel(double x, double y) const {
+  const double scale = width / (x_max - x_min);
+  return {left + (x - x_min) * scale, top + (y_max - y) * scale};
+}
+
+Viewport fit_viewport(int size, double x_min, double x_max, double y_min, double y_max) {
+  Viewport v;
+  v.left = std::round(0.115 * size);
+  v.top = std::round(0.105 * size);
+  v.width = size - v.left - std::round(0.035 * size);
+  v.height = size - v.top - std::round(0.085 * size);
+  const double x_range = std::max(x_max - x_min, 1e-12), y_range = std::max(y_max - y_min, 1e-12);
+  const double scale = std::min(v.width / x_range, v.height / y_range);  // pixels per unit
+  const double x_mid = 0.5 * (x_min + x_max), y_mid = 0.5 * (y_min + y_max);
+  v.x_min = x_mid - 0.5 * v.width / scale;
+  v.x_max = x_mid + 0.5 * v.width / scale;
+  v.y_min = y_mid - 0.5 * v.height / scale;
+  v.y_max = y_mid + 0.5 * v.height / scale;
+  return v;
+}
+
+std::array<double, 4> padded_extent(const ProjectedPoints& points, bool unit_circle) {
+  double x0 = unit_circle ? -1 : HUGE_VAL, x1 = unit_circle ? 1 : -HUGE_VAL;
+  double y0 = x0, y1 = x1;
+  for (std::size_t i = 0; i < points.x.size(); ++i) {
+    if (!std::isfinite(points.x[i]) || !std::isfinite(points.y[i])) continue;
+    x0 = std::min(x0, points.x[i]);
+    x1 = std::max(x1, points.x[i]);
+    y0 = std::min(y0, points.y[i]);
+    y1 = std::max(y1, points.y[i]);
+  }
+  if (x0 > x1) x0 = -1, x1 = 1, y0 = -1, y1 = 1;  // nothing finite
+  double pad = 0.05 * std::max(x1 - x0, y1 - y0);
+  if (pad <= 0) pad = std::max({std::abs(x0), std::abs(y0), 1.0}) * 0.5;
+  return {x0 - pad, x1 + pad, y0 - pad, y1 + pad};
+}
+
+std::vector<int64_t> find_names(const std::vector<std::string>& names, const std::vector<std::string>& wanted) {
+  std::vector<int64_t> rows;
+  for (const std::string& name : wanted) rows.push_back(static_cast<int64_t>(find_colour(names, name, "--label")));
+  return rows;
+}
+
+PlotScene make_plot_scene(const RunDir& run, const PlotOptions& options) {
+  if (options.size < 64) throw Error(fmt::format("--size {}: must be at least 64 pixels", options.size));
+  const std::vector<float> rows = run.effective_embedding();  // (N, D)
+  const Projection projection =
+      make_projection(rows, run.dims, options.azimuth_deg, options.elevation_deg, run.normalize);
+  PlotScene scene;
+  scene.points = project(projection, rows);
+  scene.rgb = run.rgb;
+  scene.names = run.names;
+  scene.labelled = find_names(run.names, options.labels);
+  scene.unit_circle = run.normalize && (run.dims == 2 || run.dims == 3);
+  scene.sphere = run.normalize && run.dims == 3;
+  scene.compass = axis_compass(projection);
+  scene.title = options.title.empty() ? default_title(run) : options.title;
+  scene.subtitle = projection.view;
+  scene.x_label = projection.x_label;
+  scene.y_label = projection.y_label;
+  scene.size = options.size;
+  const auto [x0, x1, y0, y1] = padded_extent(scene.points, scene.unit_circle);
+  scene.viewport = fit_viewport(options.size, x0, x1, y0, y1);
+  return scene;
+}
+
+std::string run_name(const std::string& path) {
+  fs::path p = fs::absolute(path).lexically_normal();
+  if (p.filename().empty()) p = p.parent_path();
+  return p.filename().string();
+}
+
+std::vector<std::array<double, 2>> axis_compass(const Projection& projection) {
+  std::vector<std::array<double, 2>> compass;
+  if (projection.kind == Projection::Kind::camera)
+    for (int k = 0; k < projection.dims; ++k) compass.push_back({projection.axes[0][k], projection.axes[1][k]});
+  return compass;
+}
+
+std::string default_title(const RunDir& run) {
+  return fmt::format("{}: {} colours, D = {}", run_name(run.path), run.rows, run.dims);
+}
+
+void draw_scene(cairo_t* cr, const PlotScene& scene) {
+  const Viewport& v = scene.viewport;
+  const double s = scene.size;
+  const double font = s / 62.0;
+  const double radius = std::max(2.0, s * 0.0056);
+  const double scale = v.width / (v.x_max - v.x_min);
+
+  cairo_set_source_rgb(cr, 1, 1, 1);
+  cairo_paint(cr);
+
+  // Grid, ticks and numbers: one step for both axes, so the grid cells are squares.
+  const double step = nice_step(std::max(v.x_max - v.x_min, v.y_max - v.y_min), 7);
+  const double tick = std::max(3.0, s * 0.006);
+  set_font(cr, font);
+  cairo_font_extents_t fe;
+  cairo_font_extents(cr, &fe);
+  cairo_set_line_width(cr, 1);
+  double widest_y_number = 0;
+  for (int axis = 0; axis < 2; ++axis) {
+    const double lo = axis == 0 ? v.x_min : v.y_min, hi = axis == 0 ? v.x_max : v.y_max;
+    for (double t = std::ceil(lo / step) * step; t <= hi + step * 1e-9; t += step) {
+      const auto [px, py] = v.to_pixel(axis == 0 ? t : v.x_min, axis == 0 ? v.y_min : t);
+      // Lines on pixel centres for crisp 1-px strokes.
+      const double x = std::round(px) + 0.5, y = std::round(py) + 0.5;
+      cairo_set_source_rgb(cr, 0.91, 0.91, 0.91);
+      if (axis == 0) {
+        cairo_move_to(cr, x, v.top);
+        cairo_line_to(cr, x, v.top + v.height);
+      } else {
+        cairo_move_to(cr, v.left, y);
+        cairo_line_to(cr, v.left + v.width, y);
+      }
+      cairo_stroke(cr);
+      cairo_set_source_rgb(cr, 0.25, 0.25, 0.25);
+      const std::string text = tick_text(t, step);
+      if (axis == 0) {
+        cairo_move_to(cr, x, v.top + v.height);
+        cairo_line_to(cr, x, v.top + v.height + tick);
+        cairo_stroke(cr);
+        draw_text(cr, text, x, v.top + v.height + tick + fe.ascent + 1, Align::centre);
+      } else {
+        cairo_move_to(cr, v.left, y);
+        cairo_line_to(cr, v.left - tick, y);
+        cairo_stroke(cr);
+        cairo_text_extents_t ext;
+        cairo_text_extents(cr, text.c_str(), &ext);
+        widest_y_number = std::max(widest_y_number, ext.x_advance);
+        draw_text(cr, text, v.left - tick - 3, y + 0.36 * font, Align::right);
+      }
+    }
+  }
+  cairo_set_source_rgb(cr, 0.1, 0.1, 0.1);
+  set_font(cr, font * 1.1);
+  draw_text(cr, scene.x_label, v.left + v.width / 2, v.top + v.height + tick + fe.height + font * 1.6, Align::centre);
+  cairo_save(cr);
+  cairo_translate(cr, v.left - tick - widest_y_number - font * 0.9, v.top + v.height / 2);
+  cairo_rotate(cr, -std::numbers::pi / 2);
+  draw_text(cr, scene.y_label, 0, 0, Align::centre);
+  cairo_restore(cr);
+
+  set_font(cr, font * 1.3, true);
+  draw_text(cr, scene.title, s / 2, v.top * 0.42, Align::centre);
+  cairo_set_source_rgb(cr, 0.33, 0.33, 0.33);
+  set_font(cr, font);
+  draw_text(cr, scene.subtitle, s / 2, v.top * 0.42 + font * 1.7, Align::centre);
+
+  // The points, back to front, inside the axes box.
+  cairo_save(cr);
+  cairo_rectangle(cr, v.left, v.top, v.width, v.height);
+  cairo_clip(cr);
+  const auto [ox, oy] = v.to_pixel(0, 0);
+  auto unit_circle_path = [&] { cairo_arc(cr, ox, oy, scale, 0, 2 * std::numbers::pi); };
+  if (scene.unit_circle && !scene.sphere) {
+    unit_circle_path();
+    cairo_set_source_rgb(cr, 0.55, 0.55, 0.55);
+    cairo_stroke(cr);
+  }
+  std::vector<std::size_t> order(scene.points.x.size());
+  std::iota(order.begin(), order.end(), 0);
+  std::stable_sort(order.begin(), order.end(),
+                   [&](std::size_t a, std::size_t b) { return scene.points.depth[a] < scene.points.depth[b]; });
+  const double outline = std::max(0.6, s / 1300.0);
+  bool veiled = false;
+  for (const std::size_t i : order) {
+    // On the sphere, the far half sits behind a white veil: nearer points read as nearer.
+    if (scene.sphere && !veiled && scene.points.depth[i] >= 0) {
+      unit_circle_path();
+      cairo_set_source_rgba(cr, 1, 1, 1, 0.6);
+      cairo_fill_preserve(cr);
+      cairo_set_source_rgb(cr, 0.45, 0.45, 0.45);
+      cairo_set_line_width(cr, 1.2);
+      cairo_stroke(cr);
+      veiled = true;
+    }
+    const auto [px, py] = v.to_pixel(scene.points.x[i], scene.points.y[i]);
+    if (!std::isfinite(px) || !std::isfinite(py)) continue;
+    cairo_new_sub_path(cr);
+    cairo_arc(cr, px, py, radius, 0, 2 * std::numbers::pi);
+    cairo_set_source_rgb(cr, scene.rgb[3 * i], scene.rgb[3 * i + 1], scene.rgb[3 * i + 2]);
+    cairo_fill_preserve(cr);
+    cairo_set_source_rgba(cr, 0.1, 0.1, 0.1, 0.75);
+    cairo_set_line_width(cr, outline);
+    cairo_stroke(cr);
+  }
+  cairo_restore(cr);
+
+  // A small compass of the data axes for the 3-D view.
+  if (!scene.compass.empty()) {
+    const double len = s * 0.045, cx = v.left + len * 1.4, cy = v.top + v.height - len * 1.4;
+    set_font(cr, font * 0.85);
+    for (std::size_t k = 0; k < scene.compass.size(); ++k) {
+      const auto [dx, dy] = scene.compass[k];
+      const double ex = cx + len * dx, ey = cy - len * dy;
+      cairo_set_source_rgb(cr, 0.3, 0.3, 0.3);
+      cairo_set_line_width(cr, 1.2);
+      cairo_move_to(cr, cx, cy);
+      cairo_line_to(cr, ex, ey);
+      cairo_stroke(cr);
+      // The name just beyond the tip, or below the centre for an axis that points at the viewer.
+      const double length = std::hypot(dx, dy);
+      const double ux = length > 0.2 ? dx / length : 0.35, uy = length > 0.2 ? dy / length : -1.0;
+      const double lx = ex + ux * font, ly = ey - uy * font;
+      draw_text(cr, fmt::format("x{}", k), lx, ly + 0.36 * font * 0.85, Align::centre);
+    }
+  }
+
+  // Labels: a ring around the point, the name beside it on a white halo.
+  set_font(cr, font * 1.05, true);
+  for (const int64_t i : scene.labelled) {
+    const auto [px, py] = v.to_pixel(scene.points.x[i], scene.points.y[i]);
+    cairo_new_path(cr);
+    cairo_arc(cr, px, py, radius + 2.5, 0, 2 * std::numbers::pi);
+    cairo_set_source_rgb(cr, 0, 0, 0);
+    cairo_set_line_width(cr, 1.5);
+    cairo_stroke(cr);
+    const std::string& name = scene.names[i];
+    cairo_text_extents_t ext;
+    cairo_text_extents(cr, name.c_str(), &ext);
+    const double gap = radius + 6;
+    const bool left = px + gap + ext.x_advance > v.left + v.width;
+    const double tx = left ? px - gap - ext.x_advance : px + gap, ty = py - radius - 3;
+    cairo_move_to(cr, tx, ty);
+    cairo_text_path(cr, name.c_str());
+    cairo_set_source_rgb(cr, 1, 1, 1);
+    cairo_set_line_width(cr, 3.5);
+    cairo_set_line_join(cr, CAIRO_LINE_JOIN_ROUND);
+    cairo_stroke_preserve(cr);
+    cairo_set_source_rgb(cr, 0, 0, 0);
+    cairo_fill(cr);
+  }
+
+  // The axes box last, over the points at its edges.
+  cairo_rectangle(cr, v.left + 0.5, v.top + 0.5, std::round(v.width) - 1, std::round(v.height) - 1);
+  cairo_set_source_rgb(cr, 0.25, 0.25, 0.25);
+  cairo_set_line_width(cr, 1);
+  cairo_stroke(cr);
+}
+
+Image render_image(const PlotScene& scene) {
+  cairo_surface_t* surface = cairo_image_surface_create(CAIRO_FORMAT_RGB24, scene.size, scene.size);
+  cairo_t* cr = cairo_create(surface);
+  draw_scene(cr, scene);
+  const cairo_status_t status = cairo_status(cr);
+  cairo_destroy(cr);
+  cairo_surface_flush(surface);
+  Image image;
+  image.width = scene.size;
+  image.height = scene.size;
+  if (status == CAIRO_STATUS_SUCCESS) {
+    image.argb.resize(static_cast<std::size_t>(image.width) * image.height);
+    const unsigned char* data = cairo_image_surface_get_data(surface);
+    const int stride = cairo_image_surface_get_stride(surface);
+    for (int y = 0; y < image.height; ++y) {
+      const auto* row = reinterpret_cast<const uint32_t*>(data + static_cast<std::size_t>(y) * stride);
+      for (int x = 0; x < image.width; ++x)
+        image.argb[static_cast<std::size_t>(y) * image.width + x] = row[x] | 0xff000000u;
+    }
+  }
+  cairo_surface_destroy(surface);
+  check_cairo(status, "drawing the plot");
+  return image;
+}
+
+void write_plot(const RunDir& run, const PlotOptions& options) {
+  const PlotScene scene = make_plot_scene(run, options);
+  const std::string prefix = options.out_prefix.empty() ? (fs::path(run.path) / "plot").string() : options.out_prefix;
+
+  // PNG and SVG from the same drawing, each collected in memory and written atomically.
+  std::string png;
+  {
+    cairo_surface_t* surface = cairo_image_surface_create(CAIRO_FORMAT_RGB24, scene.size, scene.size);
+    cairo_t* cr = cairo_create(surface);
+    draw_scene(cr, scene);
+    cairo_status_t status = cairo_status(cr);
+    cairo_destroy(cr);
+    if (status == CAIRO_STATUS_SUCCESS) status = cairo_surface_write_to_png_stream(surface, append_to_string, &png);
+    cairo_surface_destroy(surface);
+    check_cairo(status, prefix + ".png");
+  }
+  std::string svg;
+  {
+    cairo_surface_t* surface = cairo_svg_surface_create_for_stream(append_to_string, &svg, scene.size, scene.size);
+    cairo_svg_surface_set_document_unit(surface, CAIRO_SVG_UNIT_PX);
+    cairo_t* cr = cairo_create(surface);
+    draw_scene(cr, scene);
+    cairo_status_t status = cairo_status(cr);
+    cairo_destroy(cr);
+    cairo_surface_finish(surface);
+    if (status == CAIRO_STATUS_SUCCESS) status = cairo_surface_status(surface);
+    cairo_surface_destroy(surface);
+    check_cairo(status, prefix + ".svg");
+  }
+  // Cairo draws text as glyph outlines; a <title> and <desc> keep the words searchable and readable
+  // by screen readers.
+  const std::size_t svg_open = svg.find("<svg");
+  const std::size_t insert_at = svg_open == std::string::npos ? std::string::npos : svg.find('>', svg_open);
+  if (insert_at == std::string::npos) throw Error(fmt::format("{}.svg: cairo wrote no <svg> element", prefix));
+  svg.insert(insert_at + 1,
+             fmt::format("\n<title>{}</title>\n<desc>{}</desc>", xml_escape(scene.title), xml_escape(scene.subtitle)));
+
+  write_text_file(prefix + ".png", png);
+  write_text_file(prefix + ".svg", svg);
+  spdlog::info("wrote {0}.png and {0}.svg ({1}x{1}: {2})", prefix, scene.size, scene.subtitle);
+}
+
+void write_plot(const std::string& run_dir, const PlotOptions& options) { write_plot(read_run_dir(run_dir), options); }
+
+}  // namespace cudaembed

@@ -1,0 +1,114 @@
+// Pictures of a run: `cudaembed plot` (PNG + SVG of the final embedding, drawn with cairo) and
+// `cudaembed animate` (MP4 through ffmpeg, or GIF through giflib, of snapshots.npy).
+//
+// Train calls this at the end of a run with nothing but the run directory:
+//   cudaembed::write_plot(run_dir);   // -> <run_dir>/plot.png and <run_dir>/plot.svg
+#pragma once
+
+#include <array>
+#include <cstdint>
+#include <span>
+#include <string>
+#include <vector>
+
+#include "cudaembed/run_dir.hpp"
+
+namespace cudaembed {
+
+struct PlotOptions {
+  std::string out_prefix;           // writes <prefix>.png and <prefix>.svg; empty: <run dir>/plot
+  std::vector<std::string> labels;  // colour names to write next to their points
+  int size = 900;                   // the picture is size x size pixels
+  double azimuth_deg = 35;          // D = 3: camera angle around the x2 axis, from the x0 axis
+  double elevation_deg = 25;        // D = 3: camera angle above the x0-x1 plane
+  std::string title;                // empty: "<run dir name>: N colours, D = d"
+};
+
+// Draws the run's embedding (D = 1: x0 with a fixed jitter; D = 2: as is; D = 3: orthographic view,
+// on the unit sphere when the run normalised its rows; D > 3: the top two principal components) to
+// <prefix>.png and <prefix>.svg, each written to a temporary name and renamed into place.
+void write_plot(const RunDir& run, const PlotOptions& options = {});
+void write_plot(const std::string& run_dir, const PlotOptions& options = {});
+
+// How rows (N, D) become points in the picture's plane, plus a depth for painter's order.
+struct Projection {
+  enum class Kind { jitter, plane, camera, pca };
+  Kind kind = Kind::plane;
+  int dims = 2;
+  std::vector<double> mean;                 // (D,) subtracted first (PCA: the rows' mean; else 0)
+  std::array<std::vector<double>, 3> axes;  // (3, D): picture x, picture y, depth (towards the viewer)
+  double jitter = 0;                        // D = 1: half-height of the jitter band, in data units
+  std::string x_label, y_label, view;       // axis labels and what the view is, for the subtitle
+};
+
+// D = 1 and D > 3 look at `rows` (N, D) for the jitter band and the principal components; D = 3
+// uses the camera angles. `normalized` only changes the description.
+Projection make_projection(std::span<const float> rows, int dims, double azimuth_deg, double elevation_deg,
+                           bool normalized);
+
+struct ProjectedPoints {
+  std::vector<double> x, y, depth;  // (N,) each; depth grows towards the viewer
+};
+ProjectedPoints project(const Projection& projection, std::span<const float> rows);
+
+// Data coordinates shown, and where they land: both axes at the same scale (pixels per unit).
+struct Viewport {
+  double x_min = 0, x_max = 1, y_min = 0, y_max = 1;         // data range of the axes box
+  double left = 0, top = 0, width = 1, height = 1;           // axes box in pixels
+  std::array<double, 2> to_pixel(double x, double y) const;  // pixel (i, j) covers [i, i+1) x [j, j+1); y down
+};
+
+// A viewport of a `size` x `size` picture whose axes box shows [x_min, x_max] x [y_min, y_max],
+// widened on one axis so that both have the same scale.
+Viewport fit_viewport(int size, double x_min, double x_max, double y_min, double y_max);
+
+// Everything a picture shows, in data coordinates, with the viewport it is drawn in.
+struct PlotScene {
+  ProjectedPoints points;                      // (N,)
+  std::vector<float> rgb;                      // (N, 3) in [0, 1]
+  std::vector<std::string> names;              // (N,)
+  std::vector<int64_t> labelled;               // rows whose names are drawn
+  bool unit_circle = false;                    // normalised rows, D = 2 or 3: draw the unit circle
+  bool sphere = false;                         // D = 3 normalised: the far hemisphere sits behind a white veil
+  std::vector<std::array<double, 2>> compass;  // D = 3: picture (x, y) of each data axis's unit vector
+  std::string title, subtitle, x_label, y_label;
+  Viewport viewport;
+  int size = 900;
+};
+
+// The scene write_plot draws; tests use its viewport to find each point's pixel.
+PlotScene make_plot_scene(const RunDir& run, const PlotOptions& options);
+
+// Pixels of a rendered picture: (height, width) words 0xFFRRGGBB, opaque, as cairo stores them.
+struct Image {
+  int width = 0, height = 0;
+  std::vector<uint32_t> argb;
+};
+Image render_image(const PlotScene& scene);
+
+// Row of `names` for each of `wanted`: the exact name, else the first equal to it ignoring case,
+// spaces, hyphens and underscores. An unknown name is an Error that lists the closest names.
+std::vector<int64_t> find_names(const std::vector<std::string>& names, const std::vector<std::string>& wanted);
+
+struct AnimateOptions {
+  std::string out;              // empty: <run dir>/animation.mp4 (or .gif); with auto, its extension picks the format
+  int fps = 30;                 // frames per second
+  double seconds = 8;           // frames = round(fps * seconds)
+  std::string format = "auto";  // auto (mp4 when ffmpeg is on PATH, else gif), mp4 or gif
+  int size = 720;               // frames are size x size (rounded up to even for mp4)
+  double azimuth_deg = 35;      // D = 3: the camera turns from here ...
+  double turn_deg = 60;         // ... by this much over the clip
+  double elevation_deg = 25;    // D = 3: camera angle above the x0-x1 plane
+};
+
+// Renders snapshots.npy: frame f of F shows eased_epoch(f, F, E). Returns the path written.
+std::string write_animation(const std::string& run_dir, const AnimateOptions& options);
+
+// The epoch frame f of `frames` shows: round((f / (frames - 1))^2 * epochs), so early epochs, where
+// the picture changes most, get the most frames. 0 for the first frame, `epochs` for the last.
+int64_t eased_epoch(int64_t frame, int64_t frames, int64_t epochs);
+
+// Path of `program` in $PATH, or "" when there is none.
+std::string find_on_path(const std::string& program);
+
+}  // namespace cudaembed
