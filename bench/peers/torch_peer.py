@@ -63,7 +63,7 @@ class PairModel(nn.Module):
 
 
 class Trainer:
-    def __init__(self, run: common.RunDir, device: torch.device, epochs: int):
+    def __init__(self, run: common.RunDir, device: torch.device, epochs: int, capturable: bool):
         self.device = device
         self.run = run
         w, b = run.initial_dense
@@ -71,8 +71,9 @@ class Trainer:
         hp = run.adam()
         kw = dict(lr=hp["lr"], betas=(hp["beta1"], hp["beta2"]), eps=hp["epsilon"])
         if device.type == "cuda":
-            kw.update(fused=True, capturable=True)
-            self.optimizer_form = "fused"
+            # capturable only where captured: the docs warn it can slow ungraphed steps.
+            kw.update(fused=True, capturable=capturable)
+            self.optimizer_form = "fused, capturable" if capturable else "fused"
         else:
             kw.update(foreach=True)
             self.optimizer_form = "foreach"
@@ -89,7 +90,7 @@ class Trainer:
     def step(self, ids: torch.Tensor) -> None:
         """One eager step on pair ids `ids`; adds the batch's loss sum to self.loss_sum."""
         a, b, y = self.pa[ids], self.pb[ids], self.labels[ids]
-        self.optimizer.zero_grad(set_to_none=False)
+        self.optimizer.zero_grad()
         loss = F.binary_cross_entropy_with_logits(self.model(a, b), y)
         loss.backward()
         self.optimizer.step()
@@ -215,7 +216,7 @@ def main() -> int:
     run = common.load_run(args.run_dir)
     epochs = args.epochs or run.epochs
     bounds = common.steps_of(run.pairs, run.batch)
-    tr = Trainer(run, device, epochs)
+    tr = Trainer(run, device, epochs, capturable=args.mode == "graphs")
     tr.sync()
     load_s = common.now() - load_start
 
