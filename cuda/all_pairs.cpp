@@ -15,7 +15,8 @@ namespace {
 
 void check_cublas(cublasStatus_t status, const char* call) {
   if (status != CUBLAS_STATUS_SUCCESS)
-    throw Error(fmt::format("cuBLAS error {} ({}) in {}", static_cast<int>(status), cublasGetStatusString(status), call));
+    throw Error(
+        fmt::format("cuBLAS error {} ({}) in {}", static_cast<int>(status), cublasGetStatusString(status), call));
 }
 
 }  // namespace
@@ -30,9 +31,9 @@ std::vector<float> cuda_all_pairs_sq_distances(std::span<const float> points, in
   // X row-major (n, dims) is column-major (dims, n) = A; A^T A is the (n, n) Gram matrix, and being
   // symmetric it reads the same in row-major order.
   const float one = 1.0f, zero = 0.0f;
-  const cublasStatus_t gemm = cublasSgemm(handle, CUBLAS_OP_T, CUBLAS_OP_N, static_cast<int>(n), static_cast<int>(n),
-                                          dims, &one, x.data(), dims, x.data(), dims, &zero, gram.data(),
-                                          static_cast<int>(n));
+  const cublasStatus_t gemm =
+      cublasSgemm(handle, CUBLAS_OP_T, CUBLAS_OP_N, static_cast<int>(n), static_cast<int>(n), dims, &one, x.data(),
+                  dims, x.data(), dims, &zero, gram.data(), static_cast<int>(n));
   cublasDestroy(handle);
   check_cublas(gemm, "cublasSgemm");
   launch_row_sq_norms(x.data(), n, dims, norms.data(), nullptr);

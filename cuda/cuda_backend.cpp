@@ -10,6 +10,7 @@
 #include "cudaembed/backend.hpp"
 #include "cudaembed/error.hpp"
 #include "device_buffer.hpp"
+#include "device_checks.hpp"
 #include "train_kernels.hpp"
 
 namespace cudaembed {
@@ -22,6 +23,8 @@ class CudaBackend final : public Backend {
     if (cuda_device_count() == 0) throw Error("--device cuda: no CUDA device is visible (try --device cpu or auto)");
     CE_CUDA_CHECK(cudaSetDevice(0));
     CE_CUDA_CHECK(cudaGetDeviceProperties(&props_, 0));
+    if (const auto problem = compute_capability_problem(props_.major, props_.minor, props_.name); !problem.empty())
+      throw Error(problem);
     CE_CUDA_CHECK(cudaStreamCreateWithFlags(&stream_, cudaStreamNonBlocking));
     CE_CUDA_CHECK(cudaEventCreate(&epoch_start_));
     CE_CUDA_CHECK(cudaEventCreate(&epoch_end_));
@@ -66,6 +69,12 @@ class CudaBackend final : public Backend {
     if (pairs.size() == 0) throw Error("no pairs to train on");
     if (pairs.size() >= (1ull << 32))
       throw Error(fmt::format("{} pairs: at most 2^32 - 1 are supported", pairs.size()));
+    size_t free = 0, total = 0;
+    CE_CUDA_CHECK(cudaMemGetInfo(&free, &total));
+    const uint64_t needed = training_device_bytes(pairs.size(), state.rows, state.dims, config_.batch,
+                                                  config_.second_moment == SecondMoment::lookups);
+    if (const auto problem = device_memory_problem(needed, free, total, props_.name); !problem.empty())
+      throw Error(problem);
     steps_per_epoch_ = steps_per_epoch(pairs.size(), config_.batch);
     if (state.step % steps_per_epoch_ != 0)
       throw Error(fmt::format("state at step {} is not on an epoch boundary ({} steps per epoch)", state.step,

@@ -1,6 +1,7 @@
 // The CPU backend: the reference training step, written for reading first.
 #include <algorithm>
 #include <chrono>
+#include <cmath>
 #include <fstream>
 #include <future>
 #include <thread>
@@ -137,8 +138,11 @@ class CpuBackend final : public Backend {
     const std::span<const LabelledPair> all(shuffled_);
     for (int64_t k = 0; k < spe; ++k) {
       const auto start = static_cast<std::size_t>(k * config_.batch);
+      const double loss_before = metrics.loss_sum;
       cpu_train_step(state_, all.subspan(start, std::min<std::size_t>(config_.batch, all.size() - start)), config_,
                      *work_, metrics);
+      if (metrics.first_nonfinite_step < 0 && !std::isfinite(metrics.loss_sum - loss_before))
+        metrics.first_nonfinite_step = k;
     }
     metrics.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start_time).count();
     return metrics;

@@ -2,7 +2,10 @@
 //   cudaembed train [options]      see `cudaembed train --help`
 //   cudaembed plot RUN_DIR         plot.png + plot.svg of the embedding
 //   cudaembed animate RUN_DIR      animation.mp4 (or .gif) of the training, from snapshots.npy
+#include <algorithm>
+#include <atomic>
 #include <cmath>
+#include <csignal>
 
 #include <fmt/format.h>
 #include <spdlog/sinks/stdout_color_sinks.h>
@@ -41,7 +44,35 @@ const CLI::Validator kPositive(
 struct ChoiceNames {
   std::string init = "robust";
   std::string adam_v = "lookups";
+  std::string resume;  // run directory
 };
+
+// Ctrl-C during training: the first asks the trainer to stop after the current epoch and write a
+// checkpoint; a second one quits at once.
+std::atomic<bool> g_stop{false};
+
+extern "C" void on_sigint(int) {
+  g_stop.store(true);
+  std::signal(SIGINT, SIG_DFL);
+}
+
+// --resume takes every setting from the checkpoint; these are the ones it lets you change.
+ResumeOptions resume_options(const CLI::App& cmd, const TrainOptions& o, const std::string& run_dir) {
+  const std::vector<std::string> may_change{"--resume", "--device", "--kernel", "--log-every", "--no-plot"};
+  for (const CLI::Option* opt : cmd.get_options()) {
+    const std::string name = opt->get_name();
+    if (opt->count() > 0 && std::find(may_change.begin(), may_change.end(), name) == may_change.end())
+      throw Error(fmt::format("{}: cannot be changed when resuming; --resume takes it from the checkpoint", name));
+  }
+  ResumeOptions r;
+  r.run_dir = run_dir;
+  if (cmd.count("--device")) r.device = o.device;
+  if (cmd.count("--kernel")) r.kernel = o.train.kernel;
+  if (cmd.count("--log-every")) r.log_every = o.log_every;
+  r.no_plot = o.no_plot;
+  r.stop = &g_stop;
+  return r;
+}
 
 void add_train_options(CLI::App& cmd, TrainOptions& o, ChoiceNames& names) {
   auto& t = o.train;
@@ -57,6 +88,13 @@ void add_train_options(CLI::App& cmd, TrainOptions& o, ChoiceNames& names) {
       ->check(CLI::IsMember(cuda_kernel_names()))
       ->capture_default_str();
   cmd.add_flag("--no-plot", o.no_plot, "Do not draw plot.png and plot.svg at the end");
+  cmd.add_option("--checkpoint-every", o.checkpoint_every,
+                 "Write checkpoint.bin (the full training state) every K epochs; Ctrl-C always writes one")
+      ->check(CLI::NonNegativeNumber)
+      ->capture_default_str();
+  cmd.add_option("--resume", names.resume,
+                 "Continue the interrupted run in RUN_DIR from its checkpoint, appending to its outputs; only "
+                 "--device, --kernel, --log-every and --no-plot may be given with it");
   cmd.add_flag("--save-pairs", o.save_pairs,
                "Also write pair_ids.npy (P, 2) uint32 and pair_labels.npy (P,) float32: the exact training data");
   cmd.add_option("--seed", t.seed, "Seed of the pairs, the initial weights and every epoch's shuffle")
@@ -266,6 +304,9 @@ int main(int argc, char** argv) {
 
   try {
     if (*train_cmd) {
+      std::signal(SIGINT, on_sigint);
+      if (!names.resume.empty()) return resume_train(resume_options(*train_cmd, train_opts, names.resume));
+      train_opts.stop = &g_stop;
       train_opts.init.scheme = parse_init_scheme(names.init);
       train_opts.train.second_moment = parse_second_moment(names.adam_v);
       if (train_opts.out.empty()) train_opts.out = default_run_dir();

@@ -77,6 +77,42 @@ NpyStreamWriter::NpyStreamWriter(std::string path, std::vector<uint64_t> shape)
   write_all(file_, header.data(), header.size(), temp_path_);
 }
 
+NpyStreamWriter::NpyStreamWriter(std::string path, std::vector<uint64_t> shape, uint64_t values)
+    : path_(std::move(path)), temp_path_(path_ + ".tmp") {
+  expected_ = 1;
+  for (const uint64_t d : shape) expected_ *= d;
+  const std::string header = npy_header(shape);
+  const uint64_t bytes = header.size() + values * sizeof(float);
+  std::error_code ec;
+  if (values == expected_ && !fs::exists(temp_path_, ec) && fs::file_size(path_, ec) == bytes && !ec) {
+    written_ = values;  // killed after the complete file was renamed into place: nothing to append
+    return;
+  }
+  const auto size = fs::file_size(temp_path_, ec);
+  if (ec || size < bytes)
+    throw Error(
+        fmt::format("{}: the partial snapshots of the interrupted run are missing or short ({} bytes, the "
+                    "checkpoint needs {})",
+                    temp_path_, ec ? 0 : size, bytes));
+  fs::resize_file(temp_path_, bytes, ec);
+  if (ec) throw Error(fmt::format("{}: cannot cut back to the checkpoint: {}", temp_path_, ec.message()));
+  file_ = std::fopen(temp_path_.c_str(), "ab");
+  if (!file_) throw Error(fmt::format("{}: cannot reopen: {}", temp_path_, std::strerror(errno)));
+  written_ = values;
+}
+
+void NpyStreamWriter::sync() {
+  if (!file_) return;
+  if (std::fflush(file_) != 0 || ::fsync(::fileno(file_)) != 0)
+    throw Error(fmt::format("{}: cannot sync: {}", temp_path_, std::strerror(errno)));
+}
+
+void NpyStreamWriter::keep_partial() {
+  if (!file_) return;
+  std::fflush(file_);
+  std::fclose(std::exchange(file_, nullptr));
+}
+
 NpyStreamWriter::~NpyStreamWriter() {
   if (!file_) return;
   std::fclose(file_);
@@ -92,6 +128,7 @@ void NpyStreamWriter::append(std::span<const float> data) {
 
 void NpyStreamWriter::finish() {
   if (written_ != expected_) throw Error(fmt::format("{}: {} of {} values written", path_, written_, expected_));
+  if (!file_) return;  // already complete on disk (a resumed run that had renamed it)
   std::FILE* f = std::exchange(file_, nullptr);
   close_and_rename(f, temp_path_, path_);
 }

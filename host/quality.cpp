@@ -2,8 +2,8 @@
 #include "cudaembed/quality.hpp"
 
 #include <algorithm>
-#include <iterator>
 #include <cmath>
+#include <iterator>
 #include <limits>
 #include <numeric>
 

@@ -6,12 +6,14 @@
 #include <chrono>
 #include <cmath>
 #include <filesystem>
+#include <optional>
 #include <sstream>
 
 #include <fmt/format.h>
 #include <spdlog/spdlog.h>
 #include <nlohmann/json.hpp>
 
+#include "cudaembed/checkpoint.hpp"
 #include "cudaembed/colours.hpp"
 #include "cudaembed/error.hpp"
 #include "cudaembed/outputs.hpp"
@@ -82,12 +84,62 @@ int64_t log_interval(const TrainOptions& o) {
   return std::max<int64_t>(1, o.train.epochs / 25);  // about 25 progress lines
 }
 
-}  // namespace
+// The options as the checkpoint stores them: --resume needs nothing else.
+nlohmann::json options_json(const TrainOptions& o) {
+  const TrainConfig& t = o.train;
+  return {{"data", o.data},
+          {"pairs", o.pairs.count},
+          {"label_threshold", o.pairs.threshold},
+          {"init", to_string(o.init.scheme)},
+          {"init_range", o.init.embedding_range},
+          {"dims", t.dims},
+          {"normalize", t.normalize},
+          {"epochs", t.epochs},
+          {"batch", t.batch},
+          {"lr", t.adam.lr},
+          {"beta1", t.adam.beta1},
+          {"beta2", t.adam.beta2},
+          {"epsilon", t.adam.epsilon},
+          {"adam_v", to_string(t.second_moment)},
+          {"seed", t.seed},
+          {"device", o.device},
+          {"kernel", t.kernel},
+          {"log_every", o.log_every},
+          {"checkpoint_every", o.checkpoint_every},
+          {"save_pairs", o.save_pairs},
+          {"no_plot", o.no_plot}};
+}
 
-int run_train(const TrainOptions& o) {
+TrainOptions options_from_json(const nlohmann::json& j) {
+  TrainOptions o;
+  o.data = j.at("data").get<std::string>();
+  o.pairs.count = j.at("pairs").get<uint64_t>();
+  o.pairs.threshold = j.at("label_threshold").get<float>();
+  o.init.scheme = parse_init_scheme(j.at("init").get<std::string>());
+  o.init.embedding_range = j.at("init_range").get<float>();
+  TrainConfig& t = o.train;
+  t.dims = j.at("dims").get<int>();
+  t.normalize = j.at("normalize").get<bool>();
+  t.epochs = j.at("epochs").get<int64_t>();
+  t.batch = j.at("batch").get<int64_t>();
+  t.adam = {j.at("lr").get<float>(), j.at("beta1").get<float>(), j.at("beta2").get<float>(),
+            j.at("epsilon").get<float>()};
+  t.second_moment = parse_second_moment(j.at("adam_v").get<std::string>());
+  t.seed = j.at("seed").get<uint64_t>();
+  o.device = j.at("device").get<std::string>();
+  t.kernel = j.at("kernel").get<std::string>();
+  o.log_every = j.at("log_every").get<int64_t>();
+  o.checkpoint_every = j.at("checkpoint_every").get<int64_t>();
+  o.save_pairs = j.at("save_pairs").get<bool>();
+  o.no_plot = j.at("no_plot").get<bool>();
+  return o;
+}
+
+// One run, fresh or continued from `resume`.
+int run_training(const TrainOptions& o, const Checkpoint* resume) {
   const auto start = Clock::now();
   const TrainConfig& cfg = o.train;
-  check_run_dir(o.out, o.force);
+  if (!resume) check_run_dir(o.out, o.force);
 
   const ColourTable colours = read_colours_csv(o.data);
   const double parse_s = seconds_since(start);
@@ -106,39 +158,95 @@ int run_train(const TrainOptions& o) {
 
   // Only now, with the input read and the backend up, does the run directory get made: a run that
   // fails on bad input leaves nothing behind.
-  prepare_run_dir(o.out, o.force);
+  if (!resume) prepare_run_dir(o.out, o.force);
 
   InitSpec init = o.init;
   init.seed = cfg.seed;
-  ModelState state = init_model(static_cast<int64_t>(colours.size()), cfg.dims, init);
-  const float initial_dense[2] = {state.dense[0], state.dense[1]};
+  ModelState state;
+  std::vector<EpochRecord> history;
+  nlohmann::json config = {{"options", options_json(o)}};
+  if (resume) {
+    state = resume->state;
+    history = resume->history;
+    config = nlohmann::json::parse(resume->config_json);
+    if (state.rows != static_cast<int64_t>(colours.size()) || state.dims != cfg.dims)
+      throw Error(
+          fmt::format("--resume: the checkpoint holds a {} x {} table, but {} has {} colours (was the data "
+                      "file changed?)",
+                      state.rows, state.dims, o.data, colours.size()));
+  } else {
+    state = init_model(static_cast<int64_t>(colours.size()), cfg.dims, init);
+    config["initial_dense"] = {state.dense[0], state.dense[1]};
+  }
+  const auto done = static_cast<int64_t>(history.size());
+  const float initial_dense[2] = {config.at("initial_dense").at(0).get<float>(),
+                                  config.at("initial_dense").at(1).get<float>()};
 
   const int64_t spe = steps_per_epoch(pairs.size(), cfg.batch);
-  spdlog::info("training {} epochs x {} steps (batch {}), D={}{}, init {}", cfg.epochs, spe, cfg.batch, cfg.dims,
-               cfg.normalize ? " normalised" : "", to_string(init.scheme));
+  spdlog::info("training {} epochs x {} steps (batch {}), D={}{}, init {}{}", cfg.epochs, spe, cfg.batch, cfg.dims,
+               cfg.normalize ? " normalised" : "", to_string(init.scheme),
+               done ? fmt::format(", resuming after epoch {}", done) : std::string());
 
   namespace fs = std::filesystem;
   auto path = [&](const char* name) { return (fs::path(o.out) / name).string(); };
   const std::vector<uint64_t> row_shape{static_cast<uint64_t>(state.rows), static_cast<uint64_t>(state.dims)};
-  NpyStreamWriter snapshots(path("snapshots.npy"), {static_cast<uint64_t>(cfg.epochs) + 1, row_shape[0], row_shape[1]});
-  snapshots.append(state.table);
+  const std::vector<uint64_t> snapshot_shape{static_cast<uint64_t>(cfg.epochs) + 1, row_shape[0], row_shape[1]};
+  const uint64_t table_size = row_shape[0] * row_shape[1];
+  std::optional<NpyStreamWriter> snapshots;
+  if (resume) {
+    snapshots.emplace(path("snapshots.npy"), snapshot_shape, static_cast<uint64_t>(done + 1) * table_size);
+  } else {
+    snapshots.emplace(path("snapshots.npy"), snapshot_shape);
+    snapshots->append(state.table);
+  }
+  bool checkpointed = resume != nullptr;  // a checkpoint exists that the partial snapshots belong to
+  auto write_state = [&](int64_t epoch, const ModelState& full) {
+    snapshots->sync();
+    write_checkpoint(path("checkpoint.bin"), {config.dump(), epoch, full, history});
+    checkpointed = true;
+  };
 
   const int64_t every = log_interval(o);
   double interval_s = 0;
   const auto train_start = Clock::now();
-  const auto history = train(*backend, pairs, state, cfg.epochs, [&](const EpochRecord& r, const ModelState& s) {
-    snapshots.append(s.table);
-    interval_s += r.seconds;
-    if (r.epoch % every == 0 || r.epoch == cfg.epochs) {
-      const double steps = static_cast<double>(std::min(every, r.epoch) * spe);
-      spdlog::info("epoch {:>{}}/{}  loss {:.4f}  mse {:.4f}  accuracy {:.4f}  {:.0f} steps/s", r.epoch,
-                   fmt::formatted_size("{}", cfg.epochs), cfg.epochs, r.metrics.loss(), r.metrics.mse(),
-                   r.metrics.accuracy(), steps / std::max(interval_s, 1e-9));
-      interval_s = 0;
-    }
-  });
+  try {
+    train(
+        *backend, pairs, state, cfg.epochs - done,
+        [&](const EpochRecord& r, const ModelState& s) {
+          snapshots->append(s.table);
+          history.push_back(r);
+          interval_s += r.seconds;
+          if (r.epoch % every == 0 || r.epoch == cfg.epochs) {
+            const double steps = static_cast<double>(std::min(every, r.epoch - done) * spe);
+            spdlog::info("epoch {:>{}}/{}  loss {:.4f}  mse {:.4f}  accuracy {:.4f}  {:.0f} steps/s", r.epoch,
+                         fmt::formatted_size("{}", cfg.epochs), cfg.epochs, r.metrics.loss(), r.metrics.mse(),
+                         r.metrics.accuracy(), steps / std::max(interval_s, 1e-9));
+            interval_s = 0;
+          }
+          if (o.checkpoint_every > 0 && r.epoch % o.checkpoint_every == 0 && r.epoch < cfg.epochs) {
+            ModelState full;
+            backend->fetch(full, true);
+            write_state(r.epoch, full);
+          }
+        },
+        done, o.stop);
+  } catch (...) {
+    // A failed run (divergence, a device error) keeps its last good checkpoint resumable.
+    if (checkpointed) snapshots->keep_partial();
+    throw;
+  }
   const double train_s = seconds_since(train_start);
-  snapshots.finish();
+  if (static_cast<int64_t>(history.size()) < cfg.epochs) {  // stopped by SIGINT
+    write_state(static_cast<int64_t>(history.size()), state);
+    snapshots->keep_partial();
+    spdlog::warn("interrupted after epoch {} of {}: checkpoint written; continue with: cudaembed train --resume {}",
+                 history.size(), cfg.epochs, o.out);
+    return kInterruptedExit;
+  }
+  // With checkpoints on, the final state is one too: a run killed while writing its outputs
+  // resumes by writing them again.
+  if (o.checkpoint_every > 0 || resume) write_state(cfg.epochs, state);
+  snapshots->finish();
 
   write_npy(path("embedding.npy"), state.table, row_shape);
   if (o.save_pairs) {
@@ -207,6 +315,30 @@ int run_train(const TrainOptions& o) {
       "wrote {}/{{embedding.npy, snapshots.npy, vectors.tsv, metadata.tsv, word2vec.txt, metrics.csv, run.json{}}}",
       o.out, o.no_plot ? "" : ", plot.png, plot.svg");
   return 0;
+}
+
+}  // namespace
+
+int run_train(const TrainOptions& options) { return run_training(options, nullptr); }
+
+int resume_train(const ResumeOptions& r) {
+  const std::string path = (std::filesystem::path(r.run_dir) / "checkpoint.bin").string();
+  const Checkpoint checkpoint = read_checkpoint(path);
+  TrainOptions o;
+  try {
+    o = options_from_json(nlohmann::json::parse(checkpoint.config_json).at("options"));
+  } catch (const nlohmann::json::exception& e) {
+    throw Error(fmt::format("{}: the checkpoint's options are unreadable: {}", path, e.what()));
+  }
+  if (checkpoint.epoch >= o.train.epochs)
+    spdlog::info("{}: training finished all {} epochs; writing the outputs again", r.run_dir, o.train.epochs);
+  o.out = r.run_dir;
+  if (r.device) o.device = *r.device;
+  if (r.kernel) o.train.kernel = *r.kernel;
+  if (r.log_every) o.log_every = *r.log_every;
+  if (r.no_plot) o.no_plot = true;
+  o.stop = r.stop;
+  return run_training(o, &checkpoint);
 }
 
 }  // namespace cudaembed

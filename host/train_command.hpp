@@ -1,6 +1,8 @@
 // Options of `cudaembed train` and the command itself.
 #pragma once
 
+#include <atomic>
+#include <optional>
 #include <string>
 
 #include "cudaembed/config.hpp"
@@ -14,15 +16,32 @@ struct TrainOptions {
   std::string out;     // run directory
   bool force = false;  // allow writing into an existing run directory
   std::string device = "auto";
-  int64_t log_every = 0;    // epochs between progress lines; 0 = about 25 lines per run
-  bool no_plot = false;     // skip plot.png / plot.svg at the end
-  bool save_pairs = false;  // also write pair_ids.npy and pair_labels.npy (for peers and audits)
+  int64_t log_every = 0;                    // epochs between progress lines; 0 = about 25 lines per run
+  bool no_plot = false;                     // skip plot.png / plot.svg at the end
+  int64_t checkpoint_every = 0;             // epochs between checkpoints; 0 = only when interrupted
+  const std::atomic<bool>* stop = nullptr;  // set by SIGINT: stop after this epoch, checkpoint
+  bool save_pairs = false;                  // also write pair_ids.npy and pair_labels.npy (for peers and audits)
   PairSpec pairs;
   InitSpec init;
   TrainConfig train;
 };
 
-// Runs the whole job; throws Error on bad input.
+// What may differ when a run is resumed; everything else comes from its checkpoint.
+struct ResumeOptions {
+  std::string run_dir;
+  std::optional<std::string> device, kernel;
+  std::optional<int64_t> log_every;
+  bool no_plot = false;
+  const std::atomic<bool>* stop = nullptr;
+};
+
+// Exit status of a run stopped by SIGINT (128 + SIGINT, as shells report it).
+constexpr int kInterruptedExit = 130;
+
+// Runs the whole job; throws Error on bad input. Returns 0, or kInterruptedExit.
 int run_train(const TrainOptions& options);
+
+// Continues the run in `run_dir` from its checkpoint, appending to the same outputs.
+int resume_train(const ResumeOptions& options);
 
 }  // namespace cudaembed

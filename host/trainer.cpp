@@ -1,25 +1,51 @@
 // The training loop. NVTX ranges mark each epoch for Nsight Systems.
 #include "cudaembed/trainer.hpp"
 
+#include <algorithm>
 #include <chrono>
+#include <cmath>
 
+#include <fmt/format.h>
 #include <nvtx3/nvtx3.hpp>
 
 namespace cudaembed {
 
+namespace {
+
+bool all_finite(const ModelState& s) {
+  return std::all_of(s.table.begin(), s.table.end(), [](float x) { return std::isfinite(x); }) &&
+         std::isfinite(s.dense[0]) && std::isfinite(s.dense[1]);
+}
+
+}  // namespace
+
 std::vector<EpochRecord> train(Backend& backend, const PairSet& pairs, ModelState& state, int64_t epochs,
-                               const EpochCallback& on_epoch) {
+                               const EpochCallback& on_epoch, int64_t first_epoch, const std::atomic<bool>* stop) {
   backend.load(pairs, state);
   std::vector<EpochRecord> history;
   history.reserve(static_cast<std::size_t>(epochs));
-  for (int64_t e = 0; e < epochs; ++e) {
+  for (int64_t e = 0; e < epochs && !(stop && stop->load()); ++e) {
     nvtx3::scoped_range range{"epoch"};
     const auto start = std::chrono::steady_clock::now();
     EpochRecord record;
     record.metrics = backend.train_epoch();
-    backend.fetch(state, false);
+    record.epoch = first_epoch + e + 1;
+    // The divergence guard: nothing non-finite reaches the caller (or a checkpoint).
+    ModelState weights;
+    backend.fetch(weights, false);
+    if (!std::isfinite(record.metrics.loss()) || !all_finite(weights)) {
+      const std::string where =
+          record.metrics.first_nonfinite_step >= 0
+              ? fmt::format(", first at step {} of the epoch", record.metrics.first_nonfinite_step)
+              : std::string();
+      throw Divergence(
+          fmt::format("training diverged in epoch {}: the {} became non-finite (NaN or Inf){}; try a smaller --lr",
+                      record.epoch, std::isfinite(record.metrics.loss()) ? "parameters" : "loss", where));
+    }
+    state.table = std::move(weights.table);
+    std::copy(weights.dense, weights.dense + 2, state.dense);
+    state.step = weights.step;
     record.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
-    record.epoch = e + 1;
     history.push_back(record);
     if (on_epoch) on_epoch(record, state);
   }

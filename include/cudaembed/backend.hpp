@@ -20,7 +20,8 @@ struct EpochMetrics {
   double squared_error_sum = 0;  // (label - prob)^2, Keras's "mse" metric
   double correct = 0;            // (prob > 0.5) == label, Keras's "accuracy"
   int64_t samples = 0;
-  double seconds = 0;  // the epoch's compute time: CUDA events on the GPU, the steady clock on the CPU
+  double seconds = 0;                 // the epoch's compute time: CUDA events on the GPU, the steady clock on the CPU
+  int64_t first_nonfinite_step = -1;  // step of the epoch whose loss first went non-finite (CPU only)
 
   double loss() const { return samples ? loss_sum / samples : 0.0; }
   double mse() const { return samples ? squared_error_sum / samples : 0.0; }

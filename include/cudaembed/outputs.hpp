@@ -16,11 +16,19 @@ std::string npy_header(const std::vector<uint64_t>& shape, const char* descr = "
 void write_npy(const std::string& path, std::span<const float> data, const std::vector<uint64_t>& shape);
 void write_npy(const std::string& path, std::span<const uint32_t> data, const std::vector<uint64_t>& shape);
 
-// A float32 NPY of known shape written piece by piece (snapshots), renamed into place by finish().
+// A float32 NPY of known shape written piece by piece (snapshots) to "<path>.tmp", renamed into
+// place by finish().
 class NpyStreamWriter {
  public:
   NpyStreamWriter(std::string path, std::vector<uint64_t> shape);
-  ~NpyStreamWriter();  // without finish(): removes the temporary file
+  // Reopens the temporary file of an interrupted run and cuts it back to its first `values` values
+  // (what the last checkpoint had written), to append from there.
+  NpyStreamWriter(std::string path, std::vector<uint64_t> shape, uint64_t values);
+  ~NpyStreamWriter();  // without finish() or keep_partial(): removes the temporary file
+  // Makes what was appended durable (fsync), for a checkpoint to point at.
+  void sync();
+  // Closes without renaming and leaves the temporary file for a later resume.
+  void keep_partial();
   NpyStreamWriter(const NpyStreamWriter&) = delete;
   NpyStreamWriter& operator=(const NpyStreamWriter&) = delete;
   void append(std::span<const float> data);

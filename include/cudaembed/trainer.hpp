@@ -1,10 +1,12 @@
 // The training loop: epochs over a backend, the weights handed to a callback after each.
 #pragma once
 
+#include <atomic>
 #include <functional>
 #include <vector>
 
 #include "cudaembed/backend.hpp"
+#include "cudaembed/error.hpp"
 
 namespace cudaembed {
 
@@ -17,9 +19,19 @@ struct EpochRecord {
 // Called after each epoch with the parameters just copied back from the backend.
 using EpochCallback = std::function<void(const EpochRecord&, const ModelState&)>;
 
-// Trains `epochs` epochs from `state` (updated in place: parameters, and at the end the optimizer
-// state too). Returns one record per epoch.
+// Thrown when the loss or a parameter stops being finite; the message names the epoch (and, on the
+// CPU, the step).
+class Divergence : public Error {
+ public:
+  using Error::Error;
+};
+
+// Trains up to `epochs` more epochs from `state` (updated in place: parameters after each epoch,
+// and the optimizer state at the end). `first_epoch` is the number already done (records count on
+// from it). When `stop` becomes true the loop ends after the current epoch. Returns one record per
+// epoch trained; throws Divergence instead of handing on non-finite weights.
 std::vector<EpochRecord> train(Backend& backend, const PairSet& pairs, ModelState& state, int64_t epochs,
-                               const EpochCallback& on_epoch);
+                               const EpochCallback& on_epoch, int64_t first_epoch = 0,
+                               const std::atomic<bool>* stop = nullptr);
 
 }  // namespace cudaembed

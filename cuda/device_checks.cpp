@@ -1,0 +1,33 @@
+// What a run needs from the GPU, and what to say when the GPU cannot give it.
+#include "device_checks.hpp"
+
+#include <fmt/format.h>
+
+namespace cudaembed {
+
+uint64_t training_device_bytes(uint64_t pairs, int64_t rows, int dims, int64_t batch, bool per_lookup_moment) {
+  const uint64_t table = static_cast<uint64_t>(rows) * static_cast<uint64_t>(dims) * sizeof(float);
+  const uint64_t tables = table * (per_lookup_moment ? 5 : 4);  // weights, m, v, gradient (+ squared)
+  const uint64_t pair_bytes = pairs * (2 * sizeof(uint32_t) + sizeof(float));
+  const uint64_t scratch = static_cast<uint64_t>(batch) * 5 * sizeof(float) + 4096;
+  return pair_bytes + tables + scratch;
+}
+
+std::string device_memory_problem(uint64_t needed, uint64_t free, uint64_t total, const std::string& device) {
+  if (needed <= free) return {};
+  auto mib = [](uint64_t b) { return static_cast<double>(b) / (1024.0 * 1024.0); };
+  return fmt::format(
+      "--device cuda: training needs {:.1f} MiB of GPU memory (pairs, the table with its Adam state and gradients), "
+      "but {} has {:.1f} MiB free of {:.1f} MiB; use fewer --pairs or a smaller table, or --device cpu",
+      mib(needed), device, mib(free), mib(total));
+}
+
+std::string compute_capability_problem(int major, int minor, const std::string& device) {
+  if (major * 10 + minor >= kMinComputeCapability) return {};
+  return fmt::format(
+      "--device cuda: {} is compute capability {}.{}, older than this build supports ({}.{} and newer); rebuild with "
+      "-DCUDAEMBED_CUDA_ARCHITECTURES={}{} or use --device cpu",
+      device, major, minor, kMinComputeCapability / 10, kMinComputeCapability % 10, major, minor);
+}
+
+}  // namespace cudaembed

@@ -1,0 +1,169 @@
+// Checkpoint files: written atomically and durably, read back with every field checked.
+#include "cudaembed/checkpoint.hpp"
+
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+
+#include <fmt/format.h>
+#include <nlohmann/json.hpp>
+
+#include "cudaembed/error.hpp"
+
+namespace cudaembed {
+namespace {
+
+constexpr char kMagic[8] = {'C', 'E', 'M', 'B', 'C', 'K', 'P', 'T'};
+
+uint64_t fnv1a(std::string_view bytes) {
+  uint64_t h = 0xcbf29ce484222325ull;
+  for (const char c : bytes) h = (h ^ static_cast<unsigned char>(c)) * 0x100000001b3ull;
+  return h;
+}
+
+template <class T>
+void put(std::string& out, const T& value) {
+  out.append(reinterpret_cast<const char*>(&value), sizeof value);
+}
+
+void put_floats(std::string& out, const float* data, std::size_t count) {
+  out.append(reinterpret_cast<const char*>(data), count * sizeof(float));
+}
+
+// Reads fixed-size pieces of a checkpoint, naming the file when it runs out.
+class Reader {
+ public:
+  Reader(std::string_view bytes, const std::string& path) : bytes_(bytes), path_(path) {}
+  template <class T>
+  T get(const char* what) {
+    T value;
+    std::memcpy(&value, take(sizeof value, what).data(), sizeof value);
+    return value;
+  }
+  void get_floats(float* data, std::size_t count, const char* what) {
+    std::memcpy(data, take(count * sizeof(float), what).data(), count * sizeof(float));
+  }
+  std::string_view take(std::size_t n, const char* what) {
+    if (bytes_.size() - pos_ < n) throw Error(fmt::format("{}: truncated checkpoint (ends inside {})", path_, what));
+    const auto piece = bytes_.substr(pos_, n);
+    pos_ += n;
+    return piece;
+  }
+  std::size_t pos() const { return pos_; }
+
+ private:
+  std::string_view bytes_;
+  const std::string& path_;
+  std::size_t pos_ = 0;
+};
+
+void fsync_path(const std::string& path, int flags) {
+  const int fd = ::open(path.c_str(), flags);
+  if (fd < 0) throw Error(fmt::format("{}: cannot open to sync: {}", path, std::strerror(errno)));
+  const int rc = ::fsync(fd);
+  ::close(fd);
+  if (rc != 0) throw Error(fmt::format("{}: fsync failed: {}", path, std::strerror(errno)));
+}
+
+}  // namespace
+
+void write_checkpoint(const std::string& path, const Checkpoint& c) {
+  const ModelState& s = c.state;
+  nlohmann::json history = nlohmann::json::array();
+  for (const auto& r : c.history)
+    history.push_back(
+        {r.epoch, r.metrics.loss_sum, r.metrics.squared_error_sum, r.metrics.correct, r.metrics.samples, r.seconds});
+  const std::string header = nlohmann::json{
+      {"config", nlohmann::json::parse(c.config_json)},
+      {"epoch", c.epoch},
+      {"step", s.step},
+      {"rows", s.rows},
+      {"dims", s.dims},
+      {"history", history}}.dump();
+  std::string bytes(kMagic, sizeof kMagic);
+  put(bytes, kCheckpointVersion);
+  put(bytes, static_cast<uint64_t>(header.size()));
+  bytes += header;
+  put_floats(bytes, s.table.data(), s.table.size());
+  put_floats(bytes, s.table_m.data(), s.table_m.size());
+  put_floats(bytes, s.table_v.data(), s.table_v.size());
+  put_floats(bytes, s.dense, 2);
+  put_floats(bytes, s.dense_m, 2);
+  put_floats(bytes, s.dense_v, 2);
+  put(bytes, fnv1a(bytes));
+
+  const std::string temp = path + ".tmp";
+  {
+    std::ofstream out(temp, std::ios::binary | std::ios::trunc);
+    out.write(bytes.data(), static_cast<std::streamsize>(bytes.size()));
+    if (!out) throw Error(fmt::format("{}: cannot write the checkpoint: {}", temp, std::strerror(errno)));
+  }
+  fsync_path(temp, O_RDONLY);
+  std::error_code ec;
+  std::filesystem::rename(temp, path, ec);
+  if (ec) throw Error(fmt::format("{}: cannot rename the checkpoint into place: {}", path, ec.message()));
+  // The rename itself is durable only once the directory is synced.
+  fsync_path(std::filesystem::absolute(path).parent_path().string(), O_RDONLY | O_DIRECTORY);
+}
+
+Checkpoint read_checkpoint(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in)
+    throw Error(fmt::format("{}: no checkpoint to resume from (was the run started with --checkpoint-every?)", path));
+  std::ostringstream buffer;
+  buffer << in.rdbuf();
+  const std::string bytes = buffer.str();
+  if (bytes.size() < sizeof kMagic + sizeof(uint64_t) || bytes.compare(0, sizeof kMagic, kMagic, sizeof kMagic) != 0)
+    throw Error(fmt::format("{}: not a cudaembed checkpoint", path));
+  const std::string_view body(bytes.data(), bytes.size() - sizeof(uint64_t));
+  uint64_t stored_hash;
+  std::memcpy(&stored_hash, bytes.data() + body.size(), sizeof stored_hash);
+  if (fnv1a(body) != stored_hash) throw Error(fmt::format("{}: checkpoint is corrupt (checksum mismatch)", path));
+
+  Reader r(body, path);
+  r.take(sizeof kMagic, "the magic");
+  const auto version = r.get<uint32_t>("the version");
+  if (version != kCheckpointVersion)
+    throw Error(fmt::format("{}: checkpoint format version {}, this build reads version {}", path, version,
+                            kCheckpointVersion));
+  const auto header_size = r.get<uint64_t>("the header length");
+  Checkpoint c;
+  try {
+    const auto header = nlohmann::json::parse(r.take(header_size, "the header"));
+    c.config_json = header.at("config").dump();
+    c.epoch = header.at("epoch").get<int64_t>();
+    c.state.step = header.at("step").get<int64_t>();
+    c.state.rows = header.at("rows").get<int64_t>();
+    c.state.dims = header.at("dims").get<int>();
+    for (const auto& h : header.at("history")) {
+      EpochRecord record;
+      record.epoch = h.at(0).get<int64_t>();
+      record.metrics = {h.at(1).get<double>(), h.at(2).get<double>(), h.at(3).get<double>(), h.at(4).get<int64_t>()};
+      record.seconds = h.at(5).get<double>();
+      c.history.push_back(record);
+    }
+  } catch (const nlohmann::json::exception& e) {
+    throw Error(fmt::format("{}: bad checkpoint header: {}", path, e.what()));
+  }
+  const auto n = static_cast<std::size_t>(c.state.rows) * static_cast<std::size_t>(c.state.dims);
+  if (body.size() - r.pos() != (3 * n + 6) * sizeof(float))
+    throw Error(fmt::format("{}: checkpoint holds {} bytes of parameters, {} x {} needs {}", path,
+                            body.size() - r.pos(), c.state.rows, c.state.dims, (3 * n + 6) * sizeof(float)));
+  c.state.table.resize(n);
+  c.state.table_m.resize(n);
+  c.state.table_v.resize(n);
+  r.get_floats(c.state.table.data(), n, "the table");
+  r.get_floats(c.state.table_m.data(), n, "Adam's m");
+  r.get_floats(c.state.table_v.data(), n, "Adam's v");
+  r.get_floats(c.state.dense, 2, "the Dense weights");
+  r.get_floats(c.state.dense_m, 2, "the Dense m");
+  r.get_floats(c.state.dense_v, 2, "the Dense v");
+  return c;
+}
+
+}  // namespace cudaembed

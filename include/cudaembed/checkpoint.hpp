@@ -1,0 +1,32 @@
+// The full training state on disk, so a killed or interrupted run can continue bit for bit.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "cudaembed/model.hpp"
+#include "cudaembed/trainer.hpp"
+
+namespace cudaembed {
+
+// Format: "CEMBCKPT", uint32 version, uint64 header length, the JSON header (config, epoch,
+// history), the float32 arrays (table, table_m, table_v: N*D each; dense, dense_m, dense_v: 2 each),
+// then the FNV-1a 64 hash of everything before it. The pairs and every epoch's shuffle are pure
+// functions of the seed and the epoch, so the epoch is the random generators' whole position.
+constexpr uint32_t kCheckpointVersion = 1;
+
+struct Checkpoint {
+  std::string config_json;           // the run's options (the caller's format), restored on --resume
+  int64_t epoch = 0;                 // epochs completed
+  ModelState state;                  // parameters and Adam state after `epoch` epochs
+  std::vector<EpochRecord> history;  // one record per completed epoch
+};
+
+// Writes atomically: a temporary file, fsync, rename over `path`, fsync of the directory.
+void write_checkpoint(const std::string& path, const Checkpoint& checkpoint);
+
+// Reads and verifies (magic, version, sizes, hash); errors name the file and what is wrong.
+Checkpoint read_checkpoint(const std::string& path);
+
+}  // namespace cudaembed

@@ -1,0 +1,226 @@
+// Checkpoints, the divergence guard, and the real binary killed (SIGKILL) or interrupted (SIGINT)
+// and resumed: the outputs must equal an uninterrupted run's, byte for byte, on the CPU backend.
+#include <signal.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <cmath>
+#include <filesystem>
+#include <fstream>
+#include <limits>
+#include <sstream>
+#include <thread>
+
+#include <catch2/catch.hpp>
+
+#include "cudaembed/checkpoint.hpp"
+#include "cudaembed/trainer.hpp"
+#include "device_checks.hpp"
+#include "test_support.hpp"
+
+using namespace cudaembed;
+using test::TempDir;
+namespace fs = std::filesystem;
+
+namespace {
+
+std::string slurp(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  std::ostringstream s;
+  s << in.rdbuf();
+  return s.str();
+}
+
+// Starts `cudaembed ARGS` with its output to `log`; returns the child's pid.
+pid_t spawn(const std::string& args, const std::string& log) {
+  const std::string command = std::string("exec '") + CUDAEMBED_BINARY + "' " + args + " > '" + log + "' 2>&1";
+  const pid_t pid = ::fork();
+  if (pid == 0) {
+    ::execl("/bin/sh", "sh", "-c", command.c_str(), static_cast<char*>(nullptr));
+    ::_exit(127);
+  }
+  REQUIRE(pid > 0);
+  return pid;
+}
+
+int wait_status(pid_t pid) {
+  int raw = 0;
+  ::waitpid(pid, &raw, 0);
+  return WIFEXITED(raw) ? WEXITSTATUS(raw) : 128 + WTERMSIG(raw);
+}
+
+int run(const std::string& args, const std::string& log) { return wait_status(spawn(args, log)); }
+
+// Waits until `path` exists (the run has written its first checkpoint), at most 20 s.
+void wait_for(const std::string& path) {
+  for (int i = 0; i < 2000 && !fs::exists(path); ++i) std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  REQUIRE(fs::exists(path));
+}
+
+// The per-epoch numbers of metrics.csv without the wall-clock column.
+std::string metrics_without_seconds(const std::string& path) {
+  std::istringstream in(slurp(path));
+  std::string out;
+  for (std::string line; std::getline(in, line);) out += line.substr(0, line.rfind(',')) + "\n";
+  return out;
+}
+
+void require_same_outputs(const std::string& reference, const std::string& resumed) {
+  for (const char* file : {"embedding.npy", "snapshots.npy", "vectors.tsv", "word2vec.txt"}) {
+    INFO(file);
+    CHECK(slurp(reference + "/" + file) == slurp(resumed + "/" + file));
+  }
+  CHECK(metrics_without_seconds(reference + "/metrics.csv") == metrics_without_seconds(resumed + "/metrics.csv"));
+  CHECK_FALSE(fs::exists(resumed + "/snapshots.npy.tmp"));
+}
+
+// A backend whose loss turns NaN in one epoch, for the guard.
+class NanBackend final : public Backend {
+ public:
+  explicit NanBackend(int64_t bad_epoch) : bad_epoch_(bad_epoch) {}
+  BackendInfo info() const override { return {"fake", "fake", "fake"}; }
+  PairSet generate_pairs(std::span<const float>, const PairSpec&) override { return {}; }
+  void load(const PairSet&, const ModelState& s) override { state_ = s; }
+  EpochMetrics train_epoch() override {
+    ++epoch_;
+    state_.step += 1;
+    const double loss = epoch_ == bad_epoch_ ? std::numeric_limits<double>::quiet_NaN() : 1.0;
+    return {loss, 0, 0, 1, 0, epoch_ == bad_epoch_ ? 7 : -1};
+  }
+  void fetch(ModelState& s, bool) override { s = state_; }
+
+ private:
+  int64_t bad_epoch_, epoch_ = 0;
+  ModelState state_;
+};
+
+const std::string kArgs = "train --epochs 200 --pairs 20000 --no-plot --log-every 1000 ";
+
+}  // namespace
+
+TEST_CASE("reliability: a checkpoint reads back exactly and refuses damage", "[reliability]") {
+  TempDir tmp;
+  Checkpoint c;
+  c.config_json = R"({"options":{"dims":3}})";
+  c.epoch = 4;
+  c.state = init_model(5, 3, InitSpec{});
+  c.state.step = 40;
+  c.state.table_m[2] = 0.25f;
+  c.state.table_v[14] = 1e-9f;
+  c.state.dense_m[1] = -3.5f;
+  for (int64_t e = 1; e <= 4; ++e) c.history.push_back({e, {1.5 * e, 0.5, 80.0 + e, 100}, 0.01 * e});
+  const std::string path = tmp / "checkpoint.bin";
+  write_checkpoint(path, c);
+  CHECK_FALSE(fs::exists(path + ".tmp"));
+
+  const Checkpoint back = read_checkpoint(path);
+  CHECK(back.config_json == c.config_json);
+  CHECK(back.epoch == 4);
+  CHECK(back.state.step == 40);
+  CHECK(back.state.table == c.state.table);
+  CHECK(back.state.table_m == c.state.table_m);
+  CHECK(back.state.table_v == c.state.table_v);
+  CHECK(back.state.dense[0] == c.state.dense[0]);
+  CHECK(back.state.dense_m[1] == -3.5f);
+  REQUIRE(back.history.size() == 4);
+  CHECK(back.history[3].metrics.loss_sum == 6.0);
+  CHECK(back.history[2].metrics.correct == 83.0);
+
+  std::string bytes = slurp(path);
+  auto rewrite = [&](const std::string& content) { std::ofstream(path, std::ios::binary) << content; };
+  rewrite(bytes.substr(0, bytes.size() - 20));
+  CHECK_THROWS_WITH(read_checkpoint(path), Catch::Contains("checksum") || Catch::Contains("truncated"));
+  std::string flipped = bytes;
+  flipped[flipped.size() / 2] ^= 0x01;
+  rewrite(flipped);
+  CHECK_THROWS_WITH(read_checkpoint(path), Catch::Contains("corrupt (checksum mismatch)"));
+  rewrite("not a checkpoint at all");
+  CHECK_THROWS_WITH(read_checkpoint(path), Catch::Contains("not a cudaembed checkpoint"));
+  CHECK_THROWS_WITH(read_checkpoint(tmp / "missing.bin"), Catch::Contains("no checkpoint to resume from"));
+}
+
+TEST_CASE("reliability: the divergence guard stops at the first non-finite epoch", "[reliability]") {
+  NanBackend backend(3);
+  ModelState state = init_model(4, 2, InitSpec{});
+  std::vector<int64_t> seen;
+  CHECK_THROWS_WITH(
+      train(backend, {}, state, 10, [&](const EpochRecord& r, const ModelState&) { seen.push_back(r.epoch); }),
+      Catch::Contains("diverged in epoch 3") && Catch::Contains("step 7 of the epoch"));
+  CHECK(seen == std::vector<int64_t>{1, 2});  // epoch 3 never reaches the callback (or a checkpoint)
+}
+
+TEST_CASE("reliability: killed at any moment and resumed, a run ends bit-identical", "[reliability]") {
+  TempDir tmp;
+  const std::string reference = tmp / "reference";
+  REQUIRE(run(kArgs + "--out " + reference, tmp / "reference.log") == 0);
+
+  // Kill points: just after the first checkpoint, and later ones spread over the run.
+  for (const int delay_ms : {0, 150, 400}) {
+    const std::string dir = tmp / ("killed-" + std::to_string(delay_ms));
+    const pid_t pid = spawn(kArgs + "--checkpoint-every 1 --out " + dir, dir + ".log");
+    wait_for(dir + "/checkpoint.bin");
+    std::this_thread::sleep_for(std::chrono::milliseconds(delay_ms));
+    ::kill(pid, SIGKILL);
+    wait_status(pid);
+    INFO("killed " << delay_ms << " ms after the first checkpoint; resume log: " << slurp(dir + ".resume.log"));
+    REQUIRE(run("train --resume " + dir, dir + ".resume.log") == 0);
+    require_same_outputs(reference, dir);
+  }
+}
+
+TEST_CASE("reliability: Ctrl-C stops with a checkpoint, and --resume finishes the same run", "[reliability]") {
+  TempDir tmp;
+  const std::string reference = tmp / "reference";
+  REQUIRE(run(kArgs + "--out " + reference, tmp / "reference.log") == 0);
+  const std::string dir = tmp / "interrupted";
+  // A longer run, so that SIGINT lands before the end.
+  const pid_t pid = spawn(kArgs + "--out " + dir, tmp / "interrupted.log");
+  for (int i = 0; i < 2000 && !fs::exists(dir + "/snapshots.npy.tmp"); ++i)
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  ::kill(pid, SIGINT);
+  const int status = wait_status(pid);
+  const std::string log = slurp(tmp / "interrupted.log");
+  INFO(log);
+  if (status == 0) {
+    WARN("the run finished before SIGINT arrived; nothing to resume");
+    return;
+  }
+  CHECK(status == 130);
+  CHECK_THAT(log, Catch::Contains("checkpoint written; continue with: cudaembed train --resume " + dir));
+  REQUIRE(run("train --resume " + dir, tmp / "resume.log") == 0);
+  require_same_outputs(reference, dir);
+}
+
+TEST_CASE("reliability: divergence and bad resumes are clear errors", "[reliability]") {
+  TempDir tmp;
+  const std::string dir = tmp / "diverged";
+  CHECK(run("train --epochs 5 --pairs 5000 --lr 1e30 --checkpoint-every 1 --out " + dir, tmp / "d.log") == 1);
+  CHECK_THAT(slurp(tmp / "d.log"), Catch::Contains("training diverged in epoch 1") && Catch::Contains("--lr"));
+  CHECK_FALSE(fs::exists(dir + "/embedding.npy"));
+
+  CHECK(run("train --resume " + (tmp / "nothing-here"), tmp / "r.log") == 1);
+  CHECK_THAT(slurp(tmp / "r.log"), Catch::Contains("no checkpoint to resume from"));
+
+  const std::string done = tmp / "done";
+  REQUIRE(run("train --epochs 2 --pairs 5000 --no-plot --checkpoint-every 1 --out " + done, tmp / "ok.log") == 0);
+  CHECK(run("train --resume " + done + " --lr 0.5", tmp / "lr.log") == 1);
+  CHECK_THAT(slurp(tmp / "lr.log"), Catch::Contains("--lr: cannot be changed when resuming"));
+}
+
+TEST_CASE("reliability: a GPU too small or too old gets a message naming need and supply", "[reliability]") {
+  // The colours: 100k pairs (1.2 MB) and a 646 x 2 table with its Adam state.
+  const uint64_t need = training_device_bytes(100000, 646, 2, 512, true);
+  CHECK(need == 100000 * 12 + 646 * 2 * 4 * 5 + 512 * 5 * 4 + 4096);
+  CHECK(device_memory_problem(need, need, 2 * need, "H100").empty());
+  const uint64_t huge = training_device_bytes(4'000'000'000ull, 10'000'000, 256, 65536, true);
+  const std::string message = device_memory_problem(huge, 70ull << 30, 80ull << 30, "NVIDIA H100 80GB HBM3");
+  // 4e9 pairs x 12 B = 45,776 MiB; 10M x 256 floats x 5 arrays = 48,828 MiB.
+  CHECK_THAT(message, Catch::Contains("needs 94605.7 MiB") &&
+                          Catch::Contains("NVIDIA H100 80GB HBM3 has 71680.0 MiB free of 81920.0"));
+  CHECK(compute_capability_problem(9, 0, "H100").empty());
+  CHECK(compute_capability_problem(8, 0, "A100").empty());
+  CHECK_THAT(compute_capability_problem(7, 5, "Tesla T4"),
+             Catch::Contains("Tesla T4 is compute capability 7.5, older than this build supports (8.0 and newer)") &&
+                 Catch::Contains("-DCUDAEMBED_CUDA_ARCHITECTURES=75"));
+}
