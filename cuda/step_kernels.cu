@@ -3,6 +3,7 @@
 #include <algorithm>
 
 #include <cub/block/block_reduce.cuh>
+#include <nvtx3/nvtx3.hpp>
 
 #include "cuda_check.hpp"
 #include "train_kernels.hpp"
@@ -178,6 +179,7 @@ int adam_blocks(const StepArgs& args) {
 
 void run_epoch_baseline(const StepArgs& args, cudaStream_t stream) {
   for (long long k = 0; k < args.steps_per_epoch; ++k) {
+    nvtx3::scoped_range step{"step"};
     gather_distance<<<batch_blocks(args), kThreads, 0, stream>>>(args);
     CE_CHECK_LAUNCH("gather_distance");
     loss_backward<<<batch_blocks(args), kThreads, 0, stream>>>(args);
@@ -189,6 +191,7 @@ void run_epoch_baseline(const StepArgs& args, cudaStream_t stream) {
 
 void run_epoch_fused(const StepArgs& args, cudaStream_t stream) {
   for (long long k = 0; k < args.steps_per_epoch; ++k) {
+    nvtx3::scoped_range step{"step"};
     fused_forward_backward<<<batch_blocks(args), kThreads, 0, stream>>>(args);
     CE_CHECK_LAUNCH("fused_forward_backward");
     adam_dense<<<adam_blocks(args), kThreads, 0, stream>>>(args);

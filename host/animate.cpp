@@ -353,14 +353,17 @@ std::string write_animation(const std::string& run_dir, const AnimateOptions& op
     spdlog::info("--size {}: using {} (H.264 needs an even size)", options.size, size);
   }
   const int64_t frames = std::max<int64_t>(1, std::llround(options.fps * options.seconds));
-  auto azimuth = [&](int64_t f) {
-    return options.azimuth_deg + (frames > 1 ? options.turn_deg * static_cast<double>(f) / (frames - 1) : 0.0);
-  };
-
   // One set of axes for the clip: the final snapshot's extent over every camera angle the clip uses.
   const std::span<const float> final_rows = snapshot(epochs);
-  const Projection final_projection =
-      make_projection(final_rows, run.dims, options.azimuth_deg, options.elevation_deg, run.normalize);
+  // Unset angles face the final cloud; the camera turns from there.
+  std::pair<double, double> camera{35.0, 25.0};
+  if (run.dims == 3) camera = default_camera(final_rows, run.normalize);
+  const double start_azimuth = options.azimuth_deg.value_or(camera.first);
+  const double elevation = options.elevation_deg.value_or(camera.second);
+  auto azimuth = [&](int64_t f) {
+    return start_azimuth + (frames > 1 ? options.turn_deg * static_cast<double>(f) / (frames - 1) : 0.0);
+  };
+  const Projection final_projection = make_projection(final_rows, run.dims, start_azimuth, elevation, run.normalize);
   PlotScene scene;
   scene.rgb = run.rgb;
   scene.names = run.names;
@@ -373,8 +376,7 @@ std::string write_animation(const std::string& run_dir, const AnimateOptions& op
   if (final_projection.kind == Projection::Kind::camera) {
     ProjectedPoints all;
     for (int64_t f = 0; f < frames; ++f) {
-      const auto p =
-          project(make_projection(final_rows, 3, azimuth(f), options.elevation_deg, run.normalize), final_rows);
+      const auto p = project(make_projection(final_rows, 3, azimuth(f), elevation, run.normalize), final_rows);
       all.x.insert(all.x.end(), p.x.begin(), p.x.end());
       all.y.insert(all.y.end(), p.y.begin(), p.y.end());
     }
@@ -394,7 +396,7 @@ std::string write_animation(const std::string& run_dir, const AnimateOptions& op
   for (int64_t f = 0; f < frames; ++f) {
     const int64_t epoch = eased_epoch(f, frames, epochs);
     const Projection projection = final_projection.kind == Projection::Kind::camera
-                                      ? make_projection(final_rows, 3, azimuth(f), options.elevation_deg, run.normalize)
+                                      ? make_projection(final_rows, 3, azimuth(f), elevation, run.normalize)
                                       : final_projection;
     scene.points = project(projection, snapshot(epoch));
     scene.compass = axis_compass(projection);

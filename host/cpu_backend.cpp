@@ -7,6 +7,7 @@
 #include <thread>
 
 #include <fmt/format.h>
+#include <nvtx3/nvtx3.hpp>
 
 #include "cudaembed/cpu_reference.hpp"
 #include "cudaembed/error.hpp"
@@ -138,6 +139,7 @@ class CpuBackend final : public Backend {
     const std::span<const LabelledPair> all(shuffled_);
     for (int64_t k = 0; k < spe; ++k) {
       const auto start = static_cast<std::size_t>(k * config_.batch);
+      nvtx3::scoped_range step{"step"};
       const double loss_before = metrics.loss_sum;
       cpu_train_step(state_, all.subspan(start, std::min<std::size_t>(config_.batch, all.size() - start)), config_,
                      *work_, metrics);

@@ -167,11 +167,11 @@ void add_plot_options(CLI::App& cmd, std::string& run_dir, PlotOptions& o) {
   cmd.add_option("--label", o.labels, "Colour names to write next to their points, comma-separated (SkyBlue,gold)")
       ->delimiter(',');
   cmd.add_option("--size", o.size, "Width and height in pixels")->check(CLI::Range(64, 8192))->capture_default_str();
-  cmd.add_option("--azimuth", o.azimuth_deg, "D = 3: camera angle around the x2 axis, in degrees from x0")
-      ->capture_default_str();
-  cmd.add_option("--elevation", o.elevation_deg, "D = 3: camera angle above the x0-x1 plane, in degrees")
-      ->check(CLI::Range(-90.0, 90.0))
-      ->capture_default_str();
+  cmd.add_option("--azimuth", o.azimuth_deg,
+                 "D = 3: camera angle around the x2 axis, in degrees from x0 (default: facing the cloud)");
+  cmd.add_option("--elevation", o.elevation_deg,
+                 "D = 3: camera angle above the x0-x1 plane, in degrees (default: facing the cloud)")
+      ->check(CLI::Range(-90.0, 90.0));
   cmd.add_option("--title", o.title, "Title (default: \"<run dir name>: N colours, D = d\")");
 }
 
@@ -188,12 +188,12 @@ void add_animate_options(CLI::App& cmd, std::string& run_dir, AnimateOptions& o)
   cmd.add_option("--size", o.size, "Width and height in pixels (mp4: rounded up to even)")
       ->check(CLI::Range(64, 4096))
       ->capture_default_str();
-  cmd.add_option("--azimuth", o.azimuth_deg, "D = 3: camera angle of the first frame, in degrees")
-      ->capture_default_str();
+  cmd.add_option("--azimuth", o.azimuth_deg,
+                 "D = 3: camera angle of the first frame, in degrees (default: facing the final cloud)");
   cmd.add_option("--turn", o.turn_deg, "D = 3: degrees the camera turns over the clip")->capture_default_str();
-  cmd.add_option("--elevation", o.elevation_deg, "D = 3: camera angle above the x0-x1 plane, in degrees")
-      ->check(CLI::Range(-90.0, 90.0))
-      ->capture_default_str();
+  cmd.add_option("--elevation", o.elevation_deg,
+                 "D = 3: camera angle above the x0-x1 plane, in degrees (default: facing the final cloud)")
+      ->check(CLI::Range(-90.0, 90.0));
 }
 
 }  // namespace

@@ -188,6 +188,27 @@ std::string xml_escape(const std::string& s) {
 
 }  // namespace
 
+std::pair<double, double> default_camera(std::span<const float> rows, bool normalized) {
+  const std::size_t n = rows.size() / 3;
+  std::array<double, 3> mean{0, 0, 0};
+  for (std::size_t i = 0; i < n; ++i)
+    for (int k = 0; k < 3; ++k) mean[k] += rows[i * 3 + k] / static_cast<double>(std::max<std::size_t>(n, 1));
+  std::array<double, 3> look = mean;
+  if (!normalized || std::sqrt(mean[0] * mean[0] + mean[1] * mean[1] + mean[2] * mean[2]) < 1e-6) {
+    // Along the least-variance axis: the cross product of the top two principal components.
+    std::vector<double> centred(rows.size());
+    for (std::size_t i = 0; i < rows.size(); ++i) centred[i] = rows[i] - mean[i % 3];
+    const Pca pca = top_two_components(centred, 3);
+    const auto& u = pca.axes[0];
+    const auto& v = pca.axes[1];
+    look = {u[1] * v[2] - u[2] * v[1], u[2] * v[0] - u[0] * v[2], u[0] * v[1] - u[1] * v[0]};
+    if (look[2] < 0) look = {-look[0], -look[1], -look[2]};  // keep the camera above the plane
+  }
+  const double len = std::sqrt(look[0] * look[0] + look[1] * look[1] + look[2] * look[2]);
+  if (!(len > 0)) return {35.0, 25.0};
+  return {std::atan2(look[1], look[0]) / kDegree, std::asin(std::clamp(look[2] / len, -1.0, 1.0)) / kDegree};
+}
+
 Projection make_projection(std::span<const float> rows, int dims, double azimuth_deg, double elevation_deg,
                            bool normalized) {
   if (dims < 1) throw Error(fmt::format("cannot plot an embedding of width D = {}", dims));
@@ -306,8 +327,10 @@ std::vector<int64_t> find_names(const std::vector<std::string>& names, const std
 PlotScene make_plot_scene(const RunDir& run, const PlotOptions& options) {
   if (options.size < 64) throw Error(fmt::format("--size {}: must be at least 64 pixels", options.size));
   const std::vector<float> rows = run.effective_embedding();  // (N, D)
-  const Projection projection =
-      make_projection(rows, run.dims, options.azimuth_deg, options.elevation_deg, run.normalize);
+  std::pair<double, double> camera{35.0, 25.0};
+  if (run.dims == 3) camera = default_camera(rows, run.normalize);
+  camera = {options.azimuth_deg.value_or(camera.first), options.elevation_deg.value_or(camera.second)};
+  const Projection projection = make_projection(rows, run.dims, camera.first, camera.second, run.normalize);
   PlotScene scene;
   scene.points = project(projection, rows);
   scene.rgb = run.rgb;

@@ -460,3 +460,20 @@ TEST_CASE("plot: the plot and animate subcommands", "[plot]") {
   CHECK(status == 0);
   CHECK(fs::exists(tmp / "a.gif"));
 }
+
+TEST_CASE("plot: the default 3-D camera faces the cloud", "[plot]") {
+  // Normalised points in a cap around +x1: the camera looks from azimuth 90, elevation 0.
+  std::vector<float> cap;
+  for (int i = -3; i <= 3; ++i)
+    for (int j = -3; j <= 3; ++j) {
+      const float x = 0.05f * i, z = 0.05f * j, y = std::sqrt(1.0f - x * x - z * z);
+      cap.insert(cap.end(), {x, y, z});
+    }
+  const auto [az, el] = default_camera(cap, true);
+  CHECK(az == Approx(90.0).margin(1e-6));
+  CHECK(el == Approx(0.0).margin(1e-6));
+  // Unnormalised points spread in the x0-x1 plane: the camera looks straight down the x2 axis.
+  std::vector<float> plane;
+  for (int i = 0; i < 50; ++i) plane.insert(plane.end(), {std::cos(0.3f * i) * i, std::sin(0.7f * i) * 0.5f * i, 0.0f});
+  CHECK(default_camera(plane, false).second == Approx(90.0).margin(1e-3));
+}

@@ -7,8 +7,10 @@
 
 #include <array>
 #include <cstdint>
+#include <optional>
 #include <span>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "cudaembed/run_dir.hpp"
@@ -19,9 +21,10 @@ struct PlotOptions {
   std::string out_prefix;           // writes <prefix>.png and <prefix>.svg; empty: <run dir>/plot
   std::vector<std::string> labels;  // colour names to write next to their points
   int size = 900;                   // the picture is size x size pixels
-  double azimuth_deg = 35;          // D = 3: camera angle around the x2 axis, from the x0 axis
-  double elevation_deg = 25;        // D = 3: camera angle above the x0-x1 plane
-  std::string title;                // empty: "<run dir name>: N colours, D = d"
+  // D = 3: camera angle around the x2 axis from the x0 axis, and above the x0-x1 plane. Unset: the
+  // camera faces the cloud (see default_camera).
+  std::optional<double> azimuth_deg, elevation_deg;
+  std::string title;  // empty: "<run dir name>: N colours, D = d"
 };
 
 // Draws the run's embedding (D = 1: x0 with a fixed jitter; D = 2: as is; D = 3: orthographic view,
@@ -43,6 +46,11 @@ struct Projection {
 
 // D = 1 and D > 3 look at `rows` (N, D) for the jitter band and the principal components; D = 3
 // uses the camera angles. `normalized` only changes the description.
+// A camera (azimuth, elevation in degrees) that faces a 3-D cloud (N, 3): from the mean direction
+// of L2-normalised rows (the part of the sphere they fill), else along the axis of least variance
+// (so the plane the points spread in faces the viewer).
+std::pair<double, double> default_camera(std::span<const float> rows, bool normalized);
+
 Projection make_projection(std::span<const float> rows, int dims, double azimuth_deg, double elevation_deg,
                            bool normalized);
 
@@ -96,9 +104,9 @@ struct AnimateOptions {
   double seconds = 8;           // frames = round(fps * seconds)
   std::string format = "auto";  // auto (mp4 when ffmpeg is on PATH, else gif), mp4 or gif
   int size = 720;               // frames are size x size (rounded up to even for mp4)
-  double azimuth_deg = 35;      // D = 3: the camera turns from here ...
-  double turn_deg = 60;         // ... by this much over the clip
-  double elevation_deg = 25;    // D = 3: camera angle above the x0-x1 plane
+  std::optional<double> azimuth_deg;    // D = 3: the camera turns from here (unset: default_camera) ...
+  double turn_deg = 60;                 // ... by this much over the clip
+  std::optional<double> elevation_deg;  // D = 3: camera angle above the x0-x1 plane (unset: default_camera)
 };
 
 // Renders snapshots.npy: frame f of F shows eased_epoch(f, F, E). Returns the path written.
