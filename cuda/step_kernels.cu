@@ -46,6 +46,18 @@ __device__ BatchPosition batch_position(const StepArgs& args) {
   return p;
 }
 
+// Batch member i: where its two rows start in the table, and its label.
+struct BatchPair {
+  size_t row_a, row_b;
+  float label;
+};
+
+__device__ BatchPair batch_pair(const StepArgs& args, const BatchPosition& pos, int i) {
+  const uint32_t id = permute_index(static_cast<uint32_t>(pos.start + i), args.pairs, pos.key);
+  return {static_cast<size_t>(args.pair_a[id]) * args.dims, static_cast<size_t>(args.pair_b[id]) * args.dims,
+          args.label[id]};
+}
+
 // Row-gradient accumulation into global memory: the sum, and for Keras's Adam the per-lookup squares.
 __device__ auto global_accumulator(const StepArgs& args, size_t row) {
   return [&args, row](int k, float g) {
@@ -89,15 +101,12 @@ __global__ void __launch_bounds__(kThreads) fused_forward_backward(StepArgs args
   const int i = blockIdx.x * blockDim.x + threadIdx.x;
   BatchSums sums{};
   if (i < pos.count) {
-    const uint32_t id = permute_index(static_cast<uint32_t>(pos.start + i), args.pairs, pos.key);
-    const size_t row_a = static_cast<size_t>(args.pair_a[id]) * args.dims;
-    const size_t row_b = static_cast<size_t>(args.pair_b[id]) * args.dims;
-    const float label = args.label[id];
+    const BatchPair p = batch_pair(args, pos, i);
     const DeviceScalars* s = args.scalars;
     const PairResult<float> r = pair_forward_backward(
-        args.table + row_a, args.table + row_b, args.dims, args.normalize, s->dense[0], s->dense[1], label,
-        1.0f / static_cast<float>(pos.count), global_accumulator(args, row_a), global_accumulator(args, row_b));
-    sums = sample_sums(r, label);
+        args.table + p.row_a, args.table + p.row_b, args.dims, args.normalize, s->dense[0], s->dense[1], p.label,
+        1.0f / static_cast<float>(pos.count), global_accumulator(args, p.row_a), global_accumulator(args, p.row_b));
+    sums = sample_sums(r, p.label);
   }
   finish_backward_block(args, pos, sums);
 }
@@ -107,10 +116,8 @@ __global__ void __launch_bounds__(kThreads) gather_distance(StepArgs args) {
   const BatchPosition pos = batch_position(args);
   const int i = blockIdx.x * blockDim.x + threadIdx.x;
   if (i >= pos.count) return;
-  const uint32_t id = permute_index(static_cast<uint32_t>(pos.start + i), args.pairs, pos.key);
-  args.forward_cache[i] =
-      pair_forward(args.table + static_cast<size_t>(args.pair_a[id]) * args.dims,
-                   args.table + static_cast<size_t>(args.pair_b[id]) * args.dims, args.dims, args.normalize);
+  const BatchPair p = batch_pair(args, pos, i);
+  args.forward_cache[i] = pair_forward(args.table + p.row_a, args.table + p.row_b, args.dims, args.normalize);
 }
 
 // baseline, stage 2: sigmoid, BCE and the backward from the stored distances.
@@ -119,17 +126,14 @@ __global__ void __launch_bounds__(kThreads) loss_backward(StepArgs args) {
   const int i = blockIdx.x * blockDim.x + threadIdx.x;
   BatchSums sums{};
   if (i < pos.count) {
-    const uint32_t id = permute_index(static_cast<uint32_t>(pos.start + i), args.pairs, pos.key);
-    const size_t row_a = static_cast<size_t>(args.pair_a[id]) * args.dims;
-    const size_t row_b = static_cast<size_t>(args.pair_b[id]) * args.dims;
-    const float label = args.label[id];
+    const BatchPair p = batch_pair(args, pos, i);
     const float w = args.scalars->dense[0], b = args.scalars->dense[1];
     const PairForward<float> f = args.forward_cache[i];
-    const LogitLoss<float> out = bce_from_logit(w * f.dist + b, label);
-    const float dlogit = out.dlogit / static_cast<float>(pos.count);
-    pair_backward(args.table + row_a, args.table + row_b, args.dims, f, dlogit * w, global_accumulator(args, row_a),
-                  global_accumulator(args, row_b));
-    sums = sample_sums({f.dist, out.prob, out.loss, dlogit}, label);
+    const LogitLoss<float> out = bce_from_logit(w * f.dist + b, p.label);
+    const float dlogit = out.dlogit * (1.0f / static_cast<float>(pos.count));  // as pair_forward_backward
+    pair_backward(args.table + p.row_a, args.table + p.row_b, args.dims, f, dlogit * w,
+                  global_accumulator(args, p.row_a), global_accumulator(args, p.row_b));
+    sums = sample_sums({f.dist, out.prob, out.loss, dlogit}, p.label);
   }
   finish_backward_block(args, pos, sums);
 }

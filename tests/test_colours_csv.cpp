@@ -21,6 +21,7 @@
 #include "cudaembed/error.hpp"
 #include "test_support.hpp"
 
+using cudaembed::test::error_of;
 using cudaembed::test::TempDir;
 
 namespace {
@@ -37,19 +38,6 @@ const std::string kBundled = std::string(CUDAEMBED_SOURCE_DIR) + "/data/colours.
 const std::string kHeader = "Color Name,R;G;B Dec\n";
 
 float c(int v) { return static_cast<float>(v) / 255.0f; }
-
-// Runs `f`, requires that it throws cudaembed::Error (nothing else) and returns the message.
-std::string error_of(const std::function<void()>& f) {
-  try {
-    f();
-  } catch (const Error& e) {
-    return e.what();
-  } catch (const std::exception& e) {
-    FAIL("threw a std::exception that is not cudaembed::Error: " << e.what());
-  }
-  FAIL("did not throw");
-  return {};
-}
 
 std::string parse_error(std::string_view text, std::string_view source = "t.csv") {
   return error_of([&] { parse_colours_csv(text, source); });

@@ -30,6 +30,7 @@
 #include "cudaembed/error.hpp"
 #include "test_support.hpp"
 
+using cudaembed::test::error_of;
 using cudaembed::test::TempDir;
 
 namespace {
@@ -86,19 +87,6 @@ std::vector<Expectation> parse_expected_tsv() {
 const std::vector<Expectation>& load_expectations() {
   static const std::vector<Expectation> all = parse_expected_tsv();
   return all;
-}
-
-// Runs `f`, requires that it throws cudaembed::Error (nothing else) and returns the message.
-std::string error_of(const std::function<void()>& f) {
-  try {
-    f();
-  } catch (const Error& e) {
-    return e.what();
-  } catch (const std::exception& e) {
-    FAIL("threw a std::exception that is not cudaembed::Error: " << e.what());
-  }
-  FAIL("did not throw");
-  return {};
 }
 
 std::string hex_cp(uint32_t cp) {

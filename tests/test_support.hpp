@@ -2,12 +2,16 @@
 #pragma once
 
 #include <filesystem>
+#include <functional>
 #include <random>
 #include <string>
 
 #include <unistd.h>
 
+#include <catch2/catch.hpp>
+
 #include "cudaembed/colours.hpp"
+#include "cudaembed/error.hpp"
 
 namespace cudaembed::test {
 
@@ -15,6 +19,19 @@ namespace cudaembed::test {
 inline const ColourTable& bundled_colours() {
   static const ColourTable table = read_colours_csv(std::string(CUDAEMBED_SOURCE_DIR) + "/data/colours.csv");
   return table;
+}
+
+// Runs `f`, requires that it throws cudaembed::Error (nothing else) and returns the message.
+inline std::string error_of(const std::function<void()>& f) {
+  try {
+    f();
+  } catch (const Error& e) {
+    return e.what();
+  } catch (const std::exception& e) {
+    FAIL("threw a std::exception that is not cudaembed::Error: " << e.what());
+  }
+  FAIL("did not throw");
+  return {};
 }
 
 // A fresh directory under the system temp dir, removed with everything in it.
