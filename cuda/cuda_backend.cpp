@@ -109,7 +109,8 @@ class CudaBackend final : public Backend {
       throw Error(
           fmt::format("--kernel {}: cannot train a {} x {} table on {} ({} KiB of shared memory per block "
                       "needed, {} KiB there); use --kernel auto",
-                      variant_->name, rows_, dims_, props_.name, (persistent_shared_bytes(args) + 1023) / 1024,
+                      variant_->name, rows_, dims_, props_.name,
+                      (persistent_shared_bytes(args, variant_->name == std::string("deterministic")) + 1023) / 1024,
                       props_.sharedMemPerBlockOptin / 1024));
     }
     runner_ = variant_->make();

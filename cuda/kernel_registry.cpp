@@ -47,9 +47,10 @@ class GraphRunner final : public EpochRunner {
 
 bool always(const StepArgs&, const cudaDeviceProp&) { return true; }
 
+template <bool Deterministic>
 bool fits_in_shared_memory(const StepArgs& args, const cudaDeviceProp& props) {
   constexpr std::size_t kStaticReserve = 4096;  // the kernel's own __shared__ scalars and CUB scratch
-  return persistent_shared_bytes(args) + kStaticReserve <= props.sharedMemPerBlockOptin;
+  return persistent_shared_bytes(args, Deterministic) + kStaticReserve <= props.sharedMemPerBlockOptin;
 }
 
 template <class Runner>
@@ -63,12 +64,15 @@ const std::vector<KernelVariant>& kernel_variants() {
   // Fastest first: --kernel auto takes the first that supports the shape.
   static const std::vector<KernelVariant> variants = {
       {"persistent", "one block keeps table, gradient and Adam moments in shared memory; one launch per epoch",
-       fits_in_shared_memory, make<LaunchRunner<run_epoch_persistent>>},
+       fits_in_shared_memory<false>, make<LaunchRunner<run_epoch_persistent>>},
       {"graph", "an epoch of 'fused' captured once as a CUDA graph and replayed", always, make<GraphRunner>},
       {"fused", "one kernel for the batch's forward and backward, one for dense Adam; launched every step", always,
        make<LaunchRunner<run_epoch_fused>>},
       {"baseline", "one kernel per stage: gather and distance, loss and backward, Adam; launched every step", always,
        make<LaunchRunner<run_epoch_baseline>>},
+      // Last: never auto's choice. --deterministic selects it.
+      {"deterministic", "persistent without float atomics: bit-identical runs; a batch scan per row and step",
+       fits_in_shared_memory<true>, make<LaunchRunner<run_epoch_deterministic>>},
   };
   return variants;
 }

@@ -23,14 +23,22 @@ struct EpochSums {
   }
 };
 
+// Deterministic: no float atomics. Each pair writes its two lookups' gradients to their own slots,
+// then each thread sums whole rows over the batch's lookups in batch order (the CPU reference's
+// order), so runs repeat bit for bit. The price is a scan of 2 * batch lookups per row per step.
+template <bool Deterministic>
 __global__ void __launch_bounds__(kThreads) persistent_epoch(StepArgs args) {
   extern __shared__ float smem[];
   const size_t n = static_cast<size_t>(args.rows) * args.dims;
-  float* table = smem;                                 // (N, D)
-  float* m = table + n;                                // (N, D)
-  float* v = m + n;                                    // (N, D)
-  float* grad = v + n;                                 // (N, D)
-  float* grad_sq = args.grad_sq ? grad + n : nullptr;  // (N, D), Keras's per-lookup squares
+  float* table = smem;   // (N, D)
+  float* m = table + n;  // (N, D)
+  float* v = m + n;      // (N, D)
+  // Atomic mode: the gradient (N, D) and Keras's per-lookup squares (N, D).
+  float* grad = v + n;
+  float* grad_sq = !Deterministic && args.grad_sq ? grad + n : nullptr;
+  // Deterministic mode: each lookup's gradient (2 * batch, D) and its row (2 * batch,).
+  float* lookup_grad = v + n;
+  auto* lookup_row = reinterpret_cast<uint32_t*>(lookup_grad + 2 * static_cast<size_t>(args.batch) * args.dims);
   __shared__ float dense[2], dense_m[2], dense_v[2], dense_grad[2], step_size;
   using GradReduce = cub::BlockReduce<DenseGrad, kThreads>;
   using SumReduce = cub::BlockReduce<EpochSums, kThreads>;
@@ -44,8 +52,10 @@ __global__ void __launch_bounds__(kThreads) persistent_epoch(StepArgs args) {
     table[i] = args.table[i];
     m[i] = args.table_m[i];
     v[i] = args.table_v[i];
-    grad[i] = 0.0f;
-    if (grad_sq) grad_sq[i] = 0.0f;
+    if constexpr (!Deterministic) {
+      grad[i] = 0.0f;
+      if (grad_sq) grad_sq[i] = 0.0f;
+    }
   }
   if (threadIdx.x < 2) {
     dense[threadIdx.x] = s->dense[threadIdx.x];
@@ -62,6 +72,7 @@ __global__ void __launch_bounds__(kThreads) persistent_epoch(StepArgs args) {
       if (grad_sq) atomicAdd(grad_sq + row + k, g * g);
     };
   };
+  auto lookup_slot = [&](size_t slot) { return [&, slot](int k, float g) { lookup_grad[slot * args.dims + k] = g; }; };
 
   EpochSums mine{0, 0, 0};
   for (long long k = 0; k < args.steps_per_epoch; ++k) {
@@ -73,9 +84,17 @@ __global__ void __launch_bounds__(kThreads) persistent_epoch(StepArgs args) {
       const size_t row_a = static_cast<size_t>(args.pair_a[id]) * args.dims;
       const size_t row_b = static_cast<size_t>(args.pair_b[id]) * args.dims;
       const float label = args.label[id];
-      const PairResult<float> r =
-          pair_forward_backward(table + row_a, table + row_b, args.dims, args.normalize, dense[0], dense[1], label,
-                                1.0f / static_cast<float>(count), shared_accumulator(row_a), shared_accumulator(row_b));
+      const float scale = 1.0f / static_cast<float>(count);
+      PairResult<float> r;
+      if constexpr (Deterministic) {
+        lookup_row[2 * i] = args.pair_a[id];
+        lookup_row[2 * i + 1] = args.pair_b[id];
+        r = pair_forward_backward(table + row_a, table + row_b, args.dims, args.normalize, dense[0], dense[1], label,
+                                  scale, lookup_slot(2 * i), lookup_slot(2 * i + 1));
+      } else {
+        r = pair_forward_backward(table + row_a, table + row_b, args.dims, args.normalize, dense[0], dense[1], label,
+                                  scale, shared_accumulator(row_a), shared_accumulator(row_b));
+      }
       local.dw += r.dlogit * r.dist;
       local.db += r.dlogit;
       mine.loss += r.loss;
@@ -90,15 +109,30 @@ __global__ void __launch_bounds__(kThreads) persistent_epoch(StepArgs args) {
     }
     __syncthreads();  // gradients complete, step size set
 
-    for (size_t i = threadIdx.x; i < n; i += kThreads) {
-      const float g = grad[i];
-      grad[i] = 0.0f;
-      float g2 = g * g;
-      if (grad_sq) {
-        g2 = grad_sq[i];
-        grad_sq[i] = 0.0f;
+    if constexpr (Deterministic) {
+      for (int64_t row = threadIdx.x; row < args.rows; row += kThreads)
+        for (int c = 0; c < args.dims; ++c) {
+          float g = 0.0f, g2 = 0.0f;
+          for (int j = 0; j < 2 * count; ++j)
+            if (lookup_row[j] == row) {
+              const float x = lookup_grad[static_cast<size_t>(j) * args.dims + c];
+              g += x;
+              g2 += x * x;
+            }
+          const size_t idx = static_cast<size_t>(row) * args.dims + c;
+          adam_update(table[idx], m[idx], v[idx], g, args.grad_sq ? g2 : g * g, step_size, args.coef);
+        }
+    } else {
+      for (size_t i = threadIdx.x; i < n; i += kThreads) {
+        const float g = grad[i];
+        grad[i] = 0.0f;
+        float g2 = g * g;
+        if (grad_sq) {
+          g2 = grad_sq[i];
+          grad_sq[i] = 0.0f;
+        }
+        adam_update(table[i], m[i], v[i], g, g2, step_size, args.coef);
       }
-      adam_update(table[i], m[i], v[i], g, g2, step_size, args.coef);
     }
     if (threadIdx.x < 2) {
       const float g = dense_grad[threadIdx.x];
@@ -128,17 +162,24 @@ __global__ void __launch_bounds__(kThreads) persistent_epoch(StepArgs args) {
 
 }  // namespace
 
-std::size_t persistent_shared_bytes(const StepArgs& args) {
-  const std::size_t arrays = args.grad_sq ? 5 : 4;
-  return arrays * static_cast<std::size_t>(args.rows) * args.dims * sizeof(float);
+std::size_t persistent_shared_bytes(const StepArgs& args, bool deterministic) {
+  const auto table = static_cast<std::size_t>(args.rows) * args.dims * sizeof(float);
+  if (deterministic)  // table, m, v, and the batch's lookups: a gradient of D floats and a row each
+    return 3 * table + 2 * static_cast<std::size_t>(args.batch) * (args.dims * sizeof(float) + sizeof(uint32_t));
+  return (args.grad_sq ? 5 : 4) * table;
 }
 
-void run_epoch_persistent(const StepArgs& args, cudaStream_t stream) {
-  const std::size_t bytes = persistent_shared_bytes(args);
-  CE_CUDA_CHECK(
-      cudaFuncSetAttribute(persistent_epoch, cudaFuncAttributeMaxDynamicSharedMemorySize, static_cast<int>(bytes)));
-  persistent_epoch<<<1, kThreads, bytes, stream>>>(args);
+template <bool Deterministic>
+void launch_persistent(const StepArgs& args, cudaStream_t stream) {
+  const std::size_t bytes = persistent_shared_bytes(args, Deterministic);
+  CE_CUDA_CHECK(cudaFuncSetAttribute(persistent_epoch<Deterministic>, cudaFuncAttributeMaxDynamicSharedMemorySize,
+                                     static_cast<int>(bytes)));
+  persistent_epoch<Deterministic><<<1, kThreads, bytes, stream>>>(args);
   CE_CHECK_LAUNCH("persistent_epoch");
 }
+
+void run_epoch_persistent(const StepArgs& args, cudaStream_t stream) { launch_persistent<false>(args, stream); }
+
+void run_epoch_deterministic(const StepArgs& args, cudaStream_t stream) { launch_persistent<true>(args, stream); }
 
 }  // namespace cudaembed

@@ -57,9 +57,11 @@ struct StepArgs {
 void run_epoch_baseline(const StepArgs& args, cudaStream_t stream);  // gather+distance, loss+backward, Adam
 void run_epoch_fused(const StepArgs& args, cudaStream_t stream);     // forward+backward, Adam
 
-// One block trains the whole epoch with the parameters in shared memory (persistent_kernel.cu).
-std::size_t persistent_shared_bytes(const StepArgs& args);
+// One block trains the whole epoch with the parameters in shared memory (persistent_kernel.cu);
+// the deterministic one without float atomics, so that runs repeat bit for bit.
+std::size_t persistent_shared_bytes(const StepArgs& args, bool deterministic);
 void run_epoch_persistent(const StepArgs& args, cudaStream_t stream);
+void run_epoch_deterministic(const StepArgs& args, cudaStream_t stream);
 
 // (a, b, label) from the random stream [a bits | b bits | U bits] (3 * count,), as pairs_from_bits.
 void launch_pairs_from_bits(const uint32_t* bits, const float* rgb, uint32_t colours, uint64_t count, float threshold,

@@ -45,6 +45,7 @@ struct ChoiceNames {
   std::string init = "robust";
   std::string adam_v = "lookups";
   std::string resume;  // run directory
+  bool deterministic = false;
 };
 
 // Ctrl-C during training: the first asks the trainer to stop after the current epoch and write a
@@ -97,6 +98,9 @@ void add_train_options(CLI::App& cmd, TrainOptions& o, ChoiceNames& names) {
                  "--device, --kernel, --log-every and --no-plot may be given with it");
   cmd.add_flag("--save-pairs", o.save_pairs,
                "Also write pair_ids.npy (P, 2) uint32 and pair_labels.npy (P,) float32: the exact training data");
+  cmd.add_flag("--deterministic", names.deterministic,
+               "Bit-identical runs on CUDA too: the 'deterministic' kernel (no float atomics; tables that fit one "
+               "block's shared memory). The CPU backend is always deterministic");
   cmd.add_option("--seed", t.seed, "Seed of the pairs, the initial weights and every epoch's shuffle")
       ->capture_default_str();
 
@@ -307,6 +311,12 @@ int main(int argc, char** argv) {
       std::signal(SIGINT, on_sigint);
       if (!names.resume.empty()) return resume_train(resume_options(*train_cmd, train_opts, names.resume));
       train_opts.stop = &g_stop;
+      if (names.deterministic) {
+        if (train_opts.train.kernel != "auto" && train_opts.train.kernel != "deterministic")
+          throw Error(fmt::format("--deterministic: conflicts with --kernel {} (it selects --kernel deterministic)",
+                                  train_opts.train.kernel));
+        train_opts.train.kernel = "deterministic";
+      }
       train_opts.init.scheme = parse_init_scheme(names.init);
       train_opts.train.second_moment = parse_second_moment(names.adam_v);
       if (train_opts.out.empty()) train_opts.out = default_run_dir();

@@ -446,3 +446,14 @@ TEST_CASE("cli: neighbours and evaluate read a finished run", "[cli]") {
 
   CHECK(run_cli("evaluate " + (tmp / "missing")).status == 1);
 }
+
+TEST_CASE("cli: --deterministic selects its kernel and refuses another", "[cli]") {
+  TempDir tmp;
+  const RunResult conflict = run_cli("train --deterministic --kernel fused --out " + (tmp / "x"));
+  CHECK(conflict.status == 1);
+  CHECK_THAT(conflict.output, Contains("--deterministic: conflicts with --kernel fused"));
+  const std::string out = tmp / "det";
+  REQUIRE(run_cli("train --deterministic --epochs 1 --pairs 2000 --no-plot --out " + out).status == 0);
+  const auto run = nlohmann::json::parse(read_file(out + "/run.json"));
+  CHECK(run["config"]["kernel"] == "deterministic");
+}

@@ -113,3 +113,22 @@ TEST_CASE("cuBLAS all-pairs distances match the CPU", "[gpu]") {
   // The GEMM form ||a||^2 + ||b||^2 - 2ab cancels in float32: about 1e-6 of the norms, absolute.
   CHECK_CLOSE(gpu, cpu, (Tolerance{1e-5 * dims, 1e-4}));
 }
+
+TEST_CASE("the deterministic kernel repeats bit for bit", "[gpu]") {
+  const SecondMoment moment = GENERATE(SecondMoment::lookups, SecondMoment::rows);
+  TrainConfig cfg;
+  cfg.kernel = "deterministic";
+  cfg.second_moment = moment;
+  cfg.epochs = 3;
+  const PairSet pairs = make_cpu_backend(cfg)->generate_pairs(colours().rgb, PairSpec{20000, 5, 0.2f});
+  const ModelState init = init_model(static_cast<int64_t>(colours().size()), 2, InitSpec{});
+  ModelState first = init, second = init;
+  auto one = make_cuda_backend(cfg);
+  auto two = make_cuda_backend(cfg);
+  const auto h1 = train(*one, pairs, first, cfg.epochs, nullptr);
+  const auto h2 = train(*two, pairs, second, cfg.epochs, nullptr);
+  CHECK(first.table == second.table);
+  CHECK(first.table_v == second.table_v);
+  CHECK(first.dense[0] == second.dense[0]);
+  CHECK(h1.back().metrics.loss_sum == h2.back().metrics.loss_sum);
+}
