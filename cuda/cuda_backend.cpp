@@ -77,8 +77,10 @@ class CudaBackend final : public Backend {
       throw Error(problem);
     steps_per_epoch_ = steps_per_epoch(pairs.size(), config_.batch);
     if (state.step % steps_per_epoch_ != 0)
-      throw Error(fmt::format("state at step {} is not on an epoch boundary ({} steps per epoch)", state.step,
-                              steps_per_epoch_));
+      throw Error(
+          fmt::format("the run stopped at step {}, inside an epoch of {} steps (it was interrupted on the CPU); "
+                      "resume it with --device cpu",
+                      state.step, steps_per_epoch_));
     pair_a_.upload(pairs.a);
     pair_b_.upload(pairs.b);
     label_.upload(pairs.label);
@@ -116,7 +118,7 @@ class CudaBackend final : public Backend {
     runner_ = variant_->make();
   }
 
-  EpochMetrics train_epoch() override {
+  EpochMetrics train_epoch(const std::atomic<bool>*, const EpochMetrics&) override {
     nvtx3::scoped_range range{variant_->name};
     // The epoch sums are the struct's tail, from loss_sum on.
     constexpr size_t kSums = offsetof(DeviceScalars, loss_sum);

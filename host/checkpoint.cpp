@@ -84,7 +84,10 @@ void write_checkpoint(const std::string& path, const Checkpoint& c) {
       {"step", s.step},
       {"rows", s.rows},
       {"dims", s.dims},
-      {"history", history}}.dump();
+      {"history", history},
+      {"in_progress",
+       {c.in_progress.loss_sum, c.in_progress.squared_error_sum, c.in_progress.correct,
+        c.in_progress.samples}}}.dump();
   std::string bytes(kMagic, sizeof kMagic);
   put(bytes, kCheckpointVersion);
   put(bytes, static_cast<uint64_t>(header.size()));
@@ -147,6 +150,8 @@ Checkpoint read_checkpoint(const std::string& path) {
       record.seconds = h.at(5).get<double>();
       c.history.push_back(record);
     }
+    const auto& p = header.at("in_progress");
+    c.in_progress = {p.at(0).get<double>(), p.at(1).get<double>(), p.at(2).get<double>(), p.at(3).get<int64_t>()};
   } catch (const nlohmann::json::exception& e) {
     throw Error(fmt::format("{}: bad checkpoint header: {}", path, e.what()));
   }

@@ -110,9 +110,6 @@ class CpuBackend final : public Backend {
 
   void load(const PairSet& pairs, const ModelState& state) override {
     if (pairs.size() == 0) throw Error("no pairs to train on");
-    const int64_t spe = steps_per_epoch(pairs.size(), config_.batch);
-    if (state.step % spe != 0)
-      throw Error(fmt::format("state at step {} is not on an epoch boundary ({} steps per epoch)", state.step, spe));
     if (next_.valid()) next_.wait();
     prefetched_epoch_ = -1;
     pairs_ = pairs;
@@ -120,11 +117,12 @@ class CpuBackend final : public Backend {
     work_ = std::make_unique<CpuWorkspace>(state_, config_.second_moment);
   }
 
-  EpochMetrics train_epoch() override {
+  EpochMetrics train_epoch(const std::atomic<bool>* stop, const EpochMetrics& so_far) override {
     const auto start_time = std::chrono::steady_clock::now();
     const int64_t spe = steps_per_epoch(pairs_.size(), config_.batch);
     const int64_t epoch = state_.step / spe;
-    EpochMetrics metrics;
+    EpochMetrics metrics = so_far;
+    metrics.complete = true;
     // The shuffled gather is memory-bound (random reads of the pairs): the next epoch's runs on
     // another core while this one trains.
     if (prefetched_epoch_ == epoch) {
@@ -137,7 +135,7 @@ class CpuBackend final : public Backend {
     next_ = std::async(std::launch::async,
                        [this, epoch] { shuffled_epoch(pairs_, config_.seed, epoch + 1, next_shuffled_); });
     const std::span<const LabelledPair> all(shuffled_);
-    for (int64_t k = 0; k < spe; ++k) {
+    for (int64_t k = state_.step % spe; k < spe; ++k) {
       const auto start = static_cast<std::size_t>(k * config_.batch);
       nvtx3::scoped_range step{"step"};
       const double loss_before = metrics.loss_sum;
@@ -145,6 +143,10 @@ class CpuBackend final : public Backend {
                      *work_, metrics);
       if (metrics.first_nonfinite_step < 0 && !std::isfinite(metrics.loss_sum - loss_before))
         metrics.first_nonfinite_step = k;
+      if (stop && stop->load() && k + 1 < spe) {
+        metrics.complete = false;
+        break;
+      }
     }
     metrics.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start_time).count();
     return metrics;

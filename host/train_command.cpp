@@ -200,9 +200,10 @@ int run_training(const TrainOptions& o, const Checkpoint* resume) {
     snapshots->append(state.table);
   }
   bool checkpointed = resume != nullptr;  // a checkpoint exists that the partial snapshots belong to
+  EpochMetrics in_progress = resume ? resume->in_progress : EpochMetrics{};
   auto write_state = [&](int64_t epoch, const ModelState& full) {
     snapshots->sync();
-    write_checkpoint(path("checkpoint.bin"), {config.dump(), epoch, full, history});
+    write_checkpoint(path("checkpoint.bin"), {config.dump(), epoch, full, history, in_progress});
     checkpointed = true;
   };
 
@@ -229,7 +230,7 @@ int run_training(const TrainOptions& o, const Checkpoint* resume) {
             write_state(r.epoch, full);
           }
         },
-        done, o.stop);
+        done, o.stop, &in_progress);
   } catch (...) {
     // A failed run (divergence, a device error) keeps its last good checkpoint resumable.
     if (checkpointed) snapshots->keep_partial();
@@ -239,8 +240,10 @@ int run_training(const TrainOptions& o, const Checkpoint* resume) {
   if (static_cast<int64_t>(history.size()) < cfg.epochs) {  // stopped by SIGINT
     write_state(static_cast<int64_t>(history.size()), state);
     snapshots->keep_partial();
-    spdlog::warn("interrupted after epoch {} of {}: checkpoint written; continue with: cudaembed train --resume {}",
-                 history.size(), cfg.epochs, o.out);
+    spdlog::warn(
+        "interrupted at step {} (epoch {} of {}, step {} of {}): checkpoint written; continue with: "
+        "cudaembed train --resume {}",
+        state.step, history.size() + (in_progress.samples > 0 ? 1 : 0), cfg.epochs, state.step % spe, spe, o.out);
     return kInterruptedExit;
   }
   // With checkpoints on, the final state is one too: a run killed while writing its outputs

@@ -4,6 +4,7 @@
 #include <algorithm>
 #include <chrono>
 #include <cmath>
+#include <utility>
 
 #include <fmt/format.h>
 #include <nvtx3/nvtx3.hpp>
@@ -20,15 +21,18 @@ bool all_finite(const ModelState& s) {
 }  // namespace
 
 std::vector<EpochRecord> train(Backend& backend, const PairSet& pairs, ModelState& state, int64_t epochs,
-                               const EpochCallback& on_epoch, int64_t first_epoch, const std::atomic<bool>* stop) {
+                               const EpochCallback& on_epoch, int64_t first_epoch, const std::atomic<bool>* stop,
+                               EpochMetrics* in_progress) {
   backend.load(pairs, state);
   std::vector<EpochRecord> history;
   history.reserve(static_cast<std::size_t>(epochs));
+  EpochMetrics carried = in_progress ? *in_progress : EpochMetrics{};
+  if (in_progress) *in_progress = {};
   for (int64_t e = 0; e < epochs && !(stop && stop->load()); ++e) {
     nvtx3::scoped_range range{"epoch"};
     const auto start = std::chrono::steady_clock::now();
     EpochRecord record;
-    record.metrics = backend.train_epoch();
+    record.metrics = backend.train_epoch(stop, std::exchange(carried, {}));
     record.epoch = first_epoch + e + 1;
     // The divergence guard: nothing non-finite reaches the caller (or a checkpoint).
     ModelState weights;
@@ -45,6 +49,10 @@ std::vector<EpochRecord> train(Backend& backend, const PairSet& pairs, ModelStat
     state.table = std::move(weights.table);
     std::copy(weights.dense, weights.dense + 2, state.dense);
     state.step = weights.step;
+    if (!record.metrics.complete) {  // stopped inside the epoch: no record, its sums go back
+      if (in_progress) *in_progress = record.metrics;
+      break;
+    }
     record.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
     history.push_back(record);
     if (on_epoch) on_epoch(record, state);

@@ -82,7 +82,7 @@ class NanBackend final : public Backend {
   BackendInfo info() const override { return {"fake", "fake", "fake"}; }
   PairSet generate_pairs(std::span<const float>, const PairSpec&) override { return {}; }
   void load(const PairSet&, const ModelState& s) override { state_ = s; }
-  EpochMetrics train_epoch() override {
+  EpochMetrics train_epoch(const std::atomic<bool>*, const EpochMetrics&) override {
     ++epoch_;
     state_.step += 1;
     const double loss = epoch_ == bad_epoch_ ? std::numeric_limits<double>::quiet_NaN() : 1.0;
@@ -223,4 +223,38 @@ TEST_CASE("reliability: a GPU too small or too old gets a message naming need an
   CHECK_THAT(compute_capability_problem(7, 5, "Tesla T4"),
              Catch::Contains("Tesla T4 is compute capability 7.5, older than this build supports (8.0 and newer)") &&
                  Catch::Contains("-DCUDAEMBED_CUDA_ARCHITECTURES=75"));
+}
+
+TEST_CASE("reliability: the CPU backend stops after a step and finishes the same epoch exactly", "[reliability]") {
+  TrainConfig cfg;
+  const PairSet pairs = make_cpu_backend(cfg)->generate_pairs(test::bundled_colours().rgb, PairSpec{20000, 9, 0.2f});
+  const ModelState init = init_model(static_cast<int64_t>(test::bundled_colours().size()), 2, InitSpec{});
+
+  auto whole = make_cpu_backend(cfg);
+  whole->load(pairs, init);
+  const EpochMetrics full = whole->train_epoch();
+  ModelState expected;
+  whole->fetch(expected, true);
+
+  auto first = make_cpu_backend(cfg);
+  first->load(pairs, init);
+  const std::atomic<bool> stop{true};
+  const EpochMetrics part = first->train_epoch(&stop);
+  CHECK_FALSE(part.complete);
+  CHECK(part.samples == 512);  // one step, then it stopped
+  ModelState middle;
+  first->fetch(middle, true);
+  CHECK(middle.step == 1);
+
+  auto second = make_cpu_backend(cfg);  // as --resume would: a fresh backend from the saved state
+  second->load(pairs, middle);
+  const EpochMetrics rest = second->train_epoch(nullptr, part);
+  ModelState got;
+  second->fetch(got, true);
+  CHECK(rest.complete);
+  CHECK(got.step == expected.step);
+  CHECK(got.table == expected.table);
+  CHECK(got.table_v == expected.table_v);
+  CHECK(rest.loss_sum == full.loss_sum);  // the sums carried on, not restarted
+  CHECK(rest.samples == full.samples);
 }

@@ -2,6 +2,7 @@
 // It knows nothing of files; the trainer knows nothing of kernels.
 #pragma once
 
+#include <atomic>
 #include <cstdint>
 #include <memory>
 #include <span>
@@ -22,6 +23,7 @@ struct EpochMetrics {
   int64_t samples = 0;
   double seconds = 0;                 // the epoch's compute time: CUDA events on the GPU, the steady clock on the CPU
   int64_t first_nonfinite_step = -1;  // step of the epoch whose loss first went non-finite (CPU only)
+  bool complete = true;               // false when `stop` ended the epoch early
 
   double loss() const { return samples ? loss_sum / samples : 0.0; }
   double mse() const { return samples ? squared_error_sum / samples : 0.0; }
@@ -41,10 +43,13 @@ class Backend {
   // Pairs over colours rgb (N, 3), drawn by this backend's cuRAND generator; the same for a seed
   // on every backend.
   virtual PairSet generate_pairs(std::span<const float> rgb, const PairSpec& spec) = 0;
-  // Sets the training data and the starting state; state.step must fall on an epoch boundary.
+  // Sets the training data and the starting state (the CPU takes any step; CUDA an epoch boundary).
   virtual void load(const PairSet& pairs, const ModelState& state) = 0;
-  // Trains the epoch that follows the current step: every batch, Adam after each.
-  virtual EpochMetrics train_epoch() = 0;
+  // Trains the rest of the epoch the current step is in: every batch, Adam after each. `so_far`
+  // holds the sums of that epoch's earlier steps (from a mid-epoch checkpoint), and they are
+  // carried on. When `stop` turns true, a backend may return after the current step with
+  // complete = false (the CPU does; on CUDA an epoch is one launch, so it finishes the epoch).
+  virtual EpochMetrics train_epoch(const std::atomic<bool>* stop = nullptr, const EpochMetrics& so_far = {}) = 0;
   // Copies the parameters back into `state` (and, with with_optimizer, the moments and step).
   virtual void fetch(ModelState& state, bool with_optimizer) = 0;
 };

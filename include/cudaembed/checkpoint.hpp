@@ -18,9 +18,10 @@ constexpr uint32_t kCheckpointVersion = 1;
 
 struct Checkpoint {
   std::string config_json;           // the run's options (the caller's format), restored on --resume
-  int64_t epoch = 0;                 // epochs completed
-  ModelState state;                  // parameters and Adam state after `epoch` epochs
+  int64_t epoch = 0;                 // whole epochs completed
+  ModelState state;                  // parameters and Adam state at state.step (inside epoch + 1 after Ctrl-C)
   std::vector<EpochRecord> history;  // one record per completed epoch
+  EpochMetrics in_progress;          // sums of the epoch state.step is inside (samples == 0: none)
 };
 
 // Writes atomically: a temporary file, fsync, rename over `path`, fsync of the directory.

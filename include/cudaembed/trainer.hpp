@@ -27,11 +27,14 @@ class Divergence : public Error {
 };
 
 // Trains up to `epochs` more epochs from `state` (updated in place: parameters after each epoch,
-// and the optimizer state at the end). `first_epoch` is the number already done (records count on
-// from it). When `stop` becomes true the loop ends after the current epoch. Returns one record per
-// epoch trained; throws Divergence instead of handing on non-finite weights.
+// and the optimizer state at the end). `first_epoch` is the number of whole epochs already done
+// (records count on from it). When `stop` becomes true training ends after the current step (CPU)
+// or epoch (CUDA). `in_progress`, if given, holds on entry the sums of an epoch that a mid-epoch
+// checkpoint had started (state.step is then inside it), and on return those of an epoch left
+// unfinished by `stop` (samples == 0 when none). Returns one record per whole epoch trained;
+// throws Divergence instead of handing on non-finite weights.
 std::vector<EpochRecord> train(Backend& backend, const PairSet& pairs, ModelState& state, int64_t epochs,
                                const EpochCallback& on_epoch, int64_t first_epoch = 0,
-                               const std::atomic<bool>* stop = nullptr);
+                               const std::atomic<bool>* stop = nullptr, EpochMetrics* in_progress = nullptr);
 
 }  // namespace cudaembed
