@@ -61,7 +61,8 @@ std::unique_ptr<EpochRunner> make() {
 }  // namespace
 
 const std::vector<KernelVariant>& kernel_variants() {
-  // Fastest first: --kernel auto takes the first that supports the shape.
+  // In the order of expected speed (not yet measured on a GPU): --kernel auto takes the first that
+  // supports the shape.
   static const std::vector<KernelVariant> variants = {
       {"persistent", "one block keeps table, gradient and Adam moments in shared memory; one launch per epoch",
        fits_in_shared_memory<false>, make<LaunchRunner<run_epoch_persistent>>},

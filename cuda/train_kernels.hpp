@@ -87,7 +87,7 @@ struct KernelVariant {
 const std::vector<KernelVariant>& kernel_variants();
 // Throws Error naming the allowed variants when `name` is unknown.
 const KernelVariant& find_kernel_variant(const std::string& name);
-// The variant --kernel auto runs for this shape: the fastest that supports it.
+// The variant --kernel auto runs for this shape: the first in kernel_variants() that supports it.
 const KernelVariant& auto_kernel_variant(const StepArgs& args, const cudaDeviceProp& props);
 
 }  // namespace cudaembed
