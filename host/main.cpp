@@ -95,7 +95,8 @@ void add_train_options(CLI::App& cmd, TrainOptions& o, ChoiceNames& names) {
       ->capture_default_str();
   cmd.add_option("--resume", names.resume,
                  "Continue the interrupted run in RUN_DIR from its checkpoint, appending to its outputs; only "
-                 "--device, --kernel, --log-every and --no-plot may be given with it");
+                 "--device, --kernel, --log-every and --no-plot may be given with it")
+      ->type_name("RUN_DIR");
   cmd.add_flag("--save-pairs", o.save_pairs,
                "Also write pair_ids.npy (P, 2) uint32 and pair_labels.npy (P,) float32: the exact training data");
   cmd.add_flag("--deterministic", names.deterministic,
@@ -220,7 +221,8 @@ int main(int argc, char** argv) {
   auto* train_cmd = app.add_subcommand(
       "train",
       "Train an embedding of the colours and write embedding.npy, snapshots.npy (one table per epoch),\n"
-      "vectors.tsv + metadata.tsv (TensorBoard projector), metrics.csv and run.json to --out.");
+      "vectors.tsv + metadata.tsv (TensorBoard projector), word2vec.txt, metrics.csv, run.json and plot.png/.svg\n"
+      "to --out.");
   add_train_options(*train_cmd, train_opts, names);
 
   BenchOptions bench_opts;
