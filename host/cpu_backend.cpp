@@ -34,24 +34,42 @@ void cpu_train_step(ModelState& state, std::span<const LabelledPair> batch, cons
   float* table = state.table.data();
   float dense_grad[2] = {0.0f, 0.0f};  // dL/dw, dL/db
 
-  for (const LabelledPair& pair : batch) {
-    const std::size_t row_a = static_cast<std::size_t>(pair.a) * dims;
-    const std::size_t row_b = static_cast<std::size_t>(pair.b) * dims;
-    const float label = pair.label;
+  // Three passes, so that the middle one (exp, log and divisions, no gathers or scatters)
+  // vectorises; the arithmetic is pair_forward_backward's, split at its seams.
+  const std::size_t count = batch.size();
+  work.forward.resize(count);
+  work.logit.resize(count);
+  work.loss.resize(count);
+  for (std::size_t i = 0; i < count; ++i) {  // 1: gather both rows, distance
+    const std::size_t row_a = static_cast<std::size_t>(batch[i].a) * dims;
+    const std::size_t row_b = static_cast<std::size_t>(batch[i].b) * dims;
+    work.forward[i] = pair_forward(&table[row_a], &table[row_b], dims, config.normalize);
+    work.logit[i] = state.dense[0] * work.forward[i].dist + state.dense[1];
+  }
+  for (std::size_t i = 0; i < count; ++i) {  // 2: sigmoid and BCE; logit becomes dL/dlogit
+    const LogitLoss<float> out = bce_from_logit(work.logit[i], batch[i].label);
+    work.loss[i] = out.loss;
+    work.logit[i] = out.dlogit;
+  }
+  for (std::size_t i = 0; i < count; ++i) {  // 3: backward into the gradient table, metrics
+    const std::size_t row_a = static_cast<std::size_t>(batch[i].a) * dims;
+    const std::size_t row_b = static_cast<std::size_t>(batch[i].b) * dims;
     auto accumulate = [&](std::size_t row) {
       return [&, row](int k, float g) {
         grad[row + k] += g;
         if (per_lookup) grad_sq[row + k] += g * g;
       };
     };
-    const PairResult<float> r =
-        pair_forward_backward(&table[row_a], &table[row_b], dims, config.normalize, state.dense[0], state.dense[1],
-                              label, grad_scale, accumulate(row_a), accumulate(row_b));
-    dense_grad[0] += r.dlogit * r.dist;
-    dense_grad[1] += r.dlogit;
-    metrics.loss_sum += r.loss;
-    metrics.squared_error_sum += static_cast<double>(label - r.prob) * (label - r.prob);
-    metrics.correct += (r.prob > 0.5f) == (label > 0.5f);
+    const float label = batch[i].label;
+    const float prob = work.logit[i] + label;  // dL/dlogit = prob - label
+    const float dlogit = work.logit[i] * grad_scale;
+    const PairForward<float>& f = work.forward[i];
+    pair_backward(&table[row_a], &table[row_b], dims, f, dlogit * state.dense[0], accumulate(row_a), accumulate(row_b));
+    dense_grad[0] += dlogit * f.dist;
+    dense_grad[1] += dlogit;
+    metrics.loss_sum += work.loss[i];
+    metrics.squared_error_sum += static_cast<double>(label - prob) * (label - prob);
+    metrics.correct += (prob > 0.5f) == (label > 0.5f);
   }
   metrics.samples += static_cast<int64_t>(batch.size());
 

@@ -1,7 +1,9 @@
 // The shared math of math.hpp: gradients against finite differences in double, Adam against values
 // worked by hand, and the random-bit mappings and permutation at their edges.
 #include <algorithm>
+#include <bit>
 #include <cmath>
+#include <cstdint>
 #include <random>
 #include <vector>
 
@@ -183,4 +185,24 @@ TEST_CASE("permute_index is a bijection that changes with the key", "[math][shuf
   for (uint32_t i = 0; i < n; ++i)
     same += permute_index(i, n, epoch_shuffle_key(42, 0)) == permute_index(i, n, epoch_shuffle_key(42, 1));
   CHECK(same < 100);
+}
+
+TEST_CASE("exp_float and log_float are within 2 ulp of the double results", "[math]") {
+  auto ulps = [](float got, double ref) {
+    return std::abs(std::bit_cast<int32_t>(got) - std::bit_cast<int32_t>(static_cast<float>(ref)));
+  };
+  int worst_exp = 0, worst_log = 0;
+  for (float x = -87.0f; x <= 88.0f; x += 0.00137f)
+    worst_exp = std::max(worst_exp, ulps(exp_float(x), std::exp(double{x})));
+  for (float x = 1e-30f; x < 1e30f; x *= 1.0007f)
+    worst_log = std::max(worst_log, ulps(log_float(x), std::log(double{x})));
+  // log1p_unit only ever takes log of 1 + t for t in (0, 1]: every float in [1, 2].
+  for (float x = 1.0f; x <= 2.0f; x = std::nextafter(x, 3.0f))
+    worst_log = std::max(worst_log, ulps(log_float(x), std::log(double{x})));
+  INFO("exp " << worst_exp << " ulp, log " << worst_log << " ulp");
+  CHECK(worst_exp <= 2);
+  CHECK(worst_log <= 2);
+  CHECK(exp_float(0.0f) == 1.0f);
+  CHECK(log_float(1.0f) == 0.0f);
+  CHECK(exp_float(-200.0f) < 1e-37f);  // clamped to the smallest normal range, never NaN
 }

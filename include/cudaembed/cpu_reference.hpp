@@ -18,8 +18,10 @@ void shuffled_epoch(const PairSet& pairs, uint64_t seed, int64_t epoch, std::vec
 
 // Gradient scratch, (N, D) each, all zero between steps.
 struct CpuWorkspace {
-  std::vector<float> grad;     // sum of the lookups' gradients
-  std::vector<float> grad_sq;  // sum of their squares (SecondMoment::lookups only)
+  std::vector<float> grad;                  // sum of the lookups' gradients
+  std::vector<float> grad_sq;               // sum of their squares (SecondMoment::lookups only)
+  std::vector<PairForward<float>> forward;  // (batch,) per pair: distance and what its backward needs
+  std::vector<float> logit, loss;           // (batch,)
   explicit CpuWorkspace(const ModelState& s, SecondMoment moment)
       : grad(s.table.size()), grad_sq(moment == SecondMoment::lookups ? s.table.size() : 0) {}
 };

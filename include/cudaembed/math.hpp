@@ -2,8 +2,10 @@
 // both call these __host__ __device__ helpers, so the two backends cannot drift apart.
 #pragma once
 
+#include <bit>
 #include <cmath>
 #include <cstdint>
+#include <type_traits>
 
 #if defined(__CUDACC__)
 #define CE_HD __host__ __device__ __forceinline__
@@ -110,22 +112,95 @@ struct LogitLoss {
   T dlogit;  // d loss / d z = prob - label
 };
 
+// ---- exp and log in float, vectorisable ----
+// glibc's expf and logf are calls, which a compiler vectorises only under -ffast-math; these are
+// Cephes's single-precision algorithms written with arithmetic and bit operations alone, so the
+// CPU's loop over a batch vectorises. Within 2 ulp of the correctly rounded result (tested against
+// double). The GPU uses its own expf and logf.
+
+// e^x; clamped to the normal float range.
+CE_HD float exp_float(float x) {
+#if defined(__CUDA_ARCH__)
+  return expf(x);
+#else
+  x = x < -87.3f ? -87.3f : x > 88.7f ? 88.7f : x;
+  const float fx = x * 1.44269504088896341f + 0.5f;  // x / ln 2, rounded below by the floor
+  int n = static_cast<int>(fx);
+  n -= static_cast<float>(n) > fx ? 1 : 0;  // floor, for negative fx too
+  const float nf = static_cast<float>(n);
+  const float r = (x - nf * 0.693359375f) - nf * -2.12194440e-4f;  // x - n ln 2 in two parts
+  const float p = (((((1.9875691500e-4f * r + 1.3981999507e-3f) * r + 8.3334519073e-3f) * r + 4.1665795894e-2f) * r +
+                    1.6666665459e-1f) *
+                       r +
+                   5.0000001201e-1f) *
+                      (r * r) +
+                  r + 1.0f;
+  return p * std::bit_cast<float>((n + 127) << 23);
+#endif
+}
+
+// ln(x) for a positive, normal x.
+CE_HD float log_float(float x) {
+#if defined(__CUDA_ARCH__)
+  return logf(x);
+#else
+  const int bits = std::bit_cast<int>(x);
+  int e = ((bits >> 23) & 0xff) - 126;
+  float m = std::bit_cast<float>((bits & 0x7fffff) | 0x3f000000);  // x = m 2^e, m in [0.5, 1)
+  const bool small = m < 0.707106781186547524f;
+  e -= small ? 1 : 0;
+  m = small ? m + m - 1.0f : m - 1.0f;  // m in [sqrt(1/2) - 1, sqrt(2) - 1)
+  const float z = m * m;
+  float y = ((((((((7.0376836292e-2f * m - 1.1514610310e-1f) * m + 1.1676998740e-1f) * m - 1.2420140846e-1f) * m +
+                 1.4249322787e-1f) *
+                    m -
+                1.6668057665e-1f) *
+                   m +
+               2.0000714765e-1f) *
+                  m -
+              2.4999993993e-1f) *
+                 m +
+             3.3333331174e-1f) *
+            m * z;
+  const float ef = static_cast<float>(e);
+  y += ef * -2.12194440e-4f;
+  y += -0.5f * z;
+  return m + y + ef * 0.693359375f;
+#endif
+}
+
+template <class T>
+CE_HD T exp_of(T x) {
+  if constexpr (std::is_same_v<T, float>)
+    return exp_float(x);
+  else
+    return std::exp(x);
+}
+
+template <class T>
+CE_HD T log_of(T x) {
+  if constexpr (std::is_same_v<T, float>)
+    return log_float(x);
+  else
+    return std::log(x);
+}
+
 // log1p(t) for t in [0, 1] through log, to within a few ulps (Goldberg, "What every computer
 // scientist should know about floating-point arithmetic", Thm. 4): glibc's log1pf took 29% of the
 // CPU training time, its logf is several times faster.
 template <class T>
 CE_HD T log1p_unit(T t) {
   const T u = T(1) + t;
-  return u == T(1) ? t : std::log(u) * (t / (u - T(1)));
+  return u == T(1) ? t : log_of(u) * (t / (u - T(1)));
 }
 
 // Binary cross-entropy from the logit, the stable form tf.nn.sigmoid_cross_entropy_with_logits
 // uses (and tf.keras uses for a sigmoid output): max(z,0) - z*y + log1p(exp(-|z|)).
 template <class T>
 CE_HD LogitLoss<T> bce_from_logit(T z, T label) {
-  const T t = std::exp(-std::fabs(z));
+  const T t = exp_of(-std::fabs(z));
   const T prob = z >= T(0) ? T(1) / (T(1) + t) : t / (T(1) + t);
-  const T loss = std::fmax(z, T(0)) - z * label + log1p_unit(t);
+  const T loss = (z > T(0) ? z : T(0)) - z * label + log1p_unit(t);
   return {prob, loss, prob - label};
 }
 
