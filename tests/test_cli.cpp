@@ -21,46 +21,16 @@
 
 #include "test_support.hpp"
 
+using cudaembed::test::cudaembed_binary;
+using cudaembed::test::run_cli;
+using cudaembed::test::RunResult;
+using cudaembed::test::shell_quote;
 using cudaembed::test::TempDir;
 
 namespace {
 
 namespace fs = std::filesystem;
 using Catch::Matchers::Contains;
-
-// The binary: CUDAEMBED_BINARY when CMake provides it, else <build>/cudaembed next to <build>/tests.
-fs::path binary_path() {
-#ifdef CUDAEMBED_BINARY
-  return fs::path(CUDAEMBED_BINARY);
-#else
-  return fs::read_symlink("/proc/self/exe").parent_path().parent_path() / "cudaembed";
-#endif
-}
-
-std::string shell_quote(const std::string& s) {
-  std::string out = "'";
-  for (const char ch : s) out += ch == '\'' ? std::string("'\\''") : std::string(1, ch);
-  return out + "'";
-}
-
-struct RunResult {
-  int status = -1;     // exit status, or -1 when the process did not exit normally
-  std::string output;  // stdout and stderr together
-};
-
-// Runs `cudaembed <args>` (args already shell-quoted where needed) with stderr folded into stdout.
-RunResult run_cli(const std::string& args) {
-  const std::string cmd = shell_quote(binary_path().string()) + " " + args + " 2>&1 </dev/null";
-  RunResult r;
-  std::FILE* pipe = ::popen(cmd.c_str(), "r");
-  if (!pipe) FAIL("popen failed: " << std::strerror(errno));
-  char buf[4096];
-  std::size_t n;
-  while ((n = std::fread(buf, 1, sizeof buf, pipe)) > 0) r.output.append(buf, n);
-  const int raw = ::pclose(pipe);
-  r.status = raw != -1 && WIFEXITED(raw) ? WEXITSTATUS(raw) : -1;
-  return r;
-}
 
 std::string read_file(const std::string& path) {
   std::ifstream in(path, std::ios::binary);
@@ -153,8 +123,8 @@ const std::string kQuick = "train --pairs 2000 --epochs 2";
 }  // namespace
 
 TEST_CASE("cli: the binary exists", "[cli]") {
-  INFO(binary_path());
-  REQUIRE(fs::is_regular_file(binary_path()));
+  INFO(cudaembed_binary());
+  REQUIRE(fs::is_regular_file(cudaembed_binary()));
 }
 
 TEST_CASE("cli: --help and train --help exit 0", "[cli]") {

@@ -31,6 +31,8 @@
 #include "test_support.hpp"
 
 using cudaembed::test::error_of;
+using cudaembed::test::run_cli;
+using cudaembed::test::shell_quote;
 using cudaembed::test::TempDir;
 
 namespace {
@@ -199,33 +201,6 @@ std::string read_outcome(const std::string& path) {
   }
 }
 
-fs::path cli_binary() {
-#ifdef CUDAEMBED_BINARY
-  return fs::path(CUDAEMBED_BINARY);
-#else
-  return fs::read_symlink("/proc/self/exe").parent_path().parent_path() / "cudaembed";
-#endif
-}
-
-std::string sh_quote(const std::string& s) {
-  std::string out = "'";
-  for (const char ch : s) out += ch == '\'' ? std::string("'\\''") : std::string(1, ch);
-  return out + "'";
-}
-
-// Runs the CLI with stdout and stderr together; status is the exit code, -1 if it did not exit.
-std::pair<int, std::string> run_cudaembed(const std::string& args) {
-  const std::string cmd = sh_quote(cli_binary().string()) + " " + args + " 2>&1 </dev/null";
-  std::FILE* pipe = ::popen(cmd.c_str(), "r");
-  REQUIRE(pipe != nullptr);
-  std::string output;
-  char buf[4096];
-  std::size_t n;
-  while ((n = std::fread(buf, 1, sizeof buf, pipe)) > 0) output.append(buf, n);
-  const int raw = ::pclose(pipe);
-  return {raw != -1 && WIFEXITED(raw) ? WEXITSTATUS(raw) : -1, output};
-}
-
 const std::string kHeader = "Color Name,Credits,R;G;B Dec,RGB Hex,CSS Hex,BG/FG color sample\n";
 
 }  // namespace
@@ -367,7 +342,7 @@ TEST_CASE("malformed: cudaembed train on a corpus file exits 1 with one error li
       const std::string out = tmp / "run";
       const std::string data = (kCorpus / file).string();
       const auto [status, output] =
-          run_cudaembed("train --data " + sh_quote(data) + " --out " + sh_quote(out) + " --epochs 1");
+          run_cli("train --data " + shell_quote(data) + " --out " + shell_quote(out) + " --epochs 1");
       INFO("output:\n" << output);
       CHECK(status == 1);
       std::vector<std::string> lines;

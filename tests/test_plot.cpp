@@ -26,6 +26,10 @@
 #include "cudaembed/plot.hpp"
 #include "test_support.hpp"
 
+using cudaembed::test::cudaembed_binary;
+using cudaembed::test::run_shell;
+using cudaembed::test::RunResult;
+using cudaembed::test::shell_quote;
 using cudaembed::test::TempDir;
 
 namespace {
@@ -127,25 +131,6 @@ void check_point_colours(const std::vector<std::array<int, 3>>& expected, const 
                   << got[2] << ", expected " << expected[i][0] << "," << expected[i][1] << "," << expected[i][2]);
     for (int k = 0; k < 3; ++k) CHECK(std::abs(got[k] - expected[i][k]) <= tolerance);
   }
-}
-
-// Runs a shell command; returns its stdout and exit status.
-std::pair<std::string, int> shell(const std::string& command) {
-  std::string out;
-  std::FILE* pipe = ::popen(command.c_str(), "r");
-  REQUIRE(pipe);
-  char buf[4096];
-  for (std::size_t n; (n = std::fread(buf, 1, sizeof buf, pipe)) > 0;) out.append(buf, n);
-  const int raw = ::pclose(pipe);
-  return {out, raw != -1 && WIFEXITED(raw) ? WEXITSTATUS(raw) : -1};
-}
-
-std::string binary() {
-#ifdef CUDAEMBED_BINARY
-  return CUDAEMBED_BINARY;
-#else
-  return (fs::read_symlink("/proc/self/exe").parent_path().parent_path() / "cudaembed").string();
-#endif
 }
 
 }  // namespace
@@ -398,7 +383,7 @@ TEST_CASE("plot: animate, MP4 has fps * seconds frames (when ffmpeg and ffprobe 
   options.out = tmp / "clip.mp4";
   CHECK(write_animation(dir, options) == tmp / "clip.mp4");
   CHECK(temp_files(tmp.path.string()).empty());
-  const auto [frames, status] = shell(fmt::format(
+  const auto [status, frames] = run_shell(fmt::format(
       "ffprobe -v error -count_frames -select_streams v:0 -show_entries stream=nb_read_frames,width,height -of "
       "csv=p=0 '{}'",
       options.out));
@@ -447,17 +432,18 @@ TEST_CASE("plot: animate, errors name the problem", "[plot]") {
 TEST_CASE("plot: the plot and animate subcommands", "[plot]") {
   TempDir tmp;
   const std::string dir = write_run(tmp, "tiny2d", kFive2d, false, 3);
-  const std::string exe = "'" + binary() + "'";
-  auto [out, status] = shell(fmt::format("{} plot '{}' --size 200 --label SkyBlue,gold --title T 2>&1", exe, dir));
-  INFO(out);
-  CHECK(status == 0);
+  const std::string exe = shell_quote(cudaembed_binary());
+  const RunResult plot =
+      run_shell(fmt::format("{} plot '{}' --size 200 --label SkyBlue,gold --title T 2>&1", exe, dir));
+  INFO(plot.output);
+  CHECK(plot.status == 0);
   CHECK(decode_png((fs::path(dir) / "plot.png").string()).width == 200);
-  std::tie(out, status) = shell(fmt::format("{} plot '{}' --label nosuch 2>&1", exe, dir));
-  CHECK(status == 1);
-  CHECK_THAT(out, Contains("--label nosuch") && Contains("closest"));
-  std::tie(out, status) = shell(fmt::format(
+  const RunResult unknown = run_shell(fmt::format("{} plot '{}' --label nosuch 2>&1", exe, dir));
+  CHECK(unknown.status == 1);
+  CHECK_THAT(unknown.output, Contains("--label nosuch") && Contains("closest"));
+  const RunResult gif = run_shell(fmt::format(
       "{} animate '{}' --format gif --fps 2 --seconds 1 --size 64 --out '{}' 2>&1", exe, dir, tmp / "a.gif"));
-  CHECK(status == 0);
+  CHECK(gif.status == 0);
   CHECK(fs::exists(tmp / "a.gif"));
 }
 

@@ -6,7 +6,10 @@
 #include <random>
 #include <string>
 
+#include <sys/wait.h>
 #include <unistd.h>
+
+#include <cstdio>
 
 #include <catch2/catch.hpp>
 
@@ -32,6 +35,45 @@ inline std::string error_of(const std::function<void()>& f) {
   }
   FAIL("did not throw");
   return {};
+}
+
+// The cudaembed binary: CUDAEMBED_BINARY when CMake provides it, else <build>/cudaembed beside
+// the test binary's <build>/tests.
+inline std::string cudaembed_binary() {
+#ifdef CUDAEMBED_BINARY
+  return CUDAEMBED_BINARY;
+#else
+  return (std::filesystem::read_symlink("/proc/self/exe").parent_path().parent_path() / "cudaembed").string();
+#endif
+}
+
+// `s` as one single-quoted shell word.
+inline std::string shell_quote(const std::string& s) {
+  std::string out = "'";
+  for (const char ch : s) out += ch == '\'' ? std::string("'\\''") : std::string(1, ch);
+  return out + "'";
+}
+
+struct RunResult {
+  int status = -1;     // exit status, or -1 when the process did not exit normally
+  std::string output;  // what it printed on stdout
+};
+
+// Runs a shell command and collects its stdout.
+inline RunResult run_shell(const std::string& command) {
+  RunResult r;
+  std::FILE* pipe = ::popen(command.c_str(), "r");
+  if (!pipe) FAIL("popen failed for: " << command);
+  char buf[4096];
+  for (std::size_t n; (n = std::fread(buf, 1, sizeof buf, pipe)) > 0;) r.output.append(buf, n);
+  const int raw = ::pclose(pipe);
+  r.status = raw != -1 && WIFEXITED(raw) ? WEXITSTATUS(raw) : -1;
+  return r;
+}
+
+// Runs `cudaembed <args>` (args already shell-quoted where needed), stderr folded into stdout.
+inline RunResult run_cli(const std::string& args) {
+  return run_shell(shell_quote(cudaembed_binary()) + " " + args + " 2>&1 </dev/null");
 }
 
 // A fresh directory under the system temp dir, removed with everything in it.
