@@ -113,6 +113,20 @@ class Trainer:
             torch.cuda.synchronize()
 
 
+def timed_epochs(tr: Trainer, epochs: int, bounds, step) -> tuple[list[float], float]:
+    """Runs `step(ids)` over every batch of every epoch; returns each epoch's mean loss and the seconds."""
+    losses = []
+    start = common.now()
+    for e in range(epochs):
+        order = tr.orders[e]
+        for lo, hi in bounds:
+            step(order[lo:hi])
+        losses.append(tr.loss_sum.item() / tr.run.pairs)  # one sync per epoch
+        tr.loss_sum.zero_()
+    tr.sync()
+    return losses, common.now() - start
+
+
 def train_eager(tr: Trainer, epochs: int, bounds) -> tuple[list[float], float, float]:
     setup_start = common.now()
     sizes = sorted({hi - lo for lo, hi in bounds})
@@ -124,16 +138,8 @@ def train_eager(tr: Trainer, epochs: int, bounds) -> tuple[list[float], float, f
     tr.sync()
     setup_s = common.now() - setup_start
 
-    losses = []
-    start = common.now()
-    for e in range(epochs):
-        order = tr.orders[e]
-        for lo, hi in bounds:
-            tr.step(order[lo:hi])
-        losses.append(tr.loss_sum.item() / tr.run.pairs)  # one sync per epoch
-        tr.loss_sum.zero_()
-    tr.sync()
-    return losses, common.now() - start, setup_s
+    losses, train_s = timed_epochs(tr, epochs, bounds, tr.step)
+    return losses, train_s, setup_s
 
 
 class CapturedStep:
@@ -184,16 +190,8 @@ def train_graphs(tr: Trainer, epochs: int, bounds) -> tuple[list[float], float, 
     tr.sync()
     setup_s = common.now() - setup_start
 
-    losses = []
-    start = common.now()
-    for e in range(epochs):
-        order = tr.orders[e]
-        for lo, hi in bounds:
-            steps[hi - lo].replay(order[lo:hi])
-        losses.append(tr.loss_sum.item() / tr.run.pairs)
-        tr.loss_sum.zero_()
-    tr.sync()
-    return losses, common.now() - start, setup_s
+    losses, train_s = timed_epochs(tr, epochs, bounds, lambda ids: steps[len(ids)].replay(ids))
+    return losses, train_s, setup_s
 
 
 def main() -> int:
