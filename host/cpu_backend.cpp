@@ -39,6 +39,7 @@ void cpu_train_step(ModelState& state, std::span<const LabelledPair> batch, cons
   const std::size_t count = batch.size();
   work.forward.resize(count);
   work.logit.resize(count);
+  work.prob.resize(count);
   work.loss.resize(count);
   for (std::size_t i = 0; i < count; ++i) {  // 1: gather both rows, distance
     const std::size_t row_a = static_cast<std::size_t>(batch[i].a) * dims;
@@ -48,6 +49,7 @@ void cpu_train_step(ModelState& state, std::span<const LabelledPair> batch, cons
   }
   for (std::size_t i = 0; i < count; ++i) {  // 2: sigmoid and BCE; logit becomes dL/dlogit
     const LogitLoss<float> out = bce_from_logit(work.logit[i], batch[i].label);
+    work.prob[i] = out.prob;
     work.loss[i] = out.loss;
     work.logit[i] = out.dlogit;
   }
@@ -61,7 +63,7 @@ void cpu_train_step(ModelState& state, std::span<const LabelledPair> batch, cons
       };
     };
     const float label = batch[i].label;
-    const float prob = work.logit[i] + label;  // dL/dlogit = prob - label
+    const float prob = work.prob[i];
     const float dlogit = work.logit[i] * grad_scale;
     const PairForward<float>& f = work.forward[i];
     pair_backward(&table[row_a], &table[row_b], dims, f, dlogit * state.dense[0], accumulate(row_a), accumulate(row_b));

@@ -21,7 +21,7 @@ struct CpuWorkspace {
   std::vector<float> grad;                  // sum of the lookups' gradients
   std::vector<float> grad_sq;               // sum of their squares (SecondMoment::lookups only)
   std::vector<PairForward<float>> forward;  // (batch,) per pair: distance and what its backward needs
-  std::vector<float> logit, loss;           // (batch,)
+  std::vector<float> logit, prob, loss;     // (batch,)
   explicit CpuWorkspace(const ModelState& s, SecondMoment moment)
       : grad(s.table.size()), grad_sq(moment == SecondMoment::lookups ? s.table.size() : 0) {}
 };
