@@ -19,6 +19,8 @@
 #include <catch2/catch.hpp>
 #include <nlohmann/json.hpp>
 
+#include "cudaembed/backend.hpp"
+#include "cudaembed/pairs.hpp"
 #include "test_support.hpp"
 
 using cudaembed::test::cudaembed_binary;
@@ -112,10 +114,19 @@ void check_one_line_error(const RunResult& r, const std::string& flag) {
   CHECK_THAT(message[0], Contains(flag));
 }
 
-const std::vector<std::string> kTrainOptions = {
-    "--data",  "--out",       "--force",  "--device",     "--kernel", "--seed",  "--pairs", "--label-threshold",
-    "--dims",  "--normalize", "--init",   "--init-range", "--epochs", "--batch", "--lr",    "--beta1",
-    "--beta2", "--epsilon",   "--adam-v", "--log-every"};
+const std::vector<std::string> kTrainOptions = {"--data",         "--out",
+                                                "--force",        "--device",
+                                                "--kernel",       "--seed",
+                                                "--pairs",        "--label-threshold",
+                                                "--dims",         "--normalize",
+                                                "--init",         "--init-range",
+                                                "--epochs",       "--batch",
+                                                "--lr",           "--beta1",
+                                                "--beta2",        "--epsilon",
+                                                "--adam-v",       "--log-every",
+                                                "--no-plot",      "--checkpoint-every",
+                                                "--resume",       "--save-pairs",
+                                                "--deterministic"};
 
 // A fast run: a few pairs, a few epochs.
 const std::string kQuick = "train --pairs 2000 --epochs 2";
@@ -426,4 +437,47 @@ TEST_CASE("cli: --deterministic selects its kernel and refuses another", "[cli]"
   REQUIRE(run_cli("train --deterministic --epochs 1 --pairs 2000 --no-plot --out " + out).status == 0);
   const auto run = nlohmann::json::parse(read_file(out + "/run.json"));
   CHECK(run["config"]["kernel"] == "deterministic");
+}
+
+TEST_CASE("cli: --save-pairs writes exactly the pairs trained on", "[cli]") {
+  TempDir tmp;
+  const std::string out = tmp / "run";
+  REQUIRE(run_cli(kQuick + " --no-plot --save-pairs --out " + out).status == 0);
+  // pair_ids.npy: uint32 (P, 2), [a, b] per row.
+  const std::string bytes = read_file(out + "/pair_ids.npy");
+  REQUIRE(bytes.size() > 10);
+  const std::size_t header_len =
+      static_cast<unsigned char>(bytes[8]) | (static_cast<std::size_t>(static_cast<unsigned char>(bytes[9])) << 8);
+  const std::string header = bytes.substr(10, header_len);
+  CHECK_THAT(header, Contains("'descr': '<u4'") && Contains("'shape': (2000, 2)"));
+  REQUIRE(bytes.size() == 10 + header_len + 2000 * 2 * 4);
+  std::vector<uint32_t> ids(2000 * 2);
+  std::memcpy(ids.data(), bytes.data() + 10 + header_len, ids.size() * 4);
+  const Npy labels = read_npy(out + "/pair_labels.npy");
+  REQUIRE(labels.shape == std::vector<uint64_t>{2000});
+  // The same pairs the host generator draws for the run's seed and count.
+  const cudaembed::PairSet expected =
+      cudaembed::generate_pairs_host(cudaembed::test::bundled_colours().rgb, cudaembed::PairSpec{2000, 42, 0.2f});
+  for (std::size_t i = 0; i < 2000; ++i) {
+    REQUIRE(ids[2 * i] == expected.a[i]);
+    REQUIRE(ids[2 * i + 1] == expected.b[i]);
+    REQUIRE(labels.data[i] == expected.label[i]);
+  }
+}
+
+TEST_CASE("cli: --device cuda for neighbours and evaluate without a GPU is a clear error", "[cli]") {
+  if (cudaembed::cuda_device_count() > 0) {
+    WARN("a CUDA device is present: the no-device error cannot be provoked here");
+    return;
+  }
+  TempDir tmp;
+  const std::string out = tmp / "run";
+  REQUIRE(run_cli(kQuick + " --no-plot --out " + out).status == 0);
+  for (const std::string command :
+       {"evaluate " + out + " --device cuda", "neighbours " + out + " snow --device cuda"}) {
+    const RunResult r = run_cli(command);
+    INFO(command << "\n" << r.output);
+    CHECK(r.status == 1);
+    CHECK_THAT(r.output, Contains("--device cuda: no CUDA device is visible"));
+  }
 }
