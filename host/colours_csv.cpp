@@ -9,6 +9,7 @@
 
 #include "cudaembed/colours.hpp"
 #include "cudaembed/error.hpp"
+#include "input_text.hpp"
 
 namespace cudaembed {
 namespace {
@@ -21,40 +22,6 @@ constexpr std::uintmax_t kMaxFileBytes = 64ull << 20;
 
 // A row wider than this is not a colour table (and each empty field costs memory).
 constexpr std::size_t kMaxFields = 1024;
-
-// Input echoed in an error message: one printable line, at most 60 characters. Bytes that are
-// not UTF-8, control characters (C0, DEL, C1) and invisible code points (zero-width, bidi marks,
-// line separators, BOM) become \xNN, so a message can be neither cut short by a NUL nor spoofed.
-std::string snippet(std::string_view s) {
-  constexpr std::size_t kMaxShown = 60;
-  auto invisible = [](uint32_t cp) {
-    return cp < 0x20 || (cp >= 0x7f && cp <= 0x9f) || (cp >= 0x200b && cp <= 0x200f) || cp == 0x2028 || cp == 0x2029 ||
-           (cp >= 0x202a && cp <= 0x202e) || (cp >= 0x2066 && cp <= 0x2069) || cp == 0xfeff;
-  };
-  std::string out;
-  std::size_t shown = 0, i = 0;
-  for (; i < s.size() && shown < kMaxShown; ++shown) {
-    const auto c = static_cast<unsigned char>(s[i]);
-    const std::size_t len = c < 0x80 ? 1 : (c >> 5) == 0x6 ? 2 : (c >> 4) == 0xe ? 3 : (c >> 3) == 0x1e ? 4 : 0;
-    bool valid = len > 0 && i + len <= s.size();
-    uint32_t cp = len == 1 ? c : c & (0x7f >> len);
-    for (std::size_t k = 1; valid && k < len; ++k) {
-      const auto next = static_cast<unsigned char>(s[i + k]);
-      valid = (next & 0xc0) == 0x80;
-      cp = (cp << 6) | (next & 0x3f);
-    }
-    if (!valid || invisible(cp)) {
-      for (std::size_t k = 0; k < (valid ? len : 1); ++k)
-        out += fmt::format("\\x{:02X}", static_cast<unsigned char>(s[i + k]));
-      i += valid ? len : 1;
-    } else {
-      out.append(s.substr(i, len));
-      i += len;
-    }
-  }
-  if (i < s.size()) out += fmt::format("... ({} bytes)", s.size());
-  return out;
-}
 
 struct Record {
   std::vector<std::string> fields;
@@ -131,25 +98,6 @@ class CsvReader {
   std::string_view text_, source_;
   std::size_t pos_ = 0, line_ = 1;
 };
-
-// Returns the byte offset of the first invalid UTF-8 sequence, or npos.
-std::size_t invalid_utf8_at(std::string_view s) {
-  std::size_t i = 0;
-  while (i < s.size()) {
-    const auto c = static_cast<unsigned char>(s[i]);
-    std::size_t len = c < 0x80 ? 1 : (c >> 5) == 0x6 ? 2 : (c >> 4) == 0xe ? 3 : (c >> 3) == 0x1e ? 4 : 0;
-    if (len == 0 || i + len > s.size()) return i;
-    for (std::size_t k = 1; k < len; ++k)
-      if ((static_cast<unsigned char>(s[i + k]) & 0xc0) != 0x80) return i;
-    // Overlong forms, surrogates and code points past U+10FFFF are invalid too.
-    uint32_t cp = len == 1 ? c : c & (0x7f >> len);
-    for (std::size_t k = 1; k < len; ++k) cp = (cp << 6) | (static_cast<unsigned char>(s[i + k]) & 0x3f);
-    const uint32_t min_cp[] = {0, 0, 0x80, 0x800, 0x10000};
-    if (cp < min_cp[len] || cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff)) return i;
-    i += len;
-  }
-  return std::string_view::npos;
-}
 
 std::size_t find_column(const Record& header, std::string_view name, const CsvReader& reader) {
   for (std::size_t i = 0; i < header.fields.size(); ++i)

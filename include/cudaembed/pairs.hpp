@@ -11,6 +11,7 @@ struct PairSet {
   std::vector<uint32_t> a;   // (P,) row ids
   std::vector<uint32_t> b;   // (P,)
   std::vector<float> label;  // (P,) 1 = similar, 0 = not
+  std::vector<float> weight;  // (P,) each pair's weight in the loss; empty: every pair weighs 1
 
   std::size_t size() const { return a.size(); }
   double positive_fraction() const;
@@ -20,6 +21,12 @@ struct PairSet {
 struct LabelledPair {
   uint32_t a, b;
   float label;
+};
+
+// One example as the sorted path reads it: 16 bytes, one vector load on the GPU.
+struct PairRecord {
+  uint32_t a, b;
+  float label, weight;
 };
 
 struct PairSpec {

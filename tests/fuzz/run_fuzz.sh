@@ -33,7 +33,8 @@ mkdir -p "$build" "$artifacts"
 echo "run_fuzz: building $target with $cxx"
 if ! "$cxx" -std=c++20 -g -O1 -fno-omit-frame-pointer \
   -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined \
-  -I"$root/include" "$root/host/colours_csv.cpp" "$root/tests/fuzz/fuzz_colours_csv.cpp" -lfmt \
+  -I"$root/include" -I"$root/host" "$root/host/colours_csv.cpp" "$root/host/input_text.cpp" \
+  "$root/tests/fuzz/fuzz_colours_csv.cpp" -lfmt \
   -o "$target" 2>"$build/build.log"; then
   cat "$build/build.log" >&2
   if grep -q "libclang_rt.fuzzer" "$build/build.log"; then
