@@ -95,7 +95,7 @@ __global__ void __launch_bounds__(kThreads) persistent_epoch(StepArgs args) {
         r = pair_forward_backward(table + row_a, table + row_b, args.dims, args.normalize, dense[0], dense[1], label,
                                   scale, shared_accumulator(row_a), shared_accumulator(row_b));
       }
-      local.dw += r.dlogit * r.dist;
+      local.dw += r.dlogit * r.score;
       local.db += r.dlogit;
       mine.loss += r.loss;
       mine.squared_error += (label - r.prob) * (label - r.prob);

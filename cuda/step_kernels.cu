@@ -88,7 +88,7 @@ __device__ void finish_backward_block(const StepArgs& args, const BatchPosition&
 }
 
 __device__ BatchSums sample_sums(const PairResult<float>& r, float label) {
-  return {{r.dlogit * r.dist, r.dlogit},
+  return {{r.dlogit * r.score, r.dlogit},
           r.loss,
           (label - r.prob) * (label - r.prob),
           (r.prob > 0.5f) == (label > 0.5f) ? 1.0f : 0.0f};
@@ -129,11 +129,11 @@ __global__ void __launch_bounds__(kThreads) loss_backward(StepArgs args) {
     const BatchPair p = batch_pair(args, pos, i);
     const float w = args.scalars->dense[0], b = args.scalars->dense[1];
     const PairForward<float> f = args.forward_cache[i];
-    const LogitLoss<float> out = bce_from_logit(w * f.dist + b, p.label);
+    const LogitLoss<float> out = bce_from_logit(w * f.score + b, p.label);
     const float dlogit = out.dlogit * (1.0f / static_cast<float>(pos.count));  // as pair_forward_backward
     pair_backward(args.table + p.row_a, args.table + p.row_b, args.dims, f, dlogit * w,
                   global_accumulator(args, p.row_a), global_accumulator(args, p.row_b));
-    sums = sample_sums({f.dist, out.prob, out.loss, dlogit}, p.label);
+    sums = sample_sums({f.score, out.prob, out.loss, dlogit}, p.label);
   }
   finish_backward_block(args, pos, sums);
 }

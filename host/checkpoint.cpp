@@ -32,6 +32,7 @@ void put(std::string& out, const T& value) {
 }
 
 void put_floats(std::string& out, const float* data, std::size_t count) {
+  if (count == 0) return;  // an absent optimizer array: data() may be null
   out.append(reinterpret_cast<const char*>(data), count * sizeof(float));
 }
 
@@ -46,6 +47,7 @@ class Reader {
     return value;
   }
   void get_floats(float* data, std::size_t count, const char* what) {
+    if (count == 0) return;
     std::memcpy(data, take(count * sizeof(float), what).data(), count * sizeof(float));
   }
   std::string_view take(std::size_t n, const char* what) {
@@ -84,6 +86,11 @@ void write_checkpoint(const std::string& path, const Checkpoint& c) {
       {"step", s.step},
       {"rows", s.rows},
       {"dims", s.dims},
+      {"optimizer_arrays",
+       {{"table_m", s.table_m.size()},
+        {"table_v", s.table_v.size()},
+        {"row_acc", s.row_acc.size()},
+        {"row_step", s.row_step.size()}}},
       {"history", history},
       {"in_progress",
        {c.in_progress.loss_sum, c.in_progress.squared_error_sum, c.in_progress.correct,
@@ -95,9 +102,12 @@ void write_checkpoint(const std::string& path, const Checkpoint& c) {
   put_floats(bytes, s.table.data(), s.table.size());
   put_floats(bytes, s.table_m.data(), s.table_m.size());
   put_floats(bytes, s.table_v.data(), s.table_v.size());
+  put_floats(bytes, s.row_acc.data(), s.row_acc.size());
   put_floats(bytes, s.dense, 2);
   put_floats(bytes, s.dense_m, 2);
   put_floats(bytes, s.dense_v, 2);
+  if (!s.row_step.empty())
+    bytes.append(reinterpret_cast<const char*>(s.row_step.data()), s.row_step.size() * sizeof(int64_t));
   put(bytes, fnv1a(bytes));
 
   const std::string temp = path + ".tmp";
@@ -131,11 +141,12 @@ Checkpoint read_checkpoint(const std::string& path) {
   Reader r(body, path);
   r.take(sizeof kMagic, "the magic");
   const auto version = r.get<uint32_t>("the version");
-  if (version != kCheckpointVersion)
-    throw Error(fmt::format("{}: checkpoint format version {}, this build reads version {}", path, version,
+  if (version != 1 && version != kCheckpointVersion)
+    throw Error(fmt::format("{}: checkpoint format version {}, this build reads versions 1 to {}", path, version,
                             kCheckpointVersion));
   const auto header_size = r.get<uint64_t>("the header length");
   Checkpoint c;
+  std::size_t m_size = 0, v_size = 0, acc_size = 0, step_size = 0;
   try {
     const auto header = nlohmann::json::parse(r.take(header_size, "the header"));
     c.config_json = header.at("config").dump();
@@ -143,6 +154,14 @@ Checkpoint read_checkpoint(const std::string& path) {
     c.state.step = header.at("step").get<int64_t>();
     c.state.rows = header.at("rows").get<int64_t>();
     c.state.dims = header.at("dims").get<int>();
+    m_size = v_size = static_cast<std::size_t>(c.state.rows) * static_cast<std::size_t>(c.state.dims);
+    if (version >= 2) {
+      const auto& arrays = header.at("optimizer_arrays");
+      m_size = arrays.at("table_m").get<std::size_t>();
+      v_size = arrays.at("table_v").get<std::size_t>();
+      acc_size = arrays.at("row_acc").get<std::size_t>();
+      step_size = arrays.at("row_step").get<std::size_t>();
+    }
     for (const auto& h : header.at("history")) {
       EpochRecord record;
       record.epoch = h.at(0).get<int64_t>();
@@ -156,18 +175,26 @@ Checkpoint read_checkpoint(const std::string& path) {
     throw Error(fmt::format("{}: bad checkpoint header: {}", path, e.what()));
   }
   const auto n = static_cast<std::size_t>(c.state.rows) * static_cast<std::size_t>(c.state.dims);
-  if (body.size() - r.pos() != (3 * n + 6) * sizeof(float))
-    throw Error(fmt::format("{}: checkpoint holds {} bytes of parameters, {} x {} needs {}", path,
-                            body.size() - r.pos(), c.state.rows, c.state.dims, (3 * n + 6) * sizeof(float)));
+  const std::size_t expected = (n + m_size + v_size + acc_size + 6) * sizeof(float) + step_size * sizeof(int64_t);
+  if (body.size() - r.pos() != expected)
+    throw Error(
+        fmt::format("{}: checkpoint holds {} bytes of parameters and optimizer state, its {} x {} table needs {}", path,
+                    body.size() - r.pos(), c.state.rows, c.state.dims, expected));
   c.state.table.resize(n);
-  c.state.table_m.resize(n);
-  c.state.table_v.resize(n);
+  c.state.table_m.resize(m_size);
+  c.state.table_v.resize(v_size);
+  c.state.row_acc.resize(acc_size);
+  c.state.row_step.resize(step_size);
   r.get_floats(c.state.table.data(), n, "the table");
-  r.get_floats(c.state.table_m.data(), n, "Adam's m");
-  r.get_floats(c.state.table_v.data(), n, "Adam's v");
+  r.get_floats(c.state.table_m.data(), m_size, "Adam's m");
+  r.get_floats(c.state.table_v.data(), v_size, "Adam's v");
+  r.get_floats(c.state.row_acc.data(), acc_size, "Adagrad's accumulators");
   r.get_floats(c.state.dense, 2, "the Dense weights");
   r.get_floats(c.state.dense_m, 2, "the Dense m");
   r.get_floats(c.state.dense_v, 2, "the Dense v");
+  if (step_size > 0)
+    std::memcpy(c.state.row_step.data(), r.take(step_size * sizeof(int64_t), "the row step counts").data(),
+                step_size * sizeof(int64_t));
   return c;
 }
 

@@ -1,4 +1,6 @@
 // Names of configuration choices, for flags and run.json.
+#include <utility>
+
 #include <fmt/format.h>
 
 #include "cudaembed/config.hpp"
@@ -13,5 +15,49 @@ SecondMoment parse_second_moment(const std::string& name) {
 }
 
 const char* to_string(SecondMoment moment) { return moment == SecondMoment::lookups ? "lookups" : "rows"; }
+
+bool needs_sorted_path(const TrainConfig& c, bool weighted_pairs) {
+  return c.kernel == "sorted" || c.head != Head::euclidean || c.optimizer != Optimizer::adam || c.negatives > 0 ||
+         weighted_pairs;
+}
+
+void parse_head(const std::string& name, TrainConfig& config) {
+  if (name == "euclidean") {
+    config.head = Head::euclidean;
+  } else if (name == "dot") {
+    config.head = Head::dot;
+  } else if (name == "cosine") {
+    config.head = Head::dot;
+    config.normalize = true;
+  } else {
+    throw Error(fmt::format("--head: unknown head '{}' (allowed: euclidean, dot, cosine)", name));
+  }
+}
+
+std::string head_name(const TrainConfig& config) {
+  if (config.head == Head::euclidean) return "euclidean";  // --normalize is recorded on its own
+  return config.normalize ? "cosine" : "dot";
+}
+
+namespace {
+constexpr std::pair<Optimizer, const char*> kOptimizers[] = {{Optimizer::adam, "adam"},
+                                                             {Optimizer::lazy_adam, "lazy-adam"},
+                                                             {Optimizer::sgd, "sgd"},
+                                                             {Optimizer::adagrad, "adagrad"}};
+}  // namespace
+
+Optimizer parse_optimizer(const std::string& name) {
+  for (const auto& [optimizer, text] : kOptimizers)
+    if (name == text) return optimizer;
+  throw Error(fmt::format("--optimizer: unknown optimizer '{}' (allowed: adam, lazy-adam, sgd, adagrad)", name));
+}
+
+const char* to_string(Optimizer optimizer) {
+  for (const auto& [o, text] : kOptimizers)
+    if (o == optimizer) return text;
+  return "?";
+}
+
+float default_learning_rate(Optimizer optimizer) { return optimizer == Optimizer::sgd ? 0.01f : 0.001f; }
 
 }  // namespace cudaembed

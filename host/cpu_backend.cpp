@@ -45,7 +45,7 @@ void cpu_train_step(ModelState& state, std::span<const LabelledPair> batch, cons
     const std::size_t row_a = static_cast<std::size_t>(batch[i].a) * dims;
     const std::size_t row_b = static_cast<std::size_t>(batch[i].b) * dims;
     work.forward[i] = pair_forward(&table[row_a], &table[row_b], dims, config.normalize);
-    work.logit[i] = state.dense[0] * work.forward[i].dist + state.dense[1];
+    work.logit[i] = state.dense[0] * work.forward[i].score + state.dense[1];
   }
   for (std::size_t i = 0; i < count; ++i) {  // 2: sigmoid and BCE; logit becomes dL/dlogit
     const LogitLoss<float> out = bce_from_logit(work.logit[i], batch[i].label);
@@ -67,7 +67,7 @@ void cpu_train_step(ModelState& state, std::span<const LabelledPair> batch, cons
     const float dlogit = work.logit[i] * grad_scale;
     const PairForward<float>& f = work.forward[i];
     pair_backward(&table[row_a], &table[row_b], dims, f, dlogit * state.dense[0], accumulate(row_a), accumulate(row_b));
-    dense_grad[0] += dlogit * f.dist;
+    dense_grad[0] += dlogit * f.score;
     dense_grad[1] += dlogit;
     metrics.loss_sum += work.loss[i];
     metrics.squared_error_sum += static_cast<double>(label - prob) * (label - prob);
@@ -114,14 +114,14 @@ std::string cpu_model_name() {
 
 class CpuBackend final : public Backend {
  public:
-  explicit CpuBackend(const TrainConfig& config) : config_(config) {}
+  explicit CpuBackend(const TrainConfig& config) : config_(config), sorted_(needs_sorted_path(config, false)) {}
   ~CpuBackend() override {
     if (next_.valid()) next_.wait();
   }
 
   BackendInfo info() const override {
     return {"cpu", fmt::format("{} ({} hardware threads)", cpu_model_name(), std::thread::hardware_concurrency()),
-            "reference"};
+            sorted_ ? "sorted" : "reference"};
   }
 
   PairSet generate_pairs(std::span<const float> rgb, const PairSpec& spec) override {
@@ -132,9 +132,10 @@ class CpuBackend final : public Backend {
     if (pairs.size() == 0) throw Error("no pairs to train on");
     if (next_.valid()) next_.wait();
     prefetched_epoch_ = -1;
+    if (!pairs.weight.empty() && !sorted_) throw Error("weighted pairs need the sorted path (--kernel sorted)");
     pairs_ = pairs;
     state_ = state;
-    work_ = std::make_unique<CpuWorkspace>(state_, config_.second_moment);
+    if (!sorted_) work_ = std::make_unique<CpuWorkspace>(state_, config_.second_moment);
   }
 
   EpochMetrics train_epoch(const std::atomic<bool>* stop, const EpochMetrics& so_far) override {
@@ -143,6 +144,13 @@ class CpuBackend final : public Backend {
     const int64_t epoch = state_.step / spe;
     EpochMetrics metrics = so_far;
     metrics.complete = true;
+    if (sorted_) {
+      shuffled_epoch_records(pairs_, config_.seed, epoch, records_);
+      train_steps(std::span<const PairRecord>(records_), stop, metrics,
+                  [&](auto batch) { cpu_sorted_step(state_, batch, config_, sorted_work_, metrics); });
+      metrics.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start_time).count();
+      return metrics;
+    }
     // The shuffled gather is memory-bound (random reads of the pairs): the next epoch's runs on
     // another core while this one trains.
     if (prefetched_epoch_ == epoch) {
@@ -154,20 +162,8 @@ class CpuBackend final : public Backend {
     prefetched_epoch_ = epoch + 1;
     next_ = std::async(std::launch::async,
                        [this, epoch] { shuffled_epoch(pairs_, config_.seed, epoch + 1, next_shuffled_); });
-    const std::span<const LabelledPair> all(shuffled_);
-    for (int64_t k = state_.step % spe; k < spe; ++k) {
-      const auto start = static_cast<std::size_t>(k * config_.batch);
-      nvtx3::scoped_range step{"step"};
-      const double loss_before = metrics.loss_sum;
-      cpu_train_step(state_, all.subspan(start, std::min<std::size_t>(config_.batch, all.size() - start)), config_,
-                     *work_, metrics);
-      if (metrics.first_nonfinite_step < 0 && !std::isfinite(metrics.loss_sum - loss_before))
-        metrics.first_nonfinite_step = k;
-      if (stop && stop->load() && k + 1 < spe) {
-        metrics.complete = false;
-        break;
-      }
-    }
+    train_steps(std::span<const LabelledPair>(shuffled_), stop, metrics,
+                [&](auto batch) { cpu_train_step(state_, batch, config_, *work_, metrics); });
     metrics.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start_time).count();
     return metrics;
   }
@@ -185,11 +181,32 @@ class CpuBackend final : public Backend {
   }
 
  private:
+  // The rest of the epoch's steps over its shuffled examples `all`, one `step(batch)` each.
+  template <class Example, class Step>
+  void train_steps(std::span<const Example> all, const std::atomic<bool>* stop, EpochMetrics& metrics, Step&& step) {
+    const int64_t spe = steps_per_epoch(pairs_.size(), config_.batch);
+    for (int64_t k = state_.step % spe; k < spe; ++k) {
+      const auto start = static_cast<std::size_t>(k * config_.batch);
+      nvtx3::scoped_range range{"step"};
+      const double loss_before = metrics.loss_sum;
+      step(all.subspan(start, std::min<std::size_t>(config_.batch, all.size() - start)));
+      if (metrics.first_nonfinite_step < 0 && !std::isfinite(metrics.loss_sum - loss_before))
+        metrics.first_nonfinite_step = k;
+      if (stop && stop->load() && k + 1 < spe) {
+        metrics.complete = false;
+        break;
+      }
+    }
+  }
+
   TrainConfig config_;
+  bool sorted_;  // the sorted-segment path (host/sorted_step.cpp) rather than the tutorial's dense step
   PairSet pairs_;
   ModelState state_;
   std::unique_ptr<CpuWorkspace> work_;
   std::vector<LabelledPair> shuffled_, next_shuffled_;
+  std::vector<PairRecord> records_;  // the sorted path's shuffled epoch
+  SortedWorkspace sorted_work_;
   std::future<void> next_;  // fills next_shuffled_ for prefetched_epoch_
   int64_t prefetched_epoch_ = -1;
 };

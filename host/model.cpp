@@ -18,7 +18,7 @@ InitScheme parse_init_scheme(const std::string& name) {
 
 const char* to_string(InitScheme scheme) { return scheme == InitScheme::robust ? "robust" : "keras"; }
 
-ModelState init_model(int64_t rows, int dims, const InitSpec& spec) {
+ModelState init_model(int64_t rows, int dims, const InitSpec& spec, Optimizer optimizer) {
   ModelState s;
   s.rows = rows;
   s.dims = dims;
@@ -31,8 +31,12 @@ ModelState init_model(int64_t rows, int dims, const InitSpec& spec) {
   const float limit = std::sqrt(3.0f), u = unit_from_bits(bits[n]);
   s.dense[0] = spec.scheme == InitScheme::keras ? limit * (2.0f * u - 1.0f) : -limit * u;
   s.dense[1] = 0.0f;
-  s.table_m.assign(n, 0.0f);
-  s.table_v.assign(n, 0.0f);
+  if (optimizer == Optimizer::adam || optimizer == Optimizer::lazy_adam) {
+    s.table_m.assign(n, 0.0f);
+    s.table_v.assign(n, 0.0f);
+  }
+  if (optimizer == Optimizer::lazy_adam) s.row_step.assign(static_cast<std::size_t>(rows), 0);
+  if (optimizer == Optimizer::adagrad) s.row_acc.assign(static_cast<std::size_t>(rows), 0.0f);
   return s;
 }
 

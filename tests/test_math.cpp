@@ -65,7 +65,7 @@ TEST_CASE("pair gradients match central finite differences in float64", "[math]"
   std::vector<double> num_a, num_b;
   for (int k = 0; k < dims; ++k) num_a.push_back(numeric(p.ea[k]));
   for (int k = 0; k < dims; ++k) num_b.push_back(numeric(p.eb[k]));
-  const std::vector<double> dense{r.dlogit * r.dist, r.dlogit};
+  const std::vector<double> dense{r.dlogit * r.score, r.dlogit};
   const std::vector<double> num_dense{numeric(p.w), numeric(p.b)};
 
   INFO("dims " << dims << ", normalize " << normalize << ", label " << label);
@@ -85,7 +85,7 @@ TEST_CASE("normalised rows below the norm floor are scaled without projection", 
       ea, eb, 2, true, -1.0, 0.0, 1.0, 1.0, [&](int k, double g) { ga[k] += g; }, [](int, double) {});
   const double na0 = 1e-7 / floor;  // about 0.1
   const double expected_dist = (na0 - 0.6) * (na0 - 0.6) + 0.8 * 0.8;
-  CHECK(r.dist == Approx(expected_dist).epsilon(1e-12));
+  CHECK(r.score == Approx(expected_dist).epsilon(1e-12));
   // dL/de_a = 2 * ddist * (n_a - n_b) / floor componentwise: no -n<n, g> term.
   const double ddist = r.dlogit * -1.0;
   CHECK(ga[0] == Approx(2 * ddist * (na0 - 0.6) / floor).epsilon(1e-12));

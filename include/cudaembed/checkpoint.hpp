@@ -11,10 +11,12 @@
 namespace cudaembed {
 
 // Format: "CEMBCKPT", uint32 version, uint64 header length, the JSON header (config, epoch,
-// history), the float32 arrays (table, table_m, table_v: N*D each; dense, dense_m, dense_v: 2 each),
-// then the FNV-1a 64 hash of everything before it. The pairs and every epoch's shuffle are pure
-// functions of the seed and the epoch, so the epoch is the random generators' whole position.
-constexpr uint32_t kCheckpointVersion = 1;
+// history, the optimizer arrays' lengths), the float32 arrays (table: N*D; table_m, table_v, row_acc:
+// as long as the header says; dense, dense_m, dense_v: 2 each), the int64 row_step array, then the
+// FNV-1a 64 hash of everything before it. Version 1 (Adam only: m and v of N*D, no row arrays) is
+// still read. The pairs and every epoch's shuffle are pure functions of the seed and the epoch, so
+// the epoch is the random generators' whole position.
+constexpr uint32_t kCheckpointVersion = 2;
 
 struct Checkpoint {
   std::string config_json;           // the run's options (the caller's format), restored on --resume

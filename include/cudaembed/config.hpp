@@ -10,17 +10,31 @@ namespace cudaembed {
 
 struct TrainConfig {
   int dims = 2;
-  bool normalize = false;  // L2-normalise each row before the distance
+  bool normalize = false;  // L2-normalise each row before the head
+  Head head = Head::euclidean;
+  Optimizer optimizer = Optimizer::adam;
+  int negatives = 0;  // random negatives drawn per pair, each step
   int64_t epochs = 500;
   int64_t batch = 512;  // the last partial batch of an epoch is kept
-  AdamHyper adam;
+  AdamHyper adam;       // adam.lr is every optimizer's learning rate, adam.epsilon Adagrad's too
   SecondMoment second_moment = SecondMoment::lookups;
   uint64_t seed = 42;           // pairs, initial weights and every epoch's shuffle derive from it
-  std::string kernel = "auto";  // CUDA kernel variant; ignored by the CPU backend
+  std::string kernel = "auto";  // kernel variant: "sorted", or (CUDA) one of the dense ones
 };
+
+// Whether a run needs the sorted-segment path: anything the tutorial's dense kernels do not do
+// (another head, optimizer, negatives or pair weights), or --kernel sorted.
+bool needs_sorted_path(const TrainConfig& config, bool weighted_pairs);
 
 SecondMoment parse_second_moment(const std::string& name);
 const char* to_string(SecondMoment moment);
+// "euclidean", "dot" or "cosine" (dot on normalised rows): sets head and normalize.
+void parse_head(const std::string& name, TrainConfig& config);
+std::string head_name(const TrainConfig& config);
+Optimizer parse_optimizer(const std::string& name);
+const char* to_string(Optimizer optimizer);
+// Keras's default learning rate for each optimizer.
+float default_learning_rate(Optimizer optimizer);
 
 // Batches per epoch over `pairs` pairs: ceil(pairs / batch).
 inline int64_t steps_per_epoch(uint64_t pairs, int64_t batch) {

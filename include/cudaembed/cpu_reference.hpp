@@ -32,4 +32,33 @@ struct CpuWorkspace {
 void cpu_train_step(ModelState& state, std::span<const LabelledPair> batch, const TrainConfig& config,
                     CpuWorkspace& work, EpochMetrics& metrics);
 
+// ---- The sorted-segment path: any head, optimizer, negatives and pair weights ----
+
+// shuffled_epoch's order, as PairRecords (weight 1 where the set has none).
+void shuffled_epoch_records(const PairSet& pairs, uint64_t seed, int64_t epoch, std::vector<PairRecord>& out);
+
+// Sample s of a step whose batch holds pairs `batch`: with k negatives per pair, s = i (1 + k) + j
+// is pair i itself for j = 0, else (a_i, negative_row(seed, step, s, rows), label 0, weight_i).
+PairRecord step_sample(std::span<const PairRecord> batch, uint32_t s, int negatives, uint64_t seed, int64_t step,
+                       uint32_t rows);
+
+struct SortedWorkspace {
+  std::vector<PairRecord> samples;           // (S,) the batch's pairs and their negatives
+  std::vector<float> lookup_grad;            // (2S, D) each lookup's row gradient: 2s is sample s's a, 2s + 1 its b
+  std::vector<uint64_t> order;               // (2S,) row << 32 | lookup, sorted: the segments of equal rows
+  std::vector<float> row_grad, row_grad_sq;  // (D,) one segment's sums
+};
+
+// One step of the sorted path, the CPU twin of cuda/sorted_kernels.cu: every sample's forward and
+// backward into its own lookup gradient, the lookups sorted by row, each row's gradients summed
+// in lookup order, then the optimizer applied to that row in place. No dense gradient table.
+// Keras's dense Adam also moves the rows the batch did not touch, with a zero gradient.
+void cpu_sorted_step(ModelState& state, std::span<const PairRecord> batch, const TrainConfig& config,
+                     SortedWorkspace& work, EpochMetrics& metrics);
+
+// The update of one row, given its summed gradient g and per-lookup squares g2 (D values each):
+// what the segment kernels apply too. `step` is the global step being taken (1-based).
+void apply_row_update(ModelState& state, int64_t row, const float* g, const float* g2, const TrainConfig& config,
+                      int64_t step);
+
 }  // namespace cudaembed

@@ -206,20 +206,61 @@ CE_HD LogitLoss<T> bce_from_logit(T z, T label) {
 
 // ---- Forward and backward of one pair ----
 
+// What compares two rows. The cosine head is `dot` on L2-normalised rows.
+enum class Head : int {
+  euclidean,  // squared Euclidean distance: the tutorial's
+  dot,        // dot product (word2vec's)
+};
+
 // tf.math.l2_normalize's floor on the squared norm: rows shorter than this are scaled, not projected.
 constexpr float kNormalizeEpsilon = 1e-12f;
 
 // What the backward of a pair needs from its forward.
 template <class T>
 struct PairForward {
-  T dist;          // squared distance of the (normalised) rows
+  T score;         // the head's output: squared distance or dot product of the (normalised) rows
   T inv_a, inv_b;  // 1 / max(||e||, sqrt(eps)) when normalising, else 1
-  T dot_a, dot_b;  // <n_x, n_a - n_b> where the projection applies, else 0
+  T dot_a, dot_b;  // <n_x, dL/dn_x> / dL/dscore where the projection applies, else 0
 };
 
-// Distance of rows ea, eb (dims values each), L2-normalised first when `normalize`.
+// One element's share of the forward sums: na, nb are element k of the (normalised) rows.
 template <class T>
-CE_HD PairForward<T> pair_forward(const T* ea, const T* eb, int dims, bool normalize) {
+CE_HD void head_accumulate(Head head, T na, T nb, PairForward<T>& f) {
+  if (head == Head::euclidean) {
+    const T diff = na - nb;
+    f.score += diff * diff;
+    f.dot_a += na * diff;
+    f.dot_b += nb * diff;
+  } else {
+    f.score += na * nb;
+  }
+}
+
+// Completes the sums: for the dot head, <n_a, n_b> is both rows' projection term.
+template <class T>
+CE_HD void head_finish(Head head, bool project_a, bool project_b, PairForward<T>& f) {
+  if (head == Head::dot) f.dot_a = f.dot_b = f.score;
+  if (!project_a) f.dot_a = 0;
+  if (!project_b) f.dot_b = 0;
+}
+
+// Element k of both rows' gradients given dL/dscore = ds. dL/dn_a is 2 ds (n_a - n_b) for the
+// distance and ds n_b for the dot product; through n = e / ||e|| it becomes (g - n <n, g>) / ||e||.
+template <class T>
+CE_HD void head_gradient(Head head, T na, T nb, const PairForward<T>& f, T ds, T& ga, T& gb) {
+  if (head == Head::euclidean) {
+    const T diff = na - nb;
+    ga = T(2) * ds * f.inv_a * (diff - na * f.dot_a);
+    gb = T(-2) * ds * f.inv_b * (diff - nb * f.dot_b);
+  } else {
+    ga = ds * f.inv_a * (nb - na * f.dot_a);
+    gb = ds * f.inv_b * (na - nb * f.dot_b);
+  }
+}
+
+// The head on rows ea, eb (dims values each), L2-normalised first when `normalize`.
+template <class T>
+CE_HD PairForward<T> pair_forward(const T* ea, const T* eb, int dims, bool normalize, Head head = Head::euclidean) {
   PairForward<T> f{0, 1, 1, 0, 0};
   bool project_a = false, project_b = false;  // false where the norm floor is active (no gradient through it)
   if (normalize) {
@@ -234,52 +275,52 @@ CE_HD PairForward<T> pair_forward(const T* ea, const T* eb, int dims, bool norma
     f.inv_a = T(1) / std::sqrt(std::fmax(ss_a, eps));
     f.inv_b = T(1) / std::sqrt(std::fmax(ss_b, eps));
   }
-  for (int k = 0; k < dims; ++k) {
-    const T na = ea[k] * f.inv_a, nb = eb[k] * f.inv_b;
-    const T diff = na - nb;
-    f.dist += diff * diff;
-    f.dot_a += na * diff;
-    f.dot_b += nb * diff;
-  }
-  if (!project_a) f.dot_a = 0;
-  if (!project_b) f.dot_b = 0;
+  for (int k = 0; k < dims; ++k) head_accumulate(head, ea[k] * f.inv_a, eb[k] * f.inv_b, f);
+  head_finish(head, project_a, project_b, f);
   return f;
 }
 
-// Row gradients of a pair given dL/d dist: dL/dn_a = 2 ddist (n_a - n_b) = -dL/dn_b, and through
-// n = e / ||e||: dL/de = (g - n <n, g>) / ||e||. Sent to add_a(k, g) and add_b(k, g): plain += on the
+// Row gradients of a pair given dL/dscore, sent to add_a(k, g) and add_b(k, g): plain += on the
 // CPU, atomicAdd on the GPU.
 template <class T, class AddA, class AddB>
-CE_HD void pair_backward(const T* ea, const T* eb, int dims, const PairForward<T>& f, T ddist, AddA&& add_a,
-                         AddB&& add_b) {
-  const T scale_a = T(2) * ddist * f.inv_a, scale_b = T(-2) * ddist * f.inv_b;
+CE_HD void pair_backward(const T* ea, const T* eb, int dims, const PairForward<T>& f, T dscore, AddA&& add_a,
+                         AddB&& add_b, Head head = Head::euclidean) {
   for (int k = 0; k < dims; ++k) {
-    const T na = ea[k] * f.inv_a, nb = eb[k] * f.inv_b;
-    const T diff = na - nb;
-    add_a(k, scale_a * (diff - na * f.dot_a));
-    add_b(k, scale_b * (diff - nb * f.dot_b));
+    T ga, gb;
+    head_gradient(head, ea[k] * f.inv_a, eb[k] * f.inv_b, f, dscore, ga, gb);
+    add_a(k, ga);
+    add_b(k, gb);
   }
 }
 
 template <class T>
 struct PairResult {
-  T dist;    // squared distance of the (normalised) rows
-  T prob;    // sigmoid(w * dist + b)
+  T score;   // the head's output
+  T prob;    // sigmoid(w * score + b)
   T loss;    // BCE against the label
   T dlogit;  // (prob - label) * grad_scale: this pair's gradient wrt the logit
 };
 
-// One pair through the whole model and back: Dense(1) weight w and bias b, label in {0, 1}.
-// grad_scale is 1 / batch size (the loss is a batch mean). The caller accumulates the Dense
-// gradients: dL/dw += dlogit * dist, dL/db += dlogit.
+// One pair through the whole model and back: Dense(1) weight w and bias b, label in [0, 1].
+// grad_scale is the pair's weight / batch size (the loss is a batch mean). The caller accumulates
+// the Dense gradients: dL/dw += dlogit * score, dL/db += dlogit.
 template <class T, class AddA, class AddB>
 CE_HD PairResult<T> pair_forward_backward(const T* ea, const T* eb, int dims, bool normalize, T w, T b, T label,
-                                          T grad_scale, AddA&& add_a, AddB&& add_b) {
-  const PairForward<T> f = pair_forward(ea, eb, dims, normalize);
-  const LogitLoss<T> out = bce_from_logit(w * f.dist + b, label);
+                                          T grad_scale, AddA&& add_a, AddB&& add_b, Head head = Head::euclidean) {
+  const PairForward<T> f = pair_forward(ea, eb, dims, normalize, head);
+  const LogitLoss<T> out = bce_from_logit(w * f.score + b, label);
   const T dlogit = out.dlogit * grad_scale;
-  pair_backward(ea, eb, dims, f, dlogit * w, add_a, add_b);
-  return {f.dist, out.prob, out.loss, dlogit};
+  pair_backward(ea, eb, dims, f, dlogit * w, add_a, add_b, head);
+  return {f.score, out.prob, out.loss, dlogit};
+}
+
+// ---- Negative sampling ----
+
+// Row of the negative drawn for sample `slot` of step `step`: uniform over [0, rows), a pure
+// function of its arguments, so the CPU and the GPU draw the same negatives without sharing state.
+CE_HD uint32_t negative_row(uint64_t seed, int64_t step, uint32_t slot, uint32_t rows) {
+  const uint64_t h = mix64(seed ^ 0x6e65676174697665ull ^ mix64((static_cast<uint64_t>(step) << 32) | slot));
+  return index_from_bits(static_cast<uint32_t>(h >> 32), rows);
 }
 
 // ---- Adam, as tf.keras implements it ----
@@ -327,6 +368,29 @@ CE_HD void adam_update(float& param, float& m, float& v, float g, float g2, floa
   m += (g - m) * c.one_minus_beta1;
   v += (g2 - v) * c.one_minus_beta2;
   param -= (m * step_size) / (std::sqrt(v) + c.epsilon);
+}
+
+// ---- The other optimizers ----
+
+enum class Optimizer : int {
+  adam,       // Keras's dense Adam: every row's moments decay every step (the tutorial's)
+  lazy_adam,  // Adam on the rows a step touches only, each with its own step count
+  sgd,        // p -= lr g
+  adagrad,    // row-wise (FBGEMM's): one accumulator per row, of the mean squared gradient
+};
+
+CE_HD void sgd_update(float& param, float g, float lr) { param -= lr * g; }
+
+// Row-wise Adagrad: acc += mean over the row of g^2, then every element moves by lr g / (sqrt(acc) + eps).
+// Returns the factor lr / (sqrt(acc) + eps) after folding in `mean_g2`.
+CE_HD float adagrad_row_factor(float& acc, float mean_g2, float lr, float epsilon) {
+  acc += mean_g2;
+  return lr / (std::sqrt(acc) + epsilon);
+}
+
+// Adagrad for one ungrouped parameter (the Dense layer's): its own accumulator of g^2.
+CE_HD void adagrad_update(float& param, float& acc, float g, float lr, float epsilon) {
+  param -= g * adagrad_row_factor(acc, g * g, lr, epsilon);
 }
 
 }  // namespace cudaembed

@@ -5,6 +5,8 @@
 #include <string>
 #include <vector>
 
+#include "cudaembed/math.hpp"
+
 namespace cudaembed {
 
 enum class InitScheme {
@@ -20,10 +22,15 @@ struct ModelState {
   int dims = 0;
   std::vector<float> table;  // (N, D) embedding
   float dense[2] = {0, 0};   // Dense(1): weight, bias
-  // Adam moments, same shapes as the parameters, and the number of steps taken.
+  // Optimizer state, sized for the optimizer in use (empty where it has none):
+  //   adam, lazy-adam: moments table_m, table_v (N, D) and dense_m, dense_v;
+  //   lazy-adam also row_step (N,), each row's own update count;
+  //   adagrad: row_acc (N,), and dense_v as the Dense layer's accumulators.
   std::vector<float> table_m, table_v;
+  std::vector<float> row_acc;
+  std::vector<int64_t> row_step;
   float dense_m[2] = {0, 0}, dense_v[2] = {0, 0};
-  int64_t step = 0;
+  int64_t step = 0;  // steps taken
 };
 
 struct InitSpec {
@@ -32,8 +39,8 @@ struct InitSpec {
   uint64_t seed = 42;
 };
 
-// Fresh parameters, zero moments. Draws from cuRAND's host Philox generator (its own stream of
-// the seed), so an initial state does not depend on the backend.
-ModelState init_model(int64_t rows, int dims, const InitSpec& spec);
+// Fresh parameters, zero optimizer state for `optimizer`. Draws from cuRAND's host Philox generator
+// (its own stream of the seed), so an initial state does not depend on the backend.
+ModelState init_model(int64_t rows, int dims, const InitSpec& spec, Optimizer optimizer = Optimizer::adam);
 
 }  // namespace cudaembed

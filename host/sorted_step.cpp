@@ -1,0 +1,161 @@
+// The sorted-segment step on the CPU: the plain twin of cuda/sorted_kernels.cu, written for reading.
+#include <algorithm>
+#include <cmath>
+
+#include "cudaembed/cpu_reference.hpp"
+#include "cudaembed/error.hpp"
+
+namespace cudaembed {
+
+void shuffled_epoch_records(const PairSet& pairs, uint64_t seed, int64_t epoch, std::vector<PairRecord>& out) {
+  const auto n = static_cast<uint32_t>(pairs.size());
+  const uint32_t key = epoch_shuffle_key(seed, epoch);
+  const bool weighted = !pairs.weight.empty();
+  out.resize(n);
+  for (uint32_t i = 0; i < n; ++i) {
+    const uint32_t id = permute_index(i, n, key);
+    out[i] = {pairs.a[id], pairs.b[id], pairs.label[id], weighted ? pairs.weight[id] : 1.0f};
+  }
+}
+
+PairRecord step_sample(std::span<const PairRecord> batch, uint32_t s, int negatives, uint64_t seed, int64_t step,
+                       uint32_t rows) {
+  const uint32_t group = static_cast<uint32_t>(negatives) + 1;
+  const PairRecord& pair = batch[s / group];
+  if (s % group == 0) return pair;
+  return {pair.a, negative_row(seed, step, s, rows), 0.0f, pair.weight};
+}
+
+void apply_row_update(ModelState& state, int64_t row, const float* g, const float* g2, const TrainConfig& config,
+                      int64_t step) {
+  const int dims = state.dims;
+  const std::size_t base = static_cast<std::size_t>(row) * dims;
+  float* p = &state.table[base];
+  const float lr = config.adam.lr;
+  switch (config.optimizer) {
+    case Optimizer::adam:
+    case Optimizer::lazy_adam: {
+      int64_t t = step;
+      if (config.optimizer == Optimizer::lazy_adam) t = ++state.row_step[static_cast<std::size_t>(row)];
+      const float step_size = adam_step_size(config.adam, t);
+      const AdamCoefficients coef = adam_coefficients(config.adam);
+      for (int k = 0; k < dims; ++k)
+        adam_update(p[k], state.table_m[base + k], state.table_v[base + k], g[k], g2[k], step_size, coef);
+      break;
+    }
+    case Optimizer::sgd:
+      for (int k = 0; k < dims; ++k) sgd_update(p[k], g[k], lr);
+      break;
+    case Optimizer::adagrad: {
+      float sum_sq = 0.0f;
+      for (int k = 0; k < dims; ++k) sum_sq += g[k] * g[k];
+      const float factor = adagrad_row_factor(state.row_acc[static_cast<std::size_t>(row)],
+                                              sum_sq / static_cast<float>(dims), lr, config.adam.epsilon);
+      for (int k = 0; k < dims; ++k) p[k] -= g[k] * factor;
+      break;
+    }
+  }
+}
+
+namespace {
+
+// Keras's dense Adam on rows [first, last) that the step did not touch: a zero gradient, so the
+// moments decay and the parameters keep moving.
+void decay_untouched(ModelState& state, int64_t first, int64_t last, float step_size, const AdamCoefficients& coef) {
+  const auto begin = static_cast<std::size_t>(first) * state.dims, end = static_cast<std::size_t>(last) * state.dims;
+  float* p = state.table.data();
+  float* m = state.table_m.data();
+  float* v = state.table_v.data();
+  for (std::size_t i = begin; i < end; ++i) adam_update(p[i], m[i], v[i], 0.0f, 0.0f, step_size, coef);
+}
+
+}  // namespace
+
+void cpu_sorted_step(ModelState& state, std::span<const PairRecord> batch, const TrainConfig& config,
+                     SortedWorkspace& work, EpochMetrics& metrics) {
+  const int dims = state.dims;
+  const auto rows = static_cast<uint32_t>(state.rows);
+  const auto samples = static_cast<uint32_t>(batch.size() * (static_cast<std::size_t>(config.negatives) + 1));
+  const float inv_samples = 1.0f / static_cast<float>(samples);
+  const float w = state.dense[0], bias = state.dense[1];
+  const float* table = state.table.data();
+
+  // 1: forward and backward of every sample, each lookup's gradient into its own row of lookup_grad.
+  work.samples.resize(samples);
+  work.lookup_grad.resize(static_cast<std::size_t>(2) * samples * dims);
+  work.order.resize(static_cast<std::size_t>(2) * samples);
+  float dense_grad[2] = {0.0f, 0.0f};  // dL/dw, dL/db
+  for (uint32_t s = 0; s < samples; ++s) {
+    const PairRecord x = step_sample(batch, s, config.negatives, config.seed, state.step, rows);
+    if (x.a >= rows || x.b >= rows) throw Error("pair row id out of range");  // the loaders check; a last guard
+    work.samples[s] = x;
+    const float* ea = &table[static_cast<std::size_t>(x.a) * dims];
+    const float* eb = &table[static_cast<std::size_t>(x.b) * dims];
+    float* ga = &work.lookup_grad[(static_cast<std::size_t>(2) * s) * dims];
+    float* gb = ga + dims;
+    const PairResult<float> r = pair_forward_backward(
+        ea, eb, dims, config.normalize, w, bias, x.label, x.weight * inv_samples, [&](int k, float g) { ga[k] = g; },
+        [&](int k, float g) { gb[k] = g; }, config.head);
+    dense_grad[0] += r.dlogit * r.score;
+    dense_grad[1] += r.dlogit;
+    metrics.loss_sum += x.weight * r.loss;
+    metrics.squared_error_sum += static_cast<double>(x.label - r.prob) * (x.label - r.prob);
+    metrics.correct += (r.prob > 0.5f) == (x.label > 0.5f);
+    work.order[2 * s] = static_cast<uint64_t>(x.a) << 32 | (2 * s);
+    work.order[2 * s + 1] = static_cast<uint64_t>(x.b) << 32 | (2 * s + 1);
+  }
+  metrics.samples += samples;
+
+  // 2: the lookups sorted by row (then by lookup, so each row sums in lookup order).
+  std::sort(work.order.begin(), work.order.end());
+
+  // 3: per row, the sum of its lookups' gradients (and of their squares), then the optimizer.
+  const int64_t step = state.step + 1;
+  const bool per_lookup = config.second_moment == SecondMoment::lookups;
+  const bool dense_adam = config.optimizer == Optimizer::adam;
+  const float step_size = adam_step_size(config.adam, step);
+  const AdamCoefficients coef = adam_coefficients(config.adam);
+  work.row_grad.resize(dims);
+  work.row_grad_sq.resize(dims);
+  int64_t untouched_from = 0;
+  for (std::size_t first = 0; first < work.order.size();) {
+    const uint32_t row = static_cast<uint32_t>(work.order[first] >> 32);
+    std::fill(work.row_grad.begin(), work.row_grad.end(), 0.0f);
+    std::fill(work.row_grad_sq.begin(), work.row_grad_sq.end(), 0.0f);
+    std::size_t last = first;
+    for (; last < work.order.size() && static_cast<uint32_t>(work.order[last] >> 32) == row; ++last) {
+      const float* g = &work.lookup_grad[static_cast<std::size_t>(work.order[last] & 0xffffffffu) * dims];
+      for (int k = 0; k < dims; ++k) {
+        work.row_grad[k] += g[k];
+        work.row_grad_sq[k] += g[k] * g[k];
+      }
+    }
+    if (!per_lookup)
+      for (int k = 0; k < dims; ++k) work.row_grad_sq[k] = work.row_grad[k] * work.row_grad[k];
+    if (dense_adam) decay_untouched(state, untouched_from, row, step_size, coef);
+    apply_row_update(state, row, work.row_grad.data(), work.row_grad_sq.data(), config, step);
+    untouched_from = static_cast<int64_t>(row) + 1;
+    first = last;
+  }
+  if (dense_adam) decay_untouched(state, untouched_from, state.rows, step_size, coef);
+
+  // 4: the Dense layer, an ordinary dense tensor: Adam's v sees its square in every mode.
+  for (int i = 0; i < 2; ++i) {
+    const float g = dense_grad[i];
+    switch (config.optimizer) {
+      case Optimizer::adam:
+      case Optimizer::lazy_adam:
+        adam_update(state.dense[i], state.dense_m[i], state.dense_v[i], g, g * g, step_size, coef);
+        break;
+      case Optimizer::sgd:
+        sgd_update(state.dense[i], g, config.adam.lr);
+        break;
+      case Optimizer::adagrad:
+        adagrad_update(state.dense[i], state.dense_v[i], g, config.adam.lr, config.adam.epsilon);
+        break;
+    }
+  }
+  state.step = step;
+}
+
+}  // namespace cudaembed
