@@ -1,5 +1,6 @@
 // The CUDA backend: pairs from cuRAND's device generator, training by a kernel variant, the
 // parameters copied back to the host once per epoch.
+#include <algorithm>
 #include <cstddef>
 
 #include <fmt/format.h>
@@ -11,6 +12,7 @@
 #include "cudaembed/error.hpp"
 #include "device_buffer.hpp"
 #include "device_checks.hpp"
+#include "sorted_trainer.hpp"
 #include "train_kernels.hpp"
 
 namespace cudaembed {
@@ -18,8 +20,13 @@ namespace {
 
 class CudaBackend final : public Backend {
  public:
-  explicit CudaBackend(const TrainConfig& config) : config_(config) {
-    if (config.kernel != "auto") variant_ = &find_kernel_variant(config.kernel);
+  explicit CudaBackend(const TrainConfig& config) : config_(config), sorted_path_(needs_sorted_path(config, false)) {
+    if (config.kernel != "auto" && config.kernel != "sorted") variant_ = &find_kernel_variant(config.kernel);
+    if (sorted_path_ && variant_)
+      throw Error(
+          fmt::format("--kernel {}: runs only the tutorial's model (euclidean head, adam, no negatives, "
+                      "unweighted pairs); use --kernel sorted or auto",
+                      config.kernel));
     if (cuda_device_count() == 0) throw Error("--device cuda: no CUDA device is visible (try --device cpu or auto)");
     CE_CUDA_CHECK(cudaSetDevice(0));
     CE_CUDA_CHECK(cudaGetDeviceProperties(&props_, 0));
@@ -38,7 +45,9 @@ class CudaBackend final : public Backend {
   BackendInfo info() const override {
     return {"cuda",
             fmt::format("{} ({} SMs, sm_{}{})", props_.name, props_.multiProcessorCount, props_.major, props_.minor),
-            variant_ ? variant_->name : "auto"};
+            sorted_path_ ? "sorted"
+            : variant_   ? variant_->name
+                         : "auto"};
   }
 
   PairSet generate_pairs(std::span<const float> rgb, const PairSpec& spec) override {
@@ -69,6 +78,13 @@ class CudaBackend final : public Backend {
     if (pairs.size() == 0) throw Error("no pairs to train on");
     if (pairs.size() >= (1ull << 32))
       throw Error(fmt::format("{} pairs: at most 2^32 - 1 are supported", pairs.size()));
+    if (!pairs.weight.empty() && !sorted_path_)
+      throw Error(fmt::format("--kernel {}: weighted pairs need --kernel sorted (or auto)", config_.kernel));
+    if (sorted_path_) {
+      sorted_.reset();  // free the last run's device memory before the next one's check
+      sorted_ = std::make_unique<SortedTrainer>(config_, pairs, state, props_, stream_);
+      return;
+    }
     size_t free = 0, total = 0;
     CE_CUDA_CHECK(cudaMemGetInfo(&free, &total));
     const uint64_t needed = training_device_bytes(pairs.size(), state.rows, state.dims, config_.batch,
@@ -119,6 +135,7 @@ class CudaBackend final : public Backend {
   }
 
   EpochMetrics train_epoch(const std::atomic<bool>*, const EpochMetrics&) override {
+    if (sorted_) return sorted_->train_epoch();
     nvtx3::scoped_range range{variant_->name};
     // The epoch sums are the struct's tail, from loss_sum on.
     constexpr size_t kSums = offsetof(DeviceScalars, loss_sum);
@@ -137,6 +154,7 @@ class CudaBackend final : public Backend {
   }
 
   void fetch(ModelState& state, bool with_optimizer) override {
+    if (sorted_) return sorted_->fetch(state, with_optimizer);
     DeviceScalars host{};
     scalars_.download(&host, 1);
     state.rows = rows_;
@@ -180,6 +198,8 @@ class CudaBackend final : public Backend {
   }
 
   TrainConfig config_;
+  bool sorted_path_;                        // the sorted-segment path rather than a dense variant
+  std::unique_ptr<SortedTrainer> sorted_;   // its state, made in load()
   const KernelVariant* variant_ = nullptr;  // chosen in load() for --kernel auto
   std::unique_ptr<EpochRunner> runner_;
   cudaDeviceProp props_{};
@@ -214,8 +234,30 @@ std::string cuda_versions() {
   return fmt::format("CUDA runtime {}, driver {}", v(runtime), driver ? v(driver) : std::string("none"));
 }
 
+double cuda_copy_bandwidth_gbs() {
+  constexpr std::size_t kBytes = std::size_t{1} << 30;
+  DeviceBuffer<unsigned char> from(kBytes), to(kBytes);
+  cudaEvent_t start = nullptr, end = nullptr;
+  CE_CUDA_CHECK(cudaEventCreate(&start));
+  CE_CUDA_CHECK(cudaEventCreate(&end));
+  std::vector<double> seconds;
+  for (int rep = 0; rep < 6; ++rep) {  // the first is a warm-up
+    CE_CUDA_CHECK(cudaEventRecord(start));
+    CE_CUDA_CHECK(cudaMemcpy(to.data(), from.data(), kBytes, cudaMemcpyDeviceToDevice));
+    CE_CUDA_CHECK(cudaEventRecord(end));
+    CE_CUDA_CHECK(cudaEventSynchronize(end));
+    float ms = 0;
+    CE_CUDA_CHECK(cudaEventElapsedTime(&ms, start, end));
+    if (rep > 0) seconds.push_back(ms / 1e3);
+  }
+  cudaEventDestroy(start);
+  cudaEventDestroy(end);
+  std::sort(seconds.begin(), seconds.end());
+  return 2.0 * kBytes / seconds[seconds.size() / 2] / 1e9;
+}
+
 std::vector<std::string> cuda_kernel_names() {
-  std::vector<std::string> names{"auto"};
+  std::vector<std::string> names{"auto", "sorted"};
   for (const auto& v : kernel_variants()) names.emplace_back(v.name);
   return names;
 }

@@ -3,6 +3,8 @@
 
 #include <fmt/format.h>
 
+#include "cudaembed/pairs.hpp"
+
 namespace cudaembed {
 
 uint64_t training_device_bytes(uint64_t pairs, int64_t rows, int dims, int64_t batch, bool per_lookup_moment) {
@@ -20,6 +22,35 @@ std::string device_memory_problem(uint64_t needed, uint64_t free, uint64_t total
       "--device cuda: training needs {:.1f} MiB of GPU memory (pairs, the table with its Adam state and gradients), "
       "but {} has {:.1f} MiB free of {:.1f} MiB; use fewer --pairs or a smaller table, or --device cpu",
       mib(needed), device, mib(free), mib(total));
+}
+
+SortedMemory sorted_device_bytes(uint64_t pairs, int64_t rows, int dims, int64_t batch, int negatives,
+                                 Optimizer optimizer) {
+  const auto n = static_cast<uint64_t>(rows);
+  const uint64_t row_bytes = static_cast<uint64_t>(dims) * sizeof(float);
+  SortedMemory m;
+  m.pairs = pairs * sizeof(PairRecord);
+  m.table = n * row_bytes;
+  if (optimizer == Optimizer::adam || optimizer == Optimizer::lazy_adam) m.table += 2 * n * row_bytes;
+  if (optimizer == Optimizer::lazy_adam) m.table += n * sizeof(long long);
+  if (optimizer == Optimizer::adagrad) m.table += n * sizeof(float);
+  if (optimizer == Optimizer::adam) m.table += (n + 31) / 32 * sizeof(uint32_t);
+  const uint64_t samples = static_cast<uint64_t>(batch) * (static_cast<uint64_t>(negatives) + 1);
+  const uint64_t lookups = 2 * samples;
+  // lookup gradients; 7 uint32 arrays; per-sample partials; CUB's radix sort double buffers and slack
+  m.batch_buffers =
+      lookups * row_bytes + lookups * 7 * sizeof(uint32_t) + samples * 5 * sizeof(float) + lookups * 16 + (1u << 20);
+  return m;
+}
+
+std::string sorted_memory_problem(const SortedMemory& need, uint64_t free, uint64_t total, const std::string& device) {
+  if (need.total() <= free) return {};
+  auto mib = [](uint64_t b) { return static_cast<double>(b) / (1024.0 * 1024.0); };
+  return fmt::format(
+      "--device cuda: training needs {:.1f} MiB of GPU memory ({:.1f} MiB for the pairs, {:.1f} MiB for the table "
+      "and its optimizer state, {:.1f} MiB for the batch buffers), but {} has {:.1f} MiB free of {:.1f} MiB; use a "
+      "smaller --batch or table, an optimizer with less state (sgd, adagrad), or --device cpu",
+      mib(need.total()), mib(need.pairs), mib(need.table), mib(need.batch_buffers), device, mib(free), mib(total));
 }
 
 std::string compute_capability_problem(int major, int minor, const std::string& device) {

@@ -5,6 +5,8 @@
 #include <cstdint>
 #include <string>
 
+#include "cudaembed/math.hpp"
+
 namespace cudaembed {
 
 // The oldest compute capability this build runs on (its lowest CUDAEMBED_CUDA_ARCHITECTURES entry).
@@ -13,6 +15,18 @@ constexpr int kMinComputeCapability = 80;
 // Device memory a training run allocates: the pairs, the table with its Adam state and gradients,
 // and the per-batch scratch.
 uint64_t training_device_bytes(uint64_t pairs, int64_t rows, int dims, int64_t batch, bool per_lookup_moment);
+
+// Device memory of a sorted-path run, by what it is for.
+struct SortedMemory {
+  uint64_t pairs = 0;          // the pair records
+  uint64_t table = 0;          // the embedding table with its optimizer state
+  uint64_t batch_buffers = 0;  // per-step scratch: lookups, their gradients, sort and CUB space
+  uint64_t total() const { return pairs + table + batch_buffers; }
+};
+SortedMemory sorted_device_bytes(uint64_t pairs, int64_t rows, int dims, int64_t batch, int negatives,
+                                 Optimizer optimizer);
+// Empty when it fits in `free`; otherwise the message to throw, with the breakdown.
+std::string sorted_memory_problem(const SortedMemory& need, uint64_t free, uint64_t total, const std::string& device);
 
 // Empty when the device can take the run; otherwise the message to throw.
 std::string device_memory_problem(uint64_t needed, uint64_t free, uint64_t total, const std::string& device);

@@ -1,4 +1,9 @@
 // Backend selection: --device auto|cpu|cuda.
+#include <algorithm>
+#include <chrono>
+#include <cstring>
+#include <vector>
+
 #include <fmt/format.h>
 #include <spdlog/spdlog.h>
 
@@ -26,6 +31,23 @@ std::unique_ptr<Backend> make_backend(DeviceChoice choice, const TrainConfig& co
       return make_cpu_backend(config);
   }
   throw Error("unreachable device choice");
+}
+
+double measured_copy_bandwidth_gbs(DeviceChoice device) {
+  if (device == DeviceChoice::cuda || (device == DeviceChoice::automatic && cuda_device_count() > 0))
+    return cuda_copy_bandwidth_gbs();
+  constexpr std::size_t kBytes = std::size_t{1} << 28;
+  std::vector<unsigned char> from(kBytes, 1), to(kBytes, 0);
+  std::vector<double> seconds;
+  for (int rep = 0; rep < 6; ++rep) {  // the first is a warm-up
+    const auto start = std::chrono::steady_clock::now();
+    std::memcpy(to.data(), from.data(), kBytes);
+    seconds.push_back(std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count());
+    from[rep] = to[kBytes - 1 - rep];  // keeps the copies observable
+  }
+  seconds.erase(seconds.begin());
+  std::sort(seconds.begin(), seconds.end());
+  return 2.0 * kBytes / seconds[seconds.size() / 2] / 1e9;
 }
 
 }  // namespace cudaembed

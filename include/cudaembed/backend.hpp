@@ -67,6 +67,12 @@ std::unique_ptr<Backend> make_backend(DeviceChoice choice, const TrainConfig& co
 int cuda_device_count();
 // "CUDA runtime 13.0, driver 13.0" or "... driver none".
 std::string cuda_versions();
+// Copy bandwidth (bytes read + bytes written per second, in GB/s) measured now: cudaMemcpy
+// device-to-device of 1 GiB on CUDA, memcpy of 256 MiB on the CPU; the median of 5. What
+// memory-bound kernels are compared against.
+double measured_copy_bandwidth_gbs(DeviceChoice device);
+double cuda_copy_bandwidth_gbs();
+
 // Kernel variants the CUDA backend offers, "auto" first.
 std::vector<std::string> cuda_kernel_names();
 

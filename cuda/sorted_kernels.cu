@@ -1,0 +1,450 @@
+// The sorted-segment step (see sorted_kernels.hpp): FBGEMM's way of training an embedding table.
+// Rows are held in registers by a group of kLanes lanes with 16-byte loads where D allows; the row
+// width D is a template parameter, chosen by one switch (with_dims). All math is cudaembed/math.hpp's.
+#include <algorithm>
+
+#include <cub/block/block_reduce.cuh>
+#include <cub/device/device_radix_sort.cuh>
+#include <cub/device/device_run_length_encode.cuh>
+#include <cub/device/device_scan.cuh>
+#include "cuda_check.hpp"
+#include "cudaembed/error.hpp"
+#include "sorted_kernels.hpp"
+
+namespace cudaembed {
+namespace {
+
+constexpr int kThreads = 256;
+constexpr int kHotThreads = 512;
+constexpr int kFinishThreads = 1024;
+
+// How a group of lanes holds a row of D floats: kLanes lanes, each with kLoads loads of kVec floats.
+template <int D>
+struct RowLayout {
+  static constexpr int kVec = D % 4 == 0 ? 4 : 1;
+  static constexpr int kLanes = D % 4 == 0 ? (D / 4 < 32 ? D / 4 : 32) : 1;
+  static constexpr int kLoads = D / (kVec * kLanes);
+  static constexpr int kPerLane = kVec * kLoads;
+  static_assert(kLoads * kVec * kLanes == D && 32 % kLanes == 0);
+};
+
+// The element of the row that a lane's i-th value is.
+template <int D>
+__device__ __forceinline__ int element(int lane_in_group, int i) {
+  using L = RowLayout<D>;
+  return ((i / L::kVec) * L::kLanes + lane_in_group) * L::kVec + i % L::kVec;
+}
+
+template <int D>
+using LaneRow = float[RowLayout<D>::kPerLane];
+
+template <int D>
+__device__ __forceinline__ void load_row(const float* row, int lane_in_group, LaneRow<D>& out) {
+  using L = RowLayout<D>;
+#pragma unroll
+  for (int e = 0; e < L::kLoads; ++e) {
+    const int at = element<D>(lane_in_group, e * L::kVec);
+    if constexpr (L::kVec == 4) {
+      const float4 v = *reinterpret_cast<const float4*>(row + at);
+      out[4 * e] = v.x;
+      out[4 * e + 1] = v.y;
+      out[4 * e + 2] = v.z;
+      out[4 * e + 3] = v.w;
+    } else {
+      out[e] = row[at];
+    }
+  }
+}
+
+template <int D>
+__device__ __forceinline__ void store_row(float* row, int lane_in_group, const LaneRow<D>& in) {
+  using L = RowLayout<D>;
+#pragma unroll
+  for (int e = 0; e < L::kLoads; ++e) {
+    const int at = element<D>(lane_in_group, e * L::kVec);
+    if constexpr (L::kVec == 4) {
+      *reinterpret_cast<float4*>(row + at) = make_float4(in[4 * e], in[4 * e + 1], in[4 * e + 2], in[4 * e + 3]);
+    } else {
+      row[at] = in[e];
+    }
+  }
+}
+
+// Sum over the lanes of a group. Every lane of the warp must call it (full-warp shuffles).
+template <int D>
+__device__ __forceinline__ float group_sum(float v) {
+#pragma unroll
+  for (int offset = RowLayout<D>::kLanes / 2; offset > 0; offset /= 2) v += __shfl_xor_sync(0xffffffffu, v, offset);
+  return v;
+}
+
+// Where this step's batch sits, from the step counter in device memory.
+struct StepShape {
+  long long step;  // 0-based
+  uint32_t first;  // the batch's first position in the epoch's permutation
+  uint32_t samples;
+  uint32_t key;
+};
+
+__device__ StepShape step_shape(const SortedArgs& a) {
+  StepShape s;
+  s.step = a.scalars->step;
+  const long long epoch = s.step / a.steps_per_epoch;
+  s.first = static_cast<uint32_t>((s.step % a.steps_per_epoch) * a.batch);
+  const uint32_t pairs = min(static_cast<uint32_t>(a.batch), a.pair_count - s.first);
+  s.samples = pairs * static_cast<uint32_t>(a.negatives + 1);
+  s.key = epoch_shuffle_key(a.seed, epoch);
+  return s;
+}
+
+// Sample s of the step, as host/sorted_step.cpp's step_sample.
+__device__ PairRecord step_sample(const SortedArgs& a, const StepShape& shape, uint32_t s) {
+  const uint32_t group = static_cast<uint32_t>(a.negatives) + 1;
+  const PairRecord pair = a.pairs[permute_index(shape.first + s / group, a.pair_count, shape.key)];
+  if (s % group == 0) return pair;
+  return {pair.a, negative_row(a.seed, shape.step, s, a.rows), 0.0f, pair.weight};
+}
+
+// 1: a lane group per sample: gather both rows, the head, sigmoid, BCE, and both row gradients
+// into the sample's own rows of lookup_grad. Samples past this step's count become sentinel lookups.
+template <int D>
+__global__ void __launch_bounds__(kThreads) sorted_forward_backward(SortedArgs a) {
+  using L = RowLayout<D>;
+  const int g = (threadIdx.x & 31) % L::kLanes;
+  const uint32_t s = (blockIdx.x * kThreads + threadIdx.x) / L::kLanes;
+  const StepShape shape = step_shape(a);
+  const bool valid = s < shape.samples;
+  const PairRecord x = valid ? step_sample(a, shape, s) : PairRecord{0, 0, 0.0f, 0.0f};
+
+  LaneRow<D> ea, eb;
+  load_row<D>(a.table + static_cast<size_t>(x.a) * D, g, ea);
+  load_row<D>(a.table + static_cast<size_t>(x.b) * D, g, eb);
+  PairForward<float> f{0, 1, 1, 0, 0};
+  bool project_a = false, project_b = false;
+  if (a.normalize) {  // as pair_forward, with the sums shared across the group
+    float ss_a = 0, ss_b = 0;
+    for (int i = 0; i < L::kPerLane; ++i) {
+      ss_a += ea[i] * ea[i];
+      ss_b += eb[i] * eb[i];
+    }
+    ss_a = group_sum<D>(ss_a);
+    ss_b = group_sum<D>(ss_b);
+    project_a = ss_a > kNormalizeEpsilon;
+    project_b = ss_b > kNormalizeEpsilon;
+    f.inv_a = 1.0f / sqrtf(fmaxf(ss_a, kNormalizeEpsilon));
+    f.inv_b = 1.0f / sqrtf(fmaxf(ss_b, kNormalizeEpsilon));
+  }
+  for (int i = 0; i < L::kPerLane; ++i) head_accumulate(a.head, ea[i] * f.inv_a, eb[i] * f.inv_b, f);
+  f.score = group_sum<D>(f.score);
+  f.dot_a = group_sum<D>(f.dot_a);
+  f.dot_b = group_sum<D>(f.dot_b);
+  head_finish(a.head, project_a, project_b, f);
+
+  const float w = a.scalars->dense[0], bias = a.scalars->dense[1];
+  const LogitLoss<float> out = bce_from_logit(w * f.score + bias, x.label);
+  const float dlogit = out.dlogit * (x.weight * (1.0f / static_cast<float>(shape.samples)));
+  LaneRow<D> ga, gb;
+  for (int i = 0; i < L::kPerLane; ++i)
+    head_gradient(a.head, ea[i] * f.inv_a, eb[i] * f.inv_b, f, dlogit * w, ga[i], gb[i]);
+
+  if (s >= a.max_samples) return;
+  if (valid) {
+    store_row<D>(a.lookup_grad + static_cast<size_t>(2 * s) * D, g, ga);
+    store_row<D>(a.lookup_grad + static_cast<size_t>(2 * s + 1) * D, g, gb);
+  }
+  if (g != 0) return;
+  a.lookup_row[2 * s] = valid ? x.a : a.rows;
+  a.lookup_row[2 * s + 1] = valid ? x.b : a.rows;
+  a.lookup_id[2 * s] = 2 * s;
+  a.lookup_id[2 * s + 1] = 2 * s + 1;
+  float* p = a.sample_partials + 5 * static_cast<size_t>(s);
+  const float error = x.label - out.prob;
+  p[0] = valid ? dlogit * f.score : 0.0f;
+  p[1] = valid ? dlogit : 0.0f;
+  p[2] = valid ? x.weight * out.loss : 0.0f;
+  p[3] = valid ? error * error : 0.0f;
+  p[4] = valid && (out.prob > 0.5f) == (x.label > 0.5f) ? 1.0f : 0.0f;
+}
+
+// The optimizer on one row, given the group's share of its summed gradient and per-lookup squares.
+// Every lane of the warp calls it (Adagrad's row sum shuffles); only `mine` groups write.
+template <int D>
+__device__ void update_row(const SortedArgs& a, uint32_t row, int g, bool mine, LaneRow<D>& grad, LaneRow<D>& grad_sq,
+                           long long step) {
+  using L = RowLayout<D>;
+  if (a.second_moment == SecondMoment::rows)
+    for (int i = 0; i < L::kPerLane; ++i) grad_sq[i] = grad[i] * grad[i];
+  long long t = step;
+  float acc = 0.0f, factor = 0.0f;
+  if (mine && a.optimizer == Optimizer::lazy_adam) t = a.row_step[row] + 1;
+  if (mine && a.optimizer == Optimizer::adagrad) acc = a.row_acc[row];
+  if (a.optimizer == Optimizer::adagrad) {
+    float sum_sq = 0.0f;
+    for (int i = 0; i < L::kPerLane; ++i) sum_sq += grad[i] * grad[i];
+    factor = adagrad_row_factor(acc, group_sum<D>(sum_sq) / static_cast<float>(D), a.adam.lr, a.adam.epsilon);
+  }
+  __syncwarp();  // every lane has read the row's counters before lane 0 writes them
+  if (!mine) return;
+  if (g == 0) {
+    if (a.optimizer == Optimizer::lazy_adam) a.row_step[row] = t;
+    if (a.optimizer == Optimizer::adagrad) a.row_acc[row] = acc;
+    if (a.optimizer == Optimizer::adam) atomicOr(a.touched + row / 32, 1u << (row % 32));
+  }
+  float* p_row = a.table + static_cast<size_t>(row) * D;
+  LaneRow<D> p;
+  load_row<D>(p_row, g, p);
+  if (a.optimizer == Optimizer::adam || a.optimizer == Optimizer::lazy_adam) {
+    float* m_row = a.table_m + static_cast<size_t>(row) * D;
+    float* v_row = a.table_v + static_cast<size_t>(row) * D;
+    LaneRow<D> m, v;
+    load_row<D>(m_row, g, m);
+    load_row<D>(v_row, g, v);
+    const float step_size = adam_step_size(a.adam, t);
+    for (int i = 0; i < L::kPerLane; ++i) adam_update(p[i], m[i], v[i], grad[i], grad_sq[i], step_size, a.coef);
+    store_row<D>(m_row, g, m);
+    store_row<D>(v_row, g, v);
+  } else if (a.optimizer == Optimizer::sgd) {
+    for (int i = 0; i < L::kPerLane; ++i) sgd_update(p[i], grad[i], a.adam.lr);
+  } else {
+    for (int i = 0; i < L::kPerLane; ++i) p[i] -= grad[i] * factor;
+  }
+  store_row<D>(p_row, g, p);
+}
+
+// 2: a lane group per run of equal rows: its lookups' gradients summed in lookup order, then the
+// optimizer. Runs longer than kHotRunLength are listed for the hot kernel instead.
+template <int D>
+__global__ void __launch_bounds__(kThreads) sorted_segments(SortedArgs a) {
+  using L = RowLayout<D>;
+  constexpr int kGroups = 32 / L::kLanes;  // per warp
+  const int g = (threadIdx.x & 31) % L::kLanes;
+  const int group = (threadIdx.x & 31) / L::kLanes;
+  const uint32_t warp = (blockIdx.x * kThreads + threadIdx.x) / 32, warps = gridDim.x * kThreads / 32;
+  const auto runs = static_cast<uint32_t>(a.scalars->runs);
+  const long long step = a.scalars->step + 1;
+  // The loop bound is the warp's, not the group's: every lane takes part in update_row's shuffles.
+  for (uint32_t first = warp * kGroups; first < runs; first += warps * kGroups) {
+    const uint32_t r = first + group;
+    uint32_t row = a.rows, length = 0, offset = 0;
+    if (r < runs) {
+      row = a.unique_row[r];
+      length = a.run_length[r];
+      offset = a.run_offset[r];
+    }
+    bool mine = row < a.rows;  // not the sentinel run
+    if (mine && length > kHotRunLength) {
+      if (g == 0) a.hot_runs[atomicAdd(&a.scalars->hot_count, 1u)] = r;
+      mine = false;
+    }
+    LaneRow<D> sum = {}, sum_sq = {};
+    for (uint32_t j = 0; mine && j < length; ++j) {
+      LaneRow<D> v;
+      load_row<D>(a.lookup_grad + static_cast<size_t>(a.sorted_id[offset + j]) * D, g, v);
+      for (int i = 0; i < L::kPerLane; ++i) {
+        sum[i] += v[i];
+        sum_sq[i] += v[i] * v[i];
+      }
+    }
+    update_row<D>(a, row, g, mine, sum, sum_sq, step);
+  }
+}
+
+// 3: a block per hot run: each lane group sums a contiguous slice of the lookups, the slices are
+// added in order (so the result does not depend on timing), and warp 0 applies the optimizer.
+template <int D>
+__global__ void __launch_bounds__(kHotThreads) sorted_hot_segments(SortedArgs a) {
+  using L = RowLayout<D>;
+  constexpr int kGroups = kHotThreads / L::kLanes;
+  __shared__ float slice_sum[kGroups][D], slice_sq[kGroups][D];
+  if (blockIdx.x >= a.scalars->hot_count) return;
+  const uint32_t r = a.hot_runs[blockIdx.x];
+  const uint32_t row = a.unique_row[r], length = a.run_length[r], offset = a.run_offset[r];
+  const int g = threadIdx.x % L::kLanes, group = threadIdx.x / L::kLanes;
+  const uint32_t slice = (length + kGroups - 1) / kGroups;
+  const uint32_t begin = min(length, group * slice), end = min(length, begin + slice);
+  LaneRow<D> sum = {}, sum_sq = {};
+  for (uint32_t j = begin; j < end; ++j) {
+    LaneRow<D> v;
+    load_row<D>(a.lookup_grad + static_cast<size_t>(a.sorted_id[offset + j]) * D, g, v);
+    for (int i = 0; i < L::kPerLane; ++i) {
+      sum[i] += v[i];
+      sum_sq[i] += v[i] * v[i];
+    }
+  }
+  for (int i = 0; i < L::kPerLane; ++i) {
+    slice_sum[group][element<D>(g, i)] = sum[i];
+    slice_sq[group][element<D>(g, i)] = sum_sq[i];
+  }
+  __syncthreads();
+  if (threadIdx.x >= 32) return;
+  for (int i = 0; i < L::kPerLane; ++i) {
+    float total = 0.0f, total_sq = 0.0f;
+    for (int q = 0; q < kGroups; ++q) {
+      total += slice_sum[q][element<D>(g, i)];
+      total_sq += slice_sq[q][element<D>(g, i)];
+    }
+    sum[i] = total;
+    sum_sq[i] = total_sq;
+  }
+  update_row<D>(a, row, g, group == 0, sum, sum_sq, a.scalars->step + 1);
+}
+
+// 4 (adam only): Keras's dense Adam moves the rows the step did not touch too, with a zero gradient.
+__global__ void __launch_bounds__(kThreads) sorted_decay_untouched(SortedArgs a) {
+  const float step_size = adam_step_size(a.adam, a.scalars->step + 1);
+  const size_t n = static_cast<size_t>(a.rows) * a.dims;
+  for (size_t i = blockIdx.x * size_t{kThreads} + threadIdx.x; i < n; i += size_t{gridDim.x} * kThreads) {
+    const auto row = static_cast<uint32_t>(i / a.dims);
+    if (a.touched[row / 32] & (1u << (row % 32))) continue;
+    adam_update(a.table[i], a.table_m[i], a.table_v[i], 0.0f, 0.0f, step_size, a.coef);
+  }
+}
+
+// 5: one block sums the samples' partials in a fixed order, updates the Dense layer and the
+// epoch's sums, and advances the step.
+__global__ void __launch_bounds__(kFinishThreads) sorted_finish(SortedArgs a) {
+  const StepShape shape = step_shape(a);
+  float dense_grad[2] = {0.0f, 0.0f};
+  double metrics[3] = {0.0, 0.0, 0.0};
+  for (uint32_t s = threadIdx.x; s < shape.samples; s += kFinishThreads) {
+    const float* p = a.sample_partials + 5 * static_cast<size_t>(s);
+    dense_grad[0] += p[0];
+    dense_grad[1] += p[1];
+    for (int c = 0; c < 3; ++c) metrics[c] += p[2 + c];
+  }
+  using FloatReduce = cub::BlockReduce<float, kFinishThreads>;
+  using DoubleReduce = cub::BlockReduce<double, kFinishThreads>;
+  __shared__ union {
+    typename FloatReduce::TempStorage f;
+    typename DoubleReduce::TempStorage d;
+  } temp;
+  float total_grad[2];
+  double total_metrics[3];
+  for (int c = 0; c < 2; ++c) {
+    total_grad[c] = FloatReduce(temp.f).Sum(dense_grad[c]);
+    __syncthreads();
+  }
+  for (int c = 0; c < 3; ++c) {
+    total_metrics[c] = DoubleReduce(temp.d).Sum(metrics[c]);
+    __syncthreads();
+  }
+  if (threadIdx.x != 0) return;
+  SortedScalars* sc = a.scalars;
+  const float step_size = adam_step_size(a.adam, sc->step + 1);
+  for (int i = 0; i < 2; ++i) {
+    const float gr = total_grad[i];
+    if (a.optimizer == Optimizer::adam || a.optimizer == Optimizer::lazy_adam)
+      adam_update(sc->dense[i], sc->dense_m[i], sc->dense_v[i], gr, gr * gr, step_size, a.coef);
+    else if (a.optimizer == Optimizer::sgd)
+      sgd_update(sc->dense[i], gr, a.adam.lr);
+    else
+      adagrad_update(sc->dense[i], sc->dense_v[i], gr, a.adam.lr, a.adam.epsilon);
+  }
+  sc->loss_sum += total_metrics[0];
+  sc->squared_error_sum += total_metrics[1];
+  sc->correct += total_metrics[2];
+  sc->hot_count = 0;
+  sc->step += 1;
+}
+
+template <int D>
+void launch_dims(const SortedArgs& a, cudaStream_t stream) {
+  using L = RowLayout<D>;
+  const uint32_t lookups = 2 * a.max_samples;
+  const auto forward_blocks =
+      static_cast<unsigned>((static_cast<size_t>(a.max_samples) * L::kLanes + kThreads - 1) / kThreads);
+  sorted_forward_backward<D><<<forward_blocks, kThreads, 0, stream>>>(a);
+  CE_CHECK_LAUNCH("sorted_forward_backward");
+  size_t bytes = a.cub_temp_bytes;
+  CE_CUDA_CHECK(cub::DeviceRadixSort::SortPairs(a.cub_temp, bytes, a.lookup_row, a.sorted_row, a.lookup_id, a.sorted_id,
+                                                lookups, 0, a.key_bits, stream));
+  bytes = a.cub_temp_bytes;
+  CE_CUDA_CHECK(cub::DeviceRunLengthEncode::Encode(a.cub_temp, bytes, a.sorted_row, a.unique_row, a.run_length,
+                                                   &a.scalars->runs, lookups, stream));
+  bytes = a.cub_temp_bytes;
+  CE_CUDA_CHECK(cub::DeviceScan::ExclusiveSum(a.cub_temp, bytes, a.run_length, a.run_offset, lookups, stream));
+  const int segment_blocks = static_cast<int>(
+      std::max<size_t>(1, std::min<size_t>(8 * a.sm_count, (size_t{lookups} * L::kLanes + kThreads - 1) / kThreads)));
+  sorted_segments<D><<<segment_blocks, kThreads, 0, stream>>>(a);
+  CE_CHECK_LAUNCH("sorted_segments");
+  sorted_hot_segments<D><<<lookups / kHotRunLength + 1, kHotThreads, 0, stream>>>(a);
+  CE_CHECK_LAUNCH("sorted_hot_segments");
+}
+
+// The one switch from a run-time D to the kernels' template parameter.
+template <class F>
+bool with_dims(int dims, F&& f) {
+  switch (dims) {
+    case 1:
+      f.template operator()<1>();
+      return true;
+    case 2:
+      f.template operator()<2>();
+      return true;
+    case 3:
+      f.template operator()<3>();
+      return true;
+    case 4:
+      f.template operator()<4>();
+      return true;
+    case 8:
+      f.template operator()<8>();
+      return true;
+    case 16:
+      f.template operator()<16>();
+      return true;
+    case 32:
+      f.template operator()<32>();
+      return true;
+    case 64:
+      f.template operator()<64>();
+      return true;
+    case 128:
+      f.template operator()<128>();
+      return true;
+    case 256:
+      f.template operator()<256>();
+      return true;
+    default:
+      return false;
+  }
+}
+
+struct DoNothing {
+  template <int D>
+  void operator()() const {}
+};
+
+}  // namespace
+
+bool sorted_dims_supported(int dims) { return with_dims(dims, DoNothing{}); }
+
+std::size_t sorted_cub_temp_bytes(uint32_t max_samples, int key_bits) {
+  const uint32_t lookups = 2 * max_samples;
+  size_t sort = 0, encode = 0, scan = 0;
+  CE_CUDA_CHECK(cub::DeviceRadixSort::SortPairs(nullptr, sort, static_cast<const uint32_t*>(nullptr),
+                                                static_cast<uint32_t*>(nullptr), static_cast<const uint32_t*>(nullptr),
+                                                static_cast<uint32_t*>(nullptr), lookups, 0, key_bits));
+  CE_CUDA_CHECK(cub::DeviceRunLengthEncode::Encode(nullptr, encode, static_cast<const uint32_t*>(nullptr),
+                                                   static_cast<uint32_t*>(nullptr), static_cast<uint32_t*>(nullptr),
+                                                   static_cast<int*>(nullptr), lookups));
+  CE_CUDA_CHECK(cub::DeviceScan::ExclusiveSum(nullptr, scan, static_cast<const uint32_t*>(nullptr),
+                                              static_cast<uint32_t*>(nullptr), lookups));
+  return std::max({sort, encode, scan});
+}
+
+void launch_sorted_step(const SortedArgs& a, cudaStream_t stream) {
+  if (!with_dims(a.dims, [&]<int D>() { launch_dims<D>(a, stream); })) throw Error(unsupported_dims_message(a.dims));
+  if (a.optimizer == Optimizer::adam) {
+    const size_t n = static_cast<size_t>(a.rows) * a.dims;
+    const int blocks =
+        static_cast<int>(std::max<size_t>(1, std::min<size_t>((n + kThreads - 1) / kThreads, 8 * a.sm_count)));
+    sorted_decay_untouched<<<blocks, kThreads, 0, stream>>>(a);
+    CE_CHECK_LAUNCH("sorted_decay_untouched");
+    CE_CUDA_CHECK(cudaMemsetAsync(a.touched, 0, (a.rows + 31) / 32 * sizeof(uint32_t), stream));
+  }
+  sorted_finish<<<1, kFinishThreads, 0, stream>>>(a);
+  CE_CHECK_LAUNCH("sorted_finish");
+}
+
+}  // namespace cudaembed

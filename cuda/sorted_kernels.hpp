@@ -1,0 +1,86 @@
+// The sorted-segment path on the GPU: per step, every sample's forward and backward into its own
+// lookup gradient, the lookups sorted by row (CUB), run-length encoded, and each row's gradients
+// reduced in registers and applied by the optimizer in place. No dense gradient table is written.
+// Plain C++: included by .cu and .cpp files alike.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <string>
+
+#include <cuda_runtime.h>
+
+#include "cudaembed/config.hpp"
+#include "cudaembed/math.hpp"
+#include "cudaembed/pairs.hpp"
+
+namespace cudaembed {
+
+// Scalars in device memory, so that a step's launches need no per-step arguments.
+struct SortedScalars {
+  long long step;  // steps completed
+  float dense[2];  // Dense(1): weight, bias
+  float dense_m[2], dense_v[2];
+  int runs;                // distinct rows in this step's lookups (CUB's run-length encode writes it)
+  unsigned int hot_count;  // runs longer than kHotRunLength this step, listed in hot_runs
+  double loss_sum;         // this epoch's per-sample sums (the host zeroes them before each epoch)
+  double squared_error_sum;
+  double correct;
+};
+
+// A run of more lookups than this is reduced by a whole block, not a lane group.
+constexpr uint32_t kHotRunLength = 256;
+
+struct SortedArgs {
+  const PairRecord* pairs;  // (P,)
+  uint32_t pair_count;
+  int batch;  // pairs per step
+  long long steps_per_epoch;
+  uint64_t seed;
+  int negatives;
+  uint32_t max_samples;  // batch * (1 + negatives): the scratch below is sized for it
+
+  float* table;         // (N, D)
+  float* table_m;       // (N, D) adam, lazy-adam
+  float* table_v;       // (N, D) adam, lazy-adam
+  float* row_acc;       // (N,) adagrad
+  long long* row_step;  // (N,) lazy-adam
+  uint32_t* touched;    // (ceil(N / 32),) adam: rows this step updated, so the decay skips them
+  uint32_t rows;
+  int dims;
+  bool normalize;
+  Head head;
+  Optimizer optimizer;
+  SecondMoment second_moment;
+  AdamHyper adam;
+  AdamCoefficients coef;
+
+  // Per-step scratch; lookups are 2 * max_samples, one per row read.
+  uint32_t* lookup_row;    // (2S,) row of each lookup; `rows` (sorts last) past this step's samples
+  uint32_t* lookup_id;     // (2S,) 0, 1, 2, ...: the sort's values
+  uint32_t* sorted_row;    // (2S,)
+  uint32_t* sorted_id;     // (2S,)
+  uint32_t* unique_row;    // (2S,) row of each run
+  uint32_t* run_length;    // (2S,)
+  uint32_t* run_offset;    // (2S,) exclusive sum of run_length
+  uint32_t* hot_runs;      // (2S / kHotRunLength + 1,)
+  float* lookup_grad;      // (2S, D)
+  float* sample_partials;  // (S, 5): dL/dw, dL/db, weighted loss, squared error, correct
+  SortedScalars* scalars;
+  int key_bits;  // bits of a row id the sort looks at (enough for `rows` itself)
+  void* cub_temp;
+  std::size_t cub_temp_bytes;
+  int sm_count;
+};
+
+// Row widths the kernels are instantiated for; anything else gets unsupported_dims_message().
+bool sorted_dims_supported(int dims);
+std::string unsupported_dims_message(int dims);
+
+// CUB scratch the step needs for 2 * max_samples lookups.
+std::size_t sorted_cub_temp_bytes(uint32_t max_samples, int key_bits);
+
+// One training step: forward and backward, sort, segments, optimizer, Dense update. Checks every launch.
+void launch_sorted_step(const SortedArgs& args, cudaStream_t stream);
+
+}  // namespace cudaembed

@@ -1,0 +1,199 @@
+// The sorted-segment path's device memory and epoch loop (kernels in sorted_kernels.cu).
+#include "sorted_trainer.hpp"
+
+#include <bit>
+#include <cstddef>
+
+#include <fmt/format.h>
+#include <nvtx3/nvtx3.hpp>
+
+#include "cuda_check.hpp"
+#include "cudaembed/error.hpp"
+#include "device_buffer.hpp"
+#include "device_checks.hpp"
+#include "sorted_kernels.hpp"
+
+namespace cudaembed {
+
+std::string unsupported_dims_message(int dims) {
+  return fmt::format(
+      "--dims {}: the GPU's sorted-segment kernels are built for D = 1, 2, 3, 4, 8, 16, 32, 64, 128 and 256; "
+      "choose one of those (or --device cpu, which takes any D)",
+      dims);
+}
+
+struct SortedTrainer::Buffers {
+  TrainConfig config;
+  cudaStream_t stream = nullptr;
+  cudaEvent_t start = nullptr, end = nullptr;
+  int sm_count = 0;
+  long long steps_per_epoch = 0;
+  uint32_t pair_count = 0, rows = 0, max_samples = 0;
+  int dims = 0, key_bits = 0;
+  DeviceBuffer<PairRecord> pairs;
+  DeviceBuffer<float> table, table_m, table_v, row_acc, lookup_grad, sample_partials;
+  DeviceBuffer<long long> row_step;
+  DeviceBuffer<uint32_t> touched, lookup_row, lookup_id, sorted_row, sorted_id, unique_row, run_length, run_offset,
+      hot_runs;
+  DeviceBuffer<unsigned char> cub_temp;
+  DeviceBuffer<SortedScalars> scalars;
+
+  SortedArgs args() {
+    SortedArgs a{};
+    a.pairs = pairs.data();
+    a.pair_count = pair_count;
+    a.batch = static_cast<int>(config.batch);
+    a.steps_per_epoch = steps_per_epoch;
+    a.seed = config.seed;
+    a.negatives = config.negatives;
+    a.max_samples = max_samples;
+    a.table = table.data();
+    a.table_m = table_m.data();
+    a.table_v = table_v.data();
+    a.row_acc = row_acc.data();
+    a.row_step = row_step.data();
+    a.touched = touched.data();
+    a.rows = rows;
+    a.dims = dims;
+    a.normalize = config.normalize;
+    a.head = config.head;
+    a.optimizer = config.optimizer;
+    a.second_moment = config.second_moment;
+    a.adam = config.adam;
+    a.coef = adam_coefficients(config.adam);
+    a.lookup_row = lookup_row.data();
+    a.lookup_id = lookup_id.data();
+    a.sorted_row = sorted_row.data();
+    a.sorted_id = sorted_id.data();
+    a.unique_row = unique_row.data();
+    a.run_length = run_length.data();
+    a.run_offset = run_offset.data();
+    a.hot_runs = hot_runs.data();
+    a.lookup_grad = lookup_grad.data();
+    a.sample_partials = sample_partials.data();
+    a.scalars = scalars.data();
+    a.key_bits = key_bits;
+    a.cub_temp = cub_temp.data();
+    a.cub_temp_bytes = cub_temp.size();
+    a.sm_count = sm_count;
+    return a;
+  }
+};
+
+SortedTrainer::SortedTrainer(const TrainConfig& config, const PairSet& pairs, const ModelState& state,
+                             const cudaDeviceProp& props, cudaStream_t stream)
+    : buffers_(std::make_unique<Buffers>()) {
+  Buffers& b = *buffers_;
+  if (!sorted_dims_supported(state.dims)) throw Error(unsupported_dims_message(state.dims));
+  if (state.rows < 1 || static_cast<uint64_t>(state.rows) >= 0xffffffffull)
+    throw Error(fmt::format("{} rows: the GPU path takes 1 to 2^32 - 2 rows", state.rows));
+  const uint64_t samples = static_cast<uint64_t>(config.batch) * (static_cast<uint64_t>(config.negatives) + 1);
+  if (2 * samples >= (1ull << 31))
+    throw Error(fmt::format("--batch {} with --negatives {}: {} lookups per step, at most 2^31 - 1", config.batch,
+                            config.negatives, 2 * samples));
+  size_t free = 0, total = 0;
+  CE_CUDA_CHECK(cudaMemGetInfo(&free, &total));
+  const SortedMemory need =
+      sorted_device_bytes(pairs.size(), state.rows, state.dims, config.batch, config.negatives, config.optimizer);
+  if (const auto problem = sorted_memory_problem(need, free, total, props.name); !problem.empty()) throw Error(problem);
+
+  b.config = config;
+  b.stream = stream;
+  b.sm_count = props.multiProcessorCount;
+  b.steps_per_epoch = steps_per_epoch(pairs.size(), config.batch);
+  if (state.step % b.steps_per_epoch != 0)
+    throw Error(
+        fmt::format("the run stopped at step {}, inside an epoch of {} steps (it was interrupted on the CPU); "
+                    "resume it with --device cpu",
+                    state.step, b.steps_per_epoch));
+  b.pair_count = static_cast<uint32_t>(pairs.size());
+  b.rows = static_cast<uint32_t>(state.rows);
+  b.dims = state.dims;
+  b.max_samples = static_cast<uint32_t>(samples);
+  b.key_bits = std::bit_width(b.rows);  // room for the sentinel `rows`
+
+  std::vector<PairRecord> records(pairs.size());
+  for (std::size_t i = 0; i < pairs.size(); ++i)
+    records[i] = {pairs.a[i], pairs.b[i], pairs.label[i], pairs.weight.empty() ? 1.0f : pairs.weight[i]};
+  b.pairs.upload(records);
+  b.table.upload(state.table);
+  b.table_m.upload(state.table_m);
+  b.table_v.upload(state.table_v);
+  b.row_acc.upload(state.row_acc);
+  std::vector<long long> row_step(state.row_step.begin(), state.row_step.end());
+  b.row_step.upload(row_step);
+  if (config.optimizer == Optimizer::adam) {
+    b.touched.resize((b.rows + 31) / 32);
+    b.touched.zero();
+  }
+  const std::size_t lookups = 2 * samples;
+  for (auto* buffer :
+       {&b.lookup_row, &b.lookup_id, &b.sorted_row, &b.sorted_id, &b.unique_row, &b.run_length, &b.run_offset})
+    buffer->resize(lookups);
+  b.hot_runs.resize(lookups / kHotRunLength + 1);
+  b.lookup_grad.resize(lookups * static_cast<std::size_t>(b.dims));
+  b.sample_partials.resize(5 * samples);
+  b.cub_temp.resize(sorted_cub_temp_bytes(b.max_samples, b.key_bits));
+
+  SortedScalars host{};
+  host.step = state.step;
+  for (int i = 0; i < 2; ++i) {
+    host.dense[i] = state.dense[i];
+    host.dense_m[i] = state.dense_m[i];
+    host.dense_v[i] = state.dense_v[i];
+  }
+  b.scalars.upload(&host, 1);
+  CE_CUDA_CHECK(cudaEventCreate(&b.start));
+  CE_CUDA_CHECK(cudaEventCreate(&b.end));
+}
+
+SortedTrainer::~SortedTrainer() {
+  cudaEventDestroy(buffers_->start);
+  cudaEventDestroy(buffers_->end);
+}
+
+EpochMetrics SortedTrainer::train_epoch() {
+  nvtx3::scoped_range range{"sorted"};
+  Buffers& b = *buffers_;
+  constexpr size_t kSums = offsetof(SortedScalars, loss_sum);
+  CE_CUDA_CHECK(
+      cudaMemsetAsync(reinterpret_cast<char*>(b.scalars.data()) + kSums, 0, sizeof(SortedScalars) - kSums, b.stream));
+  CE_CUDA_CHECK(cudaEventRecord(b.start, b.stream));
+  const SortedArgs args = b.args();
+  for (long long k = 0; k < b.steps_per_epoch; ++k) {
+    nvtx3::scoped_range step{"step"};
+    launch_sorted_step(args, b.stream);
+  }
+  CE_CUDA_CHECK(cudaEventRecord(b.end, b.stream));
+  CE_CUDA_CHECK(cudaEventSynchronize(b.end));
+  float ms = 0;
+  CE_CUDA_CHECK(cudaEventElapsedTime(&ms, b.start, b.end));
+  SortedScalars host{};
+  b.scalars.download(&host, 1);
+  const auto samples = static_cast<int64_t>(b.pair_count) * (b.config.negatives + 1);
+  return {host.loss_sum, host.squared_error_sum, host.correct, samples, ms / 1e3};
+}
+
+void SortedTrainer::fetch(ModelState& state, bool with_optimizer) {
+  Buffers& b = *buffers_;
+  SortedScalars host{};
+  b.scalars.download(&host, 1);
+  state.rows = b.rows;
+  state.dims = b.dims;
+  b.table.download(state.table);
+  state.step = host.step;
+  for (int i = 0; i < 2; ++i) state.dense[i] = host.dense[i];
+  if (!with_optimizer) return;
+  b.table_m.download(state.table_m);
+  b.table_v.download(state.table_v);
+  b.row_acc.download(state.row_acc);
+  std::vector<long long> row_step;
+  b.row_step.download(row_step);
+  state.row_step.assign(row_step.begin(), row_step.end());
+  for (int i = 0; i < 2; ++i) {
+    state.dense_m[i] = host.dense_m[i];
+    state.dense_v[i] = host.dense_v[i];
+  }
+}
+
+}  // namespace cudaembed
