@@ -16,9 +16,11 @@
 #include "cudaembed/backend.hpp"
 #include "cudaembed/error.hpp"
 #include "cudaembed/outputs.hpp"
+#include "cudaembed/pairs_file.hpp"
 #include "cudaembed/plot.hpp"
 #include "cudaembed/version.hpp"
 #include "query_commands.hpp"
+#include "synth_command.hpp"
 #include "train_command.hpp"
 
 namespace {
@@ -44,6 +46,9 @@ const CLI::Validator kPositive(
 struct ChoiceNames {
   std::string init = "robust";
   std::string adam_v = "lookups";
+  std::string head = "euclidean";
+  std::string optimizer = "adam";
+  std::string id_kind = "auto";
   std::string resume;  // run directory
   bool deterministic = false;
 };
@@ -106,13 +111,41 @@ void add_train_options(CLI::App& cmd, TrainOptions& o, ChoiceNames& names) {
       ->capture_default_str();
 
   auto* g = "Data";
-  cmd.add_option("--pairs", o.pairs.count, "Number of random pairs (a, b), drawn with replacement")
-      ->check(CLI::Range(uint64_t{1}, uint64_t{4000000000}))
+  auto* pairs = cmd.add_option("--pairs", o.pairs.count, "Number of random pairs (a, b), drawn with replacement")
+                    ->check(CLI::Range(uint64_t{1}, uint64_t{4000000000}))
+                    ->capture_default_str()
+                    ->group(g);
+  auto* threshold = cmd.add_option("--label-threshold", o.pairs.threshold,
+                                   "Label 1 when |rgb_a - rgb_b|^2 / 3 < threshold * U^2, U ~ U[0,1)")
+                        ->check(CLI::Range(0.0f, 3.0f))
+                        ->capture_default_str()
+                        ->group(g);
+  auto* pairs_file =
+      cmd.add_option("--pairs-file", o.pairs_file,
+                     "Train on your own pairs instead of the colours: a CSV of a,b[,label[,weight]] (names or integer "
+                     "ids; a header line is optional) or a CEPAIRS1 file from `cudaembed convert-pairs`. Names become "
+                     "rows in order of first appearance, written to vocab.tsv. See docs/pairs-format.md")
+          ->check(CLI::ExistingFile)
+          ->excludes(pairs)
+          ->excludes(threshold)
+          ->group(g);
+  cmd.get_option("--data")->excludes(pairs_file);
+  cmd.add_option("--id-kind", names.id_kind,
+                 "How --pairs-file names rows: names, ints (0-based ids), or auto (ints when the first line's a and b "
+                 "are integers)")
+      ->check(CLI::IsMember({"auto", "names", "ints"}))
       ->capture_default_str()
+      ->needs(pairs_file)
       ->group(g);
-  cmd.add_option("--label-threshold", o.pairs.threshold,
-                 "Label 1 when |rgb_a - rgb_b|^2 / 3 < threshold * U^2, U ~ U[0,1)")
-      ->check(CLI::Range(0.0f, 3.0f))
+  cmd.add_option("--rows", o.pairs_file_options.rows,
+                 "With integer ids: the table's rows (ids must be below it); default: the largest id + 1")
+      ->check(CLI::Range(uint64_t{1}, uint64_t{0xfffffffe}))
+      ->needs(pairs_file)
+      ->group(g);
+  cmd.add_option("--negatives", t.negatives,
+                 "Draw K random negatives (a, random row, label 0) per pair each step, word2vec-style: for files of "
+                 "positives only")
+      ->check(CLI::Range(0, 1000))
       ->capture_default_str()
       ->group(g);
 
@@ -121,7 +154,13 @@ void add_train_options(CLI::App& cmd, TrainOptions& o, ChoiceNames& names) {
       ->check(CLI::Range(1, kMaxDims))
       ->capture_default_str()
       ->group(g);
-  cmd.add_flag("--normalize", t.normalize, "L2-normalise each row before the distance")->group(g);
+  cmd.add_flag("--normalize", t.normalize, "L2-normalise each row before the head")->group(g);
+  cmd.add_option("--head", names.head,
+                 "How two rows are compared before Dense(1) + sigmoid: euclidean (squared distance, the tutorial's), "
+                 "dot (dot product) or cosine (dot product of L2-normalised rows)")
+      ->check(CLI::IsMember({"euclidean", "dot", "cosine"}))
+      ->capture_default_str()
+      ->group(g);
   cmd.add_option("--init", names.init,
                  "Initialisation: robust (Keras's, Dense weight <= 0: trains into the right basin) or keras (exact)")
       ->check(CLI::IsMember({"robust", "keras"}))
@@ -141,7 +180,15 @@ void add_train_options(CLI::App& cmd, TrainOptions& o, ChoiceNames& names) {
       ->check(CLI::Range(int64_t{1}, int64_t{1} << 24))
       ->capture_default_str()
       ->group(g);
-  cmd.add_option("--lr", t.adam.lr, "Adam learning rate")->check(kPositive)->capture_default_str()->group(g);
+  cmd.add_option("--optimizer", names.optimizer,
+                 "adam (Keras's dense Adam: every row moves every step), lazy-adam (only the rows a step touches, "
+                 "each with its own step count), sgd, or adagrad (row-wise, FBGEMM's: one accumulator per row)")
+      ->check(CLI::IsMember({"adam", "lazy-adam", "sgd", "adagrad"}))
+      ->capture_default_str()
+      ->group(g);
+  cmd.add_option("--lr", t.adam.lr, "Learning rate (default: Keras's, 0.001; 0.01 for sgd)")
+      ->check(kPositive)
+      ->group(g);
   cmd.add_option("--beta1", t.adam.beta1, "Adam beta1")
       ->check(CLI::Range(0.0f, 0.999999f))
       ->capture_default_str()
@@ -150,7 +197,7 @@ void add_train_options(CLI::App& cmd, TrainOptions& o, ChoiceNames& names) {
       ->check(CLI::Range(0.0f, 0.999999f))
       ->capture_default_str()
       ->group(g);
-  cmd.add_option("--epsilon", t.adam.epsilon, "Adam epsilon, added to sqrt(v) as Keras does")
+  cmd.add_option("--epsilon", t.adam.epsilon, "Adam's and Adagrad's epsilon, added to the square root as Keras does")
       ->check(kPositive)
       ->capture_default_str()
       ->group(g);
@@ -158,6 +205,12 @@ void add_train_options(CLI::App& cmd, TrainOptions& o, ChoiceNames& names) {
                  "Adam's second moment for embedding rows: lookups (Keras: sum of each lookup's squared gradient) "
                  "or rows (textbook/PyTorch: square of the row's summed gradient)")
       ->check(CLI::IsMember({"lookups", "rows"}))
+      ->capture_default_str()
+      ->group(g);
+  cmd.add_option("--snapshots", o.snapshots,
+                 "snapshots.npy, the table after every epoch (for `animate`): all, none, or auto (all while the file "
+                 "stays under 1 GiB)")
+      ->check(CLI::IsMember({"auto", "all", "none"}))
       ->capture_default_str()
       ->group(g);
   cmd.add_option("--log-every", o.log_every, "Epochs between progress lines (0: about 25 lines per run)")
@@ -240,8 +293,10 @@ int main(int argc, char** argv) {
       ->capture_default_str();
   bench_cmd
       ->add_option("--shapes", bench_opts.shapes,
-                   "default (the colours, 2-D and 3-D), large (up to 100k rows, D 256, batch 65536), all, tiny")
-      ->check(CLI::IsMember({"default", "large", "all", "tiny"}))
+                   "default (the colours, 2-D and 3-D), large (up to 100k rows, D 256, batch 65536), sparse (1M and "
+                   "10M rows, D 64 and 128, batch 65536, power-law rows, lazy-adam/sgd/adagrad; GB/s against the "
+                   "measured copy bandwidth), all, tiny")
+      ->check(CLI::IsMember({"default", "large", "sparse", "all", "tiny"}))
       ->capture_default_str();
   auto kernel_choices = cuda_kernel_names();
   kernel_choices.push_back("all");
@@ -302,6 +357,44 @@ int main(int argc, char** argv) {
       ->capture_default_str();
   evaluate_cmd->add_flag("--json", evaluate_opts.json, "Print one JSON line instead of a sentence");
 
+  std::string convert_in, convert_out, convert_ids = "auto";
+  uint64_t convert_rows = 0;
+  auto* convert_cmd = app.add_subcommand(
+      "convert-pairs",
+      "Convert a pairs CSV (a,b[,label[,weight]]) to the binary CEPAIRS1 format, streaming: memory grows with\n"
+      "the vocabulary, not the file. Names are stored in the file; train reads it with --pairs-file.");
+  convert_cmd->add_option("CSV", convert_in, "Pairs CSV")->required()->check(CLI::ExistingFile);
+  convert_cmd->add_option("OUT", convert_out, "Output file (written to OUT.tmp, renamed into place when done)")
+      ->required();
+  convert_cmd->add_option("--id-kind", convert_ids, "names, ints, or auto (from the first line)")
+      ->check(CLI::IsMember({"auto", "names", "ints"}))
+      ->capture_default_str();
+  convert_cmd->add_option("--rows", convert_rows, "With integer ids: the vocabulary size (default: largest id + 1)")
+      ->check(CLI::Range(uint64_t{1}, uint64_t{0xfffffffe}));
+
+  SynthOptions synth_opts;
+  auto* synth_cmd = app.add_subcommand(
+      "synth",
+      "Write a synthetic pairs file: 'powerlaw' (CEPAIRS1, integer ids with catalogue-like popularity and a few\n"
+      "very hot rows; coin-flip labels, for benchmarks) or 'latent' (points with known positions in the unit\n"
+      "cube labelled by the tutorial's rule, names item0..; CSV or CEPAIRS1 by OUT's extension, and the\n"
+      "true positions in OUT.positions.npy, for checking what training recovers).");
+  synth_cmd->add_option("--kind", synth_opts.kind, "powerlaw or latent")
+      ->check(CLI::IsMember({"powerlaw", "latent"}))
+      ->required();
+  synth_cmd->add_option("--rows", synth_opts.rows, "Rows (distinct ids)")
+      ->check(CLI::Range(uint64_t{1}, uint64_t{0xfffffffe}))
+      ->capture_default_str();
+  synth_cmd->add_option("--pairs", synth_opts.pairs, "Pairs")
+      ->check(CLI::Range(uint64_t{1}, uint64_t{4000000000}))
+      ->capture_default_str();
+  synth_cmd->add_option("--hot-rows", synth_opts.hot_rows, "powerlaw: very hot rows")->capture_default_str();
+  synth_cmd->add_option("--hot-fraction", synth_opts.hot_fraction, "powerlaw: share of draws going to the hot rows")
+      ->check(CLI::Range(0.0f, 1.0f))
+      ->capture_default_str();
+  synth_cmd->add_option("--seed", synth_opts.seed, "Seed")->capture_default_str();
+  synth_cmd->add_option("--out", synth_opts.out, "Output file: .csv, or anything else for CEPAIRS1")->required();
+
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
@@ -313,14 +406,19 @@ int main(int argc, char** argv) {
       std::signal(SIGINT, on_sigint);
       if (!names.resume.empty()) return resume_train(resume_options(*train_cmd, train_opts, names.resume));
       train_opts.stop = &g_stop;
+      parse_head(names.head, train_opts.train);
+      train_opts.train.optimizer = parse_optimizer(names.optimizer);
+      if (!train_cmd->count("--lr")) train_opts.train.adam.lr = default_learning_rate(train_opts.train.optimizer);
       if (names.deterministic) {
         if (train_opts.train.kernel != "auto" && train_opts.train.kernel != "deterministic")
           throw Error(fmt::format("--deterministic: conflicts with --kernel {} (it selects --kernel deterministic)",
                                   train_opts.train.kernel));
-        train_opts.train.kernel = "deterministic";
+        // The sorted path is deterministic as it is (a fixed summation order everywhere).
+        train_opts.train.kernel = needs_sorted_path(train_opts.train, false) ? "sorted" : "deterministic";
       }
       train_opts.init.scheme = parse_init_scheme(names.init);
       train_opts.train.second_moment = parse_second_moment(names.adam_v);
+      train_opts.pairs_file_options.ids = parse_id_kind(names.id_kind);
       if (train_opts.out.empty()) train_opts.out = default_run_dir();
       return run_train(train_opts);
     }
@@ -338,6 +436,15 @@ int main(int argc, char** argv) {
       write_animation(animate_run_dir, animate_opts);
       return 0;
     }
+    if (*convert_cmd) {
+      const ConvertStats stats =
+          convert_pairs_file(convert_in, convert_out, {parse_id_kind(convert_ids), convert_rows});
+      spdlog::info("{} -> {}: {} pairs over {} rows, {:.1f} MB in {:.2f} s ({:.0f} MB/s)", convert_in, convert_out,
+                   stats.pairs, stats.rows, stats.input_bytes / 1e6, stats.seconds,
+                   stats.input_bytes / 1e6 / std::max(stats.seconds, 1e-9));
+      return 0;
+    }
+    if (*synth_cmd) return run_synth(synth_opts);
     if (*neighbours_cmd) return run_neighbours(neighbours_opts);
     if (*evaluate_cmd) return run_evaluate(evaluate_opts);
   } catch (const Error& e) {

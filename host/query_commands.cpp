@@ -75,6 +75,14 @@ int run_neighbours(const NeighboursOptions& o) {
     auto c = [&](int ch) { return static_cast<int>(std::lround(run.rgb[i * 3 + ch] * 255)); };
     return fmt::format("#{:02X}{:02X}{:02X}", c(0), c(1), c(2));
   };
+  if (!run.has_colours) {  // a run on a pairs file: names and embedding distances only
+    fmt::print("{} nearest to {} in {} (D = {}{}); distances are Euclidean\n", neighbours.size(), run.names[query],
+               o.run_dir, run.dims, run.normalize ? ", normalised" : "");
+    fmt::print("{:>4}  {:<28} {:>10}\n", "rank", "name", "embedding");
+    for (std::size_t r = 0; r < neighbours.size(); ++r)
+      fmt::print("{:>4}  {:<28} {:>10.4f}\n", r + 1, run.names[neighbours[r].row], neighbours[r].embedding_distance);
+    return 0;
+  }
   fmt::print("{} nearest to {} ({}) in {} (D = {}{}); distances are Euclidean, RGB in [0, 1]^3\n", neighbours.size(),
              run.names[query], hex(query), o.run_dir, run.dims, run.normalize ? ", normalised" : "");
   fmt::print("{:>4}  {:<28} {:<8} {:>10} {:>10}\n", "rank", "name", "hex", "embedding", "rgb");
@@ -88,6 +96,11 @@ int run_neighbours(const NeighboursOptions& o) {
 
 int run_evaluate(const EvaluateOptions& o) {
   const RunDir run = read_run_dir(o.run_dir);
+  if (!run.has_colours)
+    throw Error(
+        fmt::format("{}: evaluate compares distances with the colours' RGB, and this run was trained on a "
+                    "pairs file (its metadata.tsv has no hex column)",
+                    o.run_dir));
   const EmbeddingQuality q =
       evaluate_embedding(run.effective_embedding(), run.dims, run.rgb, 3, o.k, use_gpu_for(o.device));
   if (o.json) {

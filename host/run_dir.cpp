@@ -160,8 +160,14 @@ RunDir read_run_dir(const std::string& path) {
   const std::string meta_path = (fs::path(path) / "metadata.tsv").string();
   std::istringstream meta(read_whole(meta_path, "metadata.tsv"));
   std::string line;
-  std::getline(meta, line);  // header: name, hex
+  std::getline(meta, line);  // header: "name<TAB>hex", or "name" for a run on a pairs file
+  run.has_colours = line.find('\t') != std::string::npos;
   for (std::size_t line_no = 2; std::getline(meta, line); ++line_no) {
+    if (!run.has_colours) {
+      run.names.push_back(line);
+      for (float c : {0.27f, 0.51f, 0.71f}) run.rgb.push_back(c);  // one plain colour for every point
+      continue;
+    }
     const auto tab = line.rfind('\t');
     unsigned r = 0, g = 0, b = 0;
     if (tab == std::string::npos || std::sscanf(line.c_str() + tab + 1, "#%2x%2x%2x", &r, &g, &b) != 3)

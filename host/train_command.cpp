@@ -10,6 +10,7 @@
 #include <sstream>
 
 #include <fmt/format.h>
+#include <fmt/ranges.h>
 #include <spdlog/spdlog.h>
 #include <nlohmann/json.hpp>
 
@@ -17,6 +18,7 @@
 #include "cudaembed/colours.hpp"
 #include "cudaembed/error.hpp"
 #include "cudaembed/outputs.hpp"
+#include "cudaembed/pairs_file.hpp"
 #include "cudaembed/plot.hpp"
 #include "cudaembed/quality.hpp"
 #include "cudaembed/run_dir.hpp"
@@ -68,6 +70,18 @@ std::string metadata_tsv(const ColourTable& colours) {
   return out;
 }
 
+// The names alone, for a run on the user's own pairs (no colours to show).
+std::string metadata_tsv(const std::vector<std::string>& names) {
+  std::string out = "name\n";
+  for (std::string name : names) {
+    std::replace_if(
+        name.begin(), name.end(), [](char c) { return c == '\t' || c == '\n' || c == '\r'; }, ' ');
+    out += name;
+    out += '\n';
+  }
+  return out;
+}
+
 std::string metrics_csv(const std::vector<EpochRecord>& history) {
   std::string out = "epoch,loss,mse,accuracy,seconds\n";
   for (const auto& r : history)
@@ -88,6 +102,13 @@ int64_t log_interval(const TrainOptions& o) {
 nlohmann::json options_json(const TrainOptions& o) {
   const TrainConfig& t = o.train;
   return {{"data", o.data},
+          {"pairs_file", o.pairs_file},
+          {"id_kind", to_string(o.pairs_file_options.ids)},
+          {"rows", o.pairs_file_options.rows},
+          {"snapshots", o.snapshots},
+          {"head", head_name(t)},
+          {"optimizer", to_string(t.optimizer)},
+          {"negatives", t.negatives},
           {"pairs", o.pairs.count},
           {"label_threshold", o.pairs.threshold},
           {"init", to_string(o.init.scheme)},
@@ -113,13 +134,21 @@ nlohmann::json options_json(const TrainOptions& o) {
 TrainOptions options_from_json(const nlohmann::json& j) {
   TrainOptions o;
   o.data = j.at("data").get<std::string>();
+  // Absent from checkpoints written before these options existed: their defaults.
+  o.pairs_file = j.value("pairs_file", std::string());
+  o.pairs_file_options.ids = parse_id_kind(j.value("id_kind", std::string("auto")));
+  o.pairs_file_options.rows = j.value("rows", uint64_t{0});
+  o.snapshots = j.value("snapshots", std::string("all"));
   o.pairs.count = j.at("pairs").get<uint64_t>();
   o.pairs.threshold = j.at("label_threshold").get<float>();
   o.init.scheme = parse_init_scheme(j.at("init").get<std::string>());
   o.init.embedding_range = j.at("init_range").get<float>();
   TrainConfig& t = o.train;
   t.dims = j.at("dims").get<int>();
+  parse_head(j.value("head", std::string("euclidean")), t);
   t.normalize = j.at("normalize").get<bool>();
+  t.optimizer = parse_optimizer(j.value("optimizer", std::string("adam")));
+  t.negatives = j.value("negatives", 0);
   t.epochs = j.at("epochs").get<int64_t>();
   t.batch = j.at("batch").get<int64_t>();
   t.adam = {j.at("lr").get<float>(), j.at("beta1").get<float>(), j.at("beta2").get<float>(),
@@ -135,26 +164,101 @@ TrainOptions options_from_json(const nlohmann::json& j) {
   return o;
 }
 
-// One run, fresh or continued from `resume`.
-int run_training(const TrainOptions& o, const Checkpoint* resume) {
-  const auto start = Clock::now();
-  const TrainConfig& cfg = o.train;
-  if (!resume) check_run_dir(o.out, o.force);
+// What a run trains on: the colours with the pairs drawn over them, or the user's own pairs.
+struct TrainingData {
+  PairSet pairs;
+  int64_t rows = 0;
+  std::vector<std::string> names;  // (N,): colour names, the file's names, or the integer ids
+  std::vector<float> rgb;          // (N, 3) colours only: what the embedding is evaluated against
+  std::string metadata;            // metadata.tsv
+  std::vector<std::string> vocab;  // names mode of a pairs file: vocab.tsv
+  double parse_s = 0, pairs_s = 0;
+  nlohmann::json summary;  // run.json's "data"
+};
 
-  const ColourTable colours = read_colours_csv(o.data);
-  const double parse_s = seconds_since(start);
-  spdlog::info("{}: {} colours", o.data, colours.size());
-
-  auto backend = make_backend(parse_device_choice(o.device), cfg);
-  const BackendInfo info = backend->info();
-  spdlog::info("backend {} on {} (kernel {})", info.name, info.device, info.kernel);
-
+TrainingData load_colours(const TrainOptions& o, const ColourTable& colours, double parse_s, Backend& backend,
+                          const TrainConfig& cfg) {
+  TrainingData d;
+  d.parse_s = parse_s;
   const auto pairs_start = Clock::now();
   PairSpec spec = o.pairs;
   spec.seed = cfg.seed;
-  const PairSet pairs = backend->generate_pairs(colours.rgb, spec);
-  const double pairs_s = seconds_since(pairs_start);
-  spdlog::info("{} pairs (seed {}), {:.1f}% positive", pairs.size(), cfg.seed, 100.0 * pairs.positive_fraction());
+  d.pairs = backend.generate_pairs(colours.rgb, spec);
+  d.pairs_s = seconds_since(pairs_start);
+  spdlog::info("{} pairs (seed {}), {:.1f}% positive", d.pairs.size(), cfg.seed, 100.0 * d.pairs.positive_fraction());
+  d.rows = static_cast<int64_t>(colours.size());
+  d.names = colours.names;
+  d.rgb = colours.rgb;
+  d.metadata = metadata_tsv(colours);
+  d.summary = {{"colours", colours.size()},
+               {"pairs", d.pairs.size()},
+               {"positive_fraction", d.pairs.positive_fraction()},
+               {"label_threshold", json_number(spec.threshold)}};
+  return d;
+}
+
+TrainingData load_pairs_file(const TrainOptions& o) {
+  const auto start = Clock::now();
+  PairsData file = read_pairs_file(o.pairs_file, o.pairs_file_options);
+  TrainingData d;
+  d.parse_s = seconds_since(start);
+  d.rows = static_cast<int64_t>(file.rows);
+  d.pairs = std::move(file.pairs);
+  spdlog::info("{}: {} pairs over {} rows ({} ids{}{}), {:.1f}% positive, read in {:.2f} s", o.pairs_file,
+               d.pairs.size(), d.rows, to_string(file.ids), file.labelled ? "" : ", positives only",
+               d.pairs.weight.empty() ? "" : ", weighted", 100.0 * d.pairs.positive_fraction(), d.parse_s);
+  if (!file.labelled && o.train.negatives == 0)
+    spdlog::warn("{} has no label column, so every pair is a positive: add --negatives K to draw K negatives each",
+                 o.pairs_file);
+  if (file.ids == IdKind::names) {
+    d.names = file.names;
+    d.vocab = std::move(file.names);
+  } else {
+    d.names.reserve(file.rows);
+    for (uint64_t i = 0; i < file.rows; ++i) d.names.push_back(std::to_string(i));
+  }
+  d.metadata = metadata_tsv(d.names);
+  d.summary = {{"pairs_file", o.pairs_file},
+               {"rows", d.rows},
+               {"ids", to_string(file.ids)},
+               {"pairs", d.pairs.size()},
+               {"labelled", file.labelled},
+               {"weighted", !d.pairs.weight.empty()},
+               {"positive_fraction", d.pairs.positive_fraction()}};
+  return d;
+}
+
+// Text outputs and the plot are for tables a person can look at; past these sizes they are skipped
+// (embedding.npy holds the table, and `cudaembed plot` still draws it on request).
+constexpr uint64_t kMaxTextValues = 10'000'000;
+constexpr int64_t kMaxPlotRows = 100'000;
+constexpr uint64_t kMaxAutoSnapshotBytes = uint64_t{1} << 30;
+
+// One run, fresh or continued from `resume`.
+int run_training(const TrainOptions& o, const Checkpoint* resume) {
+  const auto start = Clock::now();
+  TrainConfig cfg = o.train;
+  if (!resume) check_run_dir(o.out, o.force);
+
+  const bool from_file = !o.pairs_file.empty();
+  std::optional<TrainingData> loaded;
+  std::optional<ColourTable> colours;
+  if (!from_file) {
+    colours = read_colours_csv(o.data);
+    spdlog::info("{}: {} colours", o.data, colours->size());
+  }
+  const double parse_s = seconds_since(start);
+  if (from_file) {
+    loaded = load_pairs_file(o);
+    // Pair weights need the sorted path; --kernel auto picks it.
+    if (!loaded->pairs.weight.empty() && cfg.kernel == "auto") cfg.kernel = "sorted";
+  }
+  auto backend = make_backend(parse_device_choice(o.device), cfg);
+  const BackendInfo info = backend->info();
+  spdlog::info("backend {} on {} (kernel {})", info.name, info.device, info.kernel);
+  if (!from_file) loaded = load_colours(o, *colours, parse_s, *backend, cfg);
+  const TrainingData& data = *loaded;
+  const PairSet& pairs = data.pairs;
 
   // Only now, with the input read and the backend up, does the run directory get made: a run that
   // fails on bad input leaves nothing behind.
@@ -169,22 +273,28 @@ int run_training(const TrainOptions& o, const Checkpoint* resume) {
     state = resume->state;
     history = resume->history;
     config = nlohmann::json::parse(resume->config_json);
-    if (state.rows != static_cast<int64_t>(colours.size()) || state.dims != cfg.dims)
+    if (state.rows != data.rows || state.dims != cfg.dims)
       throw Error(
-          fmt::format("--resume: the checkpoint holds a {} x {} table, but {} has {} colours (was the data "
-                      "file changed?)",
-                      state.rows, state.dims, o.data, colours.size()));
+          fmt::format("--resume: the checkpoint holds a {} x {} table, but {} has {} rows (was the data file "
+                      "changed?)",
+                      state.rows, state.dims, from_file ? o.pairs_file : o.data, data.rows));
+    if (config.contains("pair_count") && config.at("pair_count").get<uint64_t>() != pairs.size())
+      throw Error(fmt::format("--resume: the run trained on {} pairs, but {} now has {} (was the file changed?)",
+                              config.at("pair_count").get<uint64_t>(), o.pairs_file, pairs.size()));
   } else {
-    state = init_model(static_cast<int64_t>(colours.size()), cfg.dims, init);
+    state = init_model(data.rows, cfg.dims, init, cfg.optimizer);
     config["initial_dense"] = {state.dense[0], state.dense[1]};
+    config["pair_count"] = pairs.size();
   }
   const auto done = static_cast<int64_t>(history.size());
   const float initial_dense[2] = {config.at("initial_dense").at(0).get<float>(),
                                   config.at("initial_dense").at(1).get<float>()};
 
   const int64_t spe = steps_per_epoch(pairs.size(), cfg.batch);
-  spdlog::info("training {} epochs x {} steps (batch {}), D={}{}, init {}{}", cfg.epochs, spe, cfg.batch, cfg.dims,
-               cfg.normalize ? " normalised" : "", to_string(init.scheme),
+  spdlog::info("training {} epochs x {} steps (batch {}{}), {} x {}, head {}{}, {}, init {}{}", cfg.epochs, spe,
+               cfg.batch, cfg.negatives ? fmt::format(" + {} negatives each", cfg.negatives) : std::string(), data.rows,
+               cfg.dims, head_name(cfg), cfg.normalize && cfg.head == Head::euclidean ? " normalised" : "",
+               to_string(cfg.optimizer), to_string(init.scheme),
                done ? fmt::format(", resuming after epoch {}", done) : std::string());
 
   namespace fs = std::filesystem;
@@ -192,17 +302,24 @@ int run_training(const TrainOptions& o, const Checkpoint* resume) {
   const std::vector<uint64_t> row_shape{static_cast<uint64_t>(state.rows), static_cast<uint64_t>(state.dims)};
   const std::vector<uint64_t> snapshot_shape{static_cast<uint64_t>(cfg.epochs) + 1, row_shape[0], row_shape[1]};
   const uint64_t table_size = row_shape[0] * row_shape[1];
+  const bool keep_snapshots =
+      o.snapshots == "all" ||
+      (o.snapshots == "auto" && snapshot_shape[0] * table_size * sizeof(float) <= kMaxAutoSnapshotBytes);
+  if (!keep_snapshots && o.snapshots == "auto" && !resume)
+    spdlog::info("not writing snapshots.npy: {} tables of {} x {} would take {:.1f} GiB (--snapshots all keeps them)",
+                 snapshot_shape[0], row_shape[0], row_shape[1],
+                 static_cast<double>(snapshot_shape[0] * table_size * sizeof(float)) / (1u << 30));
   std::optional<NpyStreamWriter> snapshots;
-  if (resume) {
+  if (keep_snapshots && resume) {
     snapshots.emplace(path("snapshots.npy"), snapshot_shape, static_cast<uint64_t>(done + 1) * table_size);
-  } else {
+  } else if (keep_snapshots) {
     snapshots.emplace(path("snapshots.npy"), snapshot_shape);
     snapshots->append(state.table);
   }
   bool checkpointed = resume != nullptr;  // a checkpoint exists that the partial snapshots belong to
   EpochMetrics in_progress = resume ? resume->in_progress : EpochMetrics{};
   auto write_state = [&](int64_t epoch, const ModelState& full) {
-    snapshots->sync();
+    if (snapshots) snapshots->sync();
     write_checkpoint(path("checkpoint.bin"), {config.dump(), epoch, full, history, in_progress});
     checkpointed = true;
   };
@@ -214,14 +331,16 @@ int run_training(const TrainOptions& o, const Checkpoint* resume) {
     train(
         *backend, pairs, state, cfg.epochs - done,
         [&](const EpochRecord& r, const ModelState& s) {
-          snapshots->append(s.table);
+          if (snapshots) snapshots->append(s.table);
           history.push_back(r);
           interval_s += r.seconds;
           if (r.epoch % every == 0 || r.epoch == cfg.epochs) {
             const double steps = static_cast<double>(std::min(every, r.epoch - done) * spe);
-            spdlog::info("epoch {:>{}}/{}  loss {:.4f}  mse {:.4f}  accuracy {:.4f}  {:.0f} steps/s", r.epoch,
-                         fmt::formatted_size("{}", cfg.epochs), cfg.epochs, r.metrics.loss(), r.metrics.mse(),
-                         r.metrics.accuracy(), steps / std::max(interval_s, 1e-9));
+            const double samples = static_cast<double>(std::min(every, r.epoch - done)) * r.metrics.samples;
+            spdlog::info("epoch {:>{}}/{}  loss {:.4f}  mse {:.4f}  accuracy {:.4f}  {:.0f} steps/s  {:.3g} samples/s",
+                         r.epoch, fmt::formatted_size("{}", cfg.epochs), cfg.epochs, r.metrics.loss(), r.metrics.mse(),
+                         r.metrics.accuracy(), steps / std::max(interval_s, 1e-9),
+                         samples / std::max(interval_s, 1e-9));
             interval_s = 0;
           }
           if (o.checkpoint_every > 0 && r.epoch % o.checkpoint_every == 0 && r.epoch < cfg.epochs) {
@@ -233,13 +352,13 @@ int run_training(const TrainOptions& o, const Checkpoint* resume) {
         done, o.stop, &in_progress);
   } catch (...) {
     // A failed run (divergence, a device error) keeps its last good checkpoint resumable.
-    if (checkpointed) snapshots->keep_partial();
+    if (checkpointed && snapshots) snapshots->keep_partial();
     throw;
   }
   const double train_s = seconds_since(train_start);
   if (static_cast<int64_t>(history.size()) < cfg.epochs) {  // stopped by SIGINT
     write_state(static_cast<int64_t>(history.size()), state);
-    snapshots->keep_partial();
+    if (snapshots) snapshots->keep_partial();
     spdlog::warn(
         "interrupted at step {} (epoch {} of {}, step {} of {}): checkpoint written; continue with: "
         "cudaembed train --resume {}",
@@ -249,8 +368,9 @@ int run_training(const TrainOptions& o, const Checkpoint* resume) {
   // With checkpoints on, the final state is one too: a run killed while writing its outputs
   // resumes by writing them again.
   if (o.checkpoint_every > 0 || resume) write_state(cfg.epochs, state);
-  snapshots->finish();
+  if (snapshots) snapshots->finish();
 
+  std::vector<std::string> written{"embedding.npy", "metadata.tsv", "metrics.csv", "run.json"};
   write_npy(path("embedding.npy"), state.table, row_shape);
   if (o.save_pairs) {
     std::vector<uint32_t> ids(2 * pairs.size());
@@ -260,30 +380,52 @@ int run_training(const TrainOptions& o, const Checkpoint* resume) {
     }
     write_npy(path("pair_ids.npy"), ids, {pairs.size(), 2});
     write_npy(path("pair_labels.npy"), pairs.label, {pairs.size()});
+    written.insert(written.end(), {"pair_ids.npy", "pair_labels.npy"});
   }
-  write_text_file(path("vectors.tsv"), vectors_tsv(state));
-  write_text_file(path("metadata.tsv"), metadata_tsv(colours));
+  if (snapshots) written.emplace_back("snapshots.npy");
+  write_text_file(path("metadata.tsv"), data.metadata);
   write_text_file(path("metrics.csv"), metrics_csv(history));
+  if (!data.vocab.empty()) {
+    write_vocab_tsv(path("vocab.tsv"), data.vocab);
+    written.emplace_back("vocab.tsv");
+  }
+  if (table_size <= kMaxTextValues) {
+    write_text_file(path("vectors.tsv"), vectors_tsv(state));
+    write_text_file(path("word2vec.txt"), word2vec_text(state, data.names));
+    written.insert(written.end(), {"vectors.tsv", "word2vec.txt"});
+  } else {
+    spdlog::info("not writing vectors.tsv and word2vec.txt: {} values is more text than anyone reads", table_size);
+  }
 
-  write_text_file(path("word2vec.txt"), word2vec_text(state, colours.names));
-
-  const std::vector<float> compared = cfg.normalize ? l2_normalized_rows(state.table, cfg.dims) : state.table;
-  const EmbeddingQuality quality = evaluate_embedding(compared, cfg.dims, colours.rgb, 3, 10, info.name == "cuda");
   const EpochMetrics& last = history.back().metrics;
-  spdlog::info(
-      "done in {:.2f} s (training {:.2f} s): loss {:.4f}, accuracy {:.4f}; against RGB: Spearman {:.3f}, 10-NN "
-      "overlap {:.3f}",
-      seconds_since(start), train_s, last.loss(), last.accuracy(), quality.spearman, quality.knn_overlap);
+  nlohmann::json final_json = {{"loss", last.loss()},
+                               {"mse", last.mse()},
+                               {"accuracy", last.accuracy()},
+                               {"dense_weight", json_number(state.dense[0])},
+                               {"dense_bias", json_number(state.dense[1])}};
+  std::string quality_text;
+  if (!data.rgb.empty()) {
+    const std::vector<float> compared = cfg.normalize ? l2_normalized_rows(state.table, cfg.dims) : state.table;
+    const EmbeddingQuality quality = evaluate_embedding(compared, cfg.dims, data.rgb, 3, 10, info.name == "cuda");
+    final_json["spearman_rgb"] = quality.spearman;
+    final_json["knn10_overlap_rgb"] = quality.knn_overlap;
+    quality_text =
+        fmt::format("; against RGB: Spearman {:.3f}, 10-NN overlap {:.3f}", quality.spearman, quality.knn_overlap);
+  }
+  spdlog::info("done in {:.2f} s (training {:.2f} s): loss {:.4f}, accuracy {:.4f}{}", seconds_since(start), train_s,
+               last.loss(), last.accuracy(), quality_text);
 
   nlohmann::json run = {
       {"cudaembed_version", kVersion},
       {"command", "train"},
       {"config",
-       {{"data", o.data},
-        {"pairs", spec.count},
-        {"label_threshold", json_number(spec.threshold)},
+       {{"data", from_file ? o.pairs_file : o.data},
+        {"pairs", pairs.size()},
         {"dims", cfg.dims},
         {"normalize", cfg.normalize},
+        {"head", head_name(cfg)},
+        {"optimizer", to_string(cfg.optimizer)},
+        {"negatives", cfg.negatives},
         {"epochs", cfg.epochs},
         {"batch", cfg.batch},
         {"steps_per_epoch", spe},
@@ -300,23 +442,20 @@ int run_training(const TrainOptions& o, const Checkpoint* resume) {
       {"seed", cfg.seed},
       {"backend", {{"name", info.name}, {"device", info.device}, {"kernel", info.kernel}}},
       {"versions", {{"cuda", cuda_versions()}, {"compiler", kCompiler}, {"build_type", kBuildType}}},
-      {"data",
-       {{"colours", colours.size()}, {"pairs", pairs.size()}, {"positive_fraction", pairs.positive_fraction()}}},
-      {"timings_s", {{"parse", parse_s}, {"pairs", pairs_s}, {"train", train_s}, {"total", seconds_since(start)}}},
-      {"final",
-       {{"loss", last.loss()},
-        {"mse", last.mse()},
-        {"accuracy", last.accuracy()},
-        {"dense_weight", json_number(state.dense[0])},
-        {"dense_bias", json_number(state.dense[1])},
-        {"spearman_rgb", quality.spearman},
-        {"knn10_overlap_rgb", quality.knn_overlap}}},
+      {"data", data.summary},
+      {"timings_s",
+       {{"parse", data.parse_s}, {"pairs", data.pairs_s}, {"train", train_s}, {"total", seconds_since(start)}}},
+      {"final", final_json},
   };
   write_text_file(path("run.json"), run.dump(2) + "\n");
-  if (!o.no_plot) write_plot(o.out);  // last: it reads the run directory back
-  spdlog::info(
-      "wrote {}/{{embedding.npy, snapshots.npy, vectors.tsv, metadata.tsv, word2vec.txt, metrics.csv, run.json{}}}",
-      o.out, o.no_plot ? "" : ", plot.png, plot.svg");
+  if (!o.no_plot && state.rows <= kMaxPlotRows) {
+    write_plot(o.out);  // last: it reads the run directory back
+    written.insert(written.end(), {"plot.png", "plot.svg"});
+  } else if (!o.no_plot) {
+    spdlog::info("not drawing plot.png: {} rows are too many points to see (cudaembed plot {} draws it anyway)",
+                 state.rows, o.out);
+  }
+  spdlog::info("wrote {}/{{{}}}", o.out, fmt::join(written, ", "));
   return 0;
 }
 

@@ -8,11 +8,15 @@
 #include "cudaembed/config.hpp"
 #include "cudaembed/model.hpp"
 #include "cudaembed/pairs.hpp"
+#include "cudaembed/pairs_file.hpp"
 
 namespace cudaembed {
 
 struct TrainOptions {
-  std::string data;    // colour CSV
+  std::string data;        // colour CSV (when no pairs_file)
+  std::string pairs_file;  // the user's own pairs: CSV or CEPAIRS1 (docs/pairs-format.md)
+  PairsFileOptions pairs_file_options;
+  std::string snapshots = "auto";  // snapshots.npy: all, none, or auto (all when it stays under 1 GiB)
   std::string out;     // run directory
   bool force = false;  // allow writing into an existing run directory
   std::string device = "auto";

@@ -384,7 +384,7 @@ TEST_CASE("cli: bench times the CPU backend and writes JSON and markdown", "[cli
   INFO(r.output);
   REQUIRE(r.status == 0);
   const auto json = nlohmann::json::parse(read_file(out + "/bench.json"));
-  REQUIRE(json["results"].size() == 1);
+  REQUIRE(json["results"].size() == 2);
   const auto& result = json["results"][0];
   CHECK(result["variant"] == "reference");
   CHECK(result["epoch_seconds"].size() == 2);
@@ -393,7 +393,13 @@ TEST_CASE("cli: bench times the CPU backend and writes JSON and markdown", "[cli
   CHECK(std::isfinite(result["last_epoch_loss"].get<double>()));
   CHECK(json["device"].get<std::string>().find("hardware threads") != std::string::npos);
   const std::string md = read_file(out + "/bench.md");
-  CHECK_THAT(md, Contains("| tiny | reference | 64 x 4 | 256 | 8 |"));
+  CHECK_THAT(md, Contains("| tiny | reference | adam | 64 x 4 | 256 | 8 |"));
+  // The sparse shape: lazy Adam on power-law pairs, its GB/s against the measured copy bandwidth.
+  const auto& sparse = json["results"][1];
+  CHECK(sparse["optimizer"] == "lazy-adam");
+  CHECK(sparse["epoch_bytes"].get<double>() > 2000 * 8 * 4);
+  CHECK(sparse["achieved_gbs"].get<double>() > 0);
+  CHECK(json["copy_bandwidth_gbs"].get<double>() > 0);
   // Kernel variants are a CUDA notion: naming one for the CPU backend is an error.
   const RunResult bad = run_cli("bench --shapes tiny --device cpu --kernel fused --out " + (tmp / "b2"));
   CHECK(bad.status != 0);

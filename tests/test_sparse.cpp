@@ -10,6 +10,8 @@
 #include <fmt/format.h>
 #include <catch2/catch.hpp>
 
+#include <nlohmann/json.hpp>
+
 #include "cudaembed/checkpoint.hpp"
 #include "cudaembed/cpu_reference.hpp"
 #include "cudaembed/pairs_file.hpp"
@@ -301,4 +303,79 @@ TEST_CASE("train recovers known positions from a pairs file of names", "[sparse]
   const EmbeddingQuality q = evaluate_embedding(run.embedding, 3, truth, 3, 10, false);
   // Measured 0.983-0.985 over seeds 1-5 on these settings; a broken gradient or vocabulary lands near 0.
   CHECK(q.spearman > 0.9);
+}
+
+TEST_CASE("cli: positives-only file with negatives, dot head, adagrad, then convert and resume", "[sparse][cli]") {
+  test::TempDir dir;
+  std::string csv;  // no header, no label: positives only, names with a comma
+  for (int i = 0; i < 400; ++i) csv += fmt::format("\"user {}, x\",item{}\n", i % 37, (i * 7) % 23);
+  std::ofstream(dir / "pos.csv") << csv;
+  const std::string run = dir / "run";
+  const auto r = test::run_cli(
+      fmt::format("train --device cpu --pairs-file {} --negatives 3 --head dot --optimizer adagrad --dims 8 --epochs 4 "
+                  "--batch 64 --checkpoint-every 2 --out {}",
+                  test::shell_quote(dir / "pos.csv"), test::shell_quote(run)));
+  INFO(r.output);
+  REQUIRE(r.status == 0);
+  const auto json = nlohmann::json::parse(std::ifstream(run + "/run.json"));
+  CHECK(json["config"]["negatives"] == 3);
+  CHECK(json["config"]["head"] == "dot");
+  CHECK(json["config"]["optimizer"] == "adagrad");
+  CHECK(json["backend"]["kernel"] == "sorted");
+  CHECK(json["data"]["labelled"] == false);
+  CHECK(json["data"]["rows"] == 37 + 23);
+  CHECK_FALSE(json["final"].contains("spearman_rgb"));
+  // One positive in four samples: accuracy well above chance means the negatives were learned.
+  CHECK(json["final"]["accuracy"].get<double>() > 0.74);
+  CHECK(read_vocab_tsv(run + "/vocab.tsv").front() == "user 0, x");
+  CHECK(std::filesystem::exists(run + "/plot.png"));
+  // evaluate compares with RGB, which a pairs file does not have: a clear error.
+  const auto eval = test::run_cli("evaluate " + test::shell_quote(run));
+  CHECK(eval.status == 1);
+  CHECK_THAT(eval.output, Catch::Contains("trained on a pairs file"));
+  // neighbours by name works, without colour columns.
+  const auto nb = test::run_cli("neighbours " + test::shell_quote(run) + " 'user 3, x' -k 3");
+  CHECK(nb.status == 0);
+  CHECK_THAT(nb.output, Catch::Contains("3 nearest to user 3, x"));
+
+  // The same file through convert-pairs trains to the same table.
+  const auto conv = test::run_cli(
+      fmt::format("convert-pairs {} {}", test::shell_quote(dir / "pos.csv"), test::shell_quote(dir / "pos.cepairs")));
+  REQUIRE(conv.status == 0);
+  const std::string run2 = dir / "run2";
+  REQUIRE(test::run_cli(fmt::format("train --device cpu --pairs-file {} --negatives 3 --head dot --optimizer adagrad "
+                                    "--dims 8 --epochs 4 --batch 64 --no-plot --out {}",
+                                    test::shell_quote(dir / "pos.cepairs"), test::shell_quote(run2)))
+              .status == 0);
+  CHECK(read_npy(run2 + "/embedding.npy").data == read_npy(run + "/embedding.npy").data);
+
+  // Resuming the finished run from its checkpoint rewrites the same outputs.
+  const auto before = read_npy(run + "/embedding.npy").data;
+  const auto resumed = test::run_cli("train --resume " + test::shell_quote(run) + " --no-plot");
+  INFO(resumed.output);
+  CHECK(resumed.status == 0);
+  CHECK(read_npy(run + "/embedding.npy").data == before);
+}
+
+TEST_CASE("cli: pairs-file flags that conflict or do not apply are refused", "[sparse][cli]") {
+  test::TempDir dir;
+  std::ofstream(dir / "p.csv") << "a,b,label\n1,2,1\n";
+  const std::string file = test::shell_quote(dir / "p.csv");
+  for (const auto& [args, expected] : std::vector<std::pair<std::string, std::string>>{
+           {"train --pairs-file " + file + " --pairs 10", "--pairs"},
+           {"train --rows 5", "--rows requires --pairs-file"},
+           {"train --head taxicab", "--head"},
+           {"train --optimizer rmsprop", "--optimizer"},
+           {"train --pairs-file " + file + " --rows 2", "not below --rows 2"},
+           {"train --pairs-file " + file + " --id-kind names --rows 9", "--rows"},
+       }) {
+    const auto r = test::run_cli(args + " --out " + test::shell_quote(dir / "never"));
+    INFO(args << "\n" << r.output);
+    CHECK(r.status != 0);
+    CHECK_THAT(r.output, Catch::Contains(expected));
+    CHECK_FALSE(std::filesystem::exists(dir / "never"));
+  }
+  const auto synth = test::run_cli("synth --kind powerlaw --out " + test::shell_quote(dir / "x.csv"));
+  CHECK(synth.status == 1);
+  CHECK_THAT(synth.output, Catch::Contains("powerlaw files are CEPAIRS1"));
 }

@@ -25,13 +25,15 @@ struct RunDir {
   bool normalize = false;          // from run.json: the model compared L2-normalised rows
   std::vector<float> embedding;    // (N, D), embedding.npy
   std::vector<std::string> names;  // (N,), metadata.tsv
-  std::vector<float> rgb;          // (N, 3) in [0, 1], from metadata.tsv's hex column
+  std::vector<float> rgb;          // (N, 3) in [0, 1], from metadata.tsv's hex column (one plain colour without it)
+  bool has_colours = true;         // false for a run on a pairs file: metadata.tsv has names only
 
   // The rows as the model compares them: L2-normalised when `normalize`.
   std::vector<float> effective_embedding() const;
 };
 
-// Loads embedding.npy, metadata.tsv and run.json from a run directory.
+// Loads embedding.npy, metadata.tsv and run.json from a run directory. metadata.tsv is
+// "name<TAB>hex" per colour, or (a run on a pairs file) "name" alone.
 RunDir read_run_dir(const std::string& path);
 
 // Row of the colour called `query`: an exact match, else one ignoring case, spaces, hyphens and
