@@ -15,6 +15,7 @@
 #include "cudaembed/error.hpp"
 #include "cudaembed/math.hpp"
 #include "cudaembed/outputs.hpp"
+#include "cudaembed/synthetic.hpp"
 #include "cudaembed/trainer.hpp"
 #include "cudaembed/version.hpp"
 
@@ -29,6 +30,8 @@ struct Shape {
   uint64_t pairs;
   int64_t batch;
   int64_t epochs;  // timed per repeat
+  Optimizer optimizer = Optimizer::adam;
+  bool powerlaw = false;  // synthetic power-law pairs with hot rows (synthetic.hpp), else uniform ones
 };
 
 // The default run first, then the sizes the speed issue asks for (rows up to 100k, D up to 256,
@@ -43,15 +46,28 @@ std::vector<Shape> shapes_for(const std::string& set) {
       {"rows100k-d64-b8192", 100000, 64, false, 1000000, 8192, 2},
       {"rows100k-d256-b65536", 100000, 256, false, 1000000, 65536, 2},
   };
+  // The scaling issue's configurations: millions of rows, batch 65536, power-law rows, sparse optimizers.
+  const std::vector<Shape> sparse = {
+      {"rows1m-d64-lazy-adam", 1000000, 64, false, 4000000, 65536, 1, Optimizer::lazy_adam, true},
+      {"rows1m-d128-lazy-adam", 1000000, 128, false, 4000000, 65536, 1, Optimizer::lazy_adam, true},
+      {"rows10m-d64-lazy-adam", 10000000, 64, false, 4000000, 65536, 1, Optimizer::lazy_adam, true},
+      {"rows10m-d128-lazy-adam", 10000000, 128, false, 4000000, 65536, 1, Optimizer::lazy_adam, true},
+      {"rows10m-d128-sgd", 10000000, 128, false, 4000000, 65536, 1, Optimizer::sgd, true},
+      {"rows10m-d128-adagrad", 10000000, 128, false, 4000000, 65536, 1, Optimizer::adagrad, true},
+  };
   if (set == "default") return standard;
   if (set == "large") return large;
+  if (set == "sparse") return sparse;
   if (set == "all") {
     auto all = standard;
     all.insert(all.end(), large.begin(), large.end());
+    all.insert(all.end(), sparse.begin(), sparse.end());
     return all;
   }
-  if (set == "tiny") return {{"tiny", 64, 4, false, 2000, 256, 2}};
-  throw Error(fmt::format("--shapes: unknown set '{}' (allowed: default, large, all, tiny)", set));
+  if (set == "tiny")
+    return {{"tiny", 64, 4, false, 2000, 256, 2},
+            {"tiny-sparse", 2000, 8, false, 20000, 1024, 2, Optimizer::lazy_adam, true}};
+  throw Error(fmt::format("--shapes: unknown set '{}' (allowed: default, large, sparse, all, tiny)", set));
 }
 
 // Random pairs over `rows` ids with about a quarter positive, from the same Philox stream layout.
@@ -75,12 +91,25 @@ double median(std::vector<double> v) {
   return n % 2 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
 }
 
+// Bytes an epoch of the sorted path must move at the least: each lookup's row read, its gradient
+// written and read back, the pair records, and every touched row's parameters and optimizer state
+// read and written once per step. The sort's own traffic is not counted.
+double sorted_epoch_bytes(const Shape& shape, const PairSet& pairs) {
+  const double row = 4.0 * shape.dims, lookups = 2.0 * static_cast<double>(pairs.size());
+  const double touched = static_cast<double>(touched_rows_per_epoch(pairs, shape.batch, 42, 0));
+  double per_row = 2 * row;  // the parameters, read and written
+  if (shape.optimizer == Optimizer::lazy_adam) per_row += 4 * row + 2 * 8;
+  if (shape.optimizer == Optimizer::adagrad) per_row += 2 * 4;
+  return lookups * 3 * row + 16.0 * static_cast<double>(pairs.size()) + touched * per_row;
+}
+
 struct Result {
   Shape shape;
   std::string variant;
   int64_t steps_per_epoch;
   std::vector<double> epoch_seconds;  // one per repeat: mean seconds per timed epoch
   double final_loss;
+  double epoch_bytes = 0;  // sorted_epoch_bytes, for the sparse shapes
 };
 
 Result time_variant(const Shape& shape, const std::string& variant, const BenchOptions& o, DeviceChoice device,
@@ -90,11 +119,13 @@ Result time_variant(const Shape& shape, const std::string& variant, const BenchO
   cfg.normalize = shape.normalize;
   cfg.batch = shape.batch;
   cfg.kernel = variant;
+  cfg.optimizer = shape.optimizer;
+  cfg.adam.lr = default_learning_rate(shape.optimizer);
   const int64_t epochs = o.epochs > 0 ? o.epochs : shape.epochs;
   Result r{shape, variant, steps_per_epoch(pairs.size(), shape.batch), {}, 0};
   for (int rep = 0; rep < o.repeats; ++rep) {
     auto backend = make_backend(device, cfg);
-    ModelState state = init_model(rows, shape.dims, InitSpec{InitScheme::robust, 0.05f, 42});
+    ModelState state = init_model(rows, shape.dims, InitSpec{InitScheme::robust, 0.05f, 42}, shape.optimizer);
     backend->load(pairs, state);
     for (int w = 0; w < o.warmup; ++w) backend->train_epoch();
     double seconds = 0;
@@ -111,17 +142,24 @@ Result time_variant(const Shape& shape, const std::string& variant, const BenchO
 }
 
 std::string markdown(const std::vector<Result>& results, const std::string& device, const std::string& command,
-                     const std::string& date) {
-  std::string md = fmt::format("Device: {}. Date: {}. Command: `{}`.\n\n", device, date, command);
+                     const std::string& date, double copy_gbs) {
+  std::string md = fmt::format("Device: {}. Date: {}. Command: `{}`. Measured copy bandwidth: {:.0f} GB/s.\n\n", device,
+                               date, command, copy_gbs);
   md +=
-      "| shape | variant | rows x D | batch | steps/epoch | epoch ms (median) | spread (min-max) | steps/s | "
-      "samples/s | last loss |\n| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |\n";
+      "| shape | variant | optimizer | rows x D | batch | steps/epoch | epoch ms (median) | spread (min-max) | steps/s "
+      "| "
+      "samples/s | GB/s (share of copy) | last loss |\n"
+      "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |\n";
   for (const auto& r : results) {
     const double med = median(r.epoch_seconds);
     const auto [lo, hi] = std::minmax_element(r.epoch_seconds.begin(), r.epoch_seconds.end());
-    md += fmt::format("| {} | {} | {} x {} | {} | {} | {:.3f} | {:.3f}-{:.3f} | {:.0f} | {:.3g} | {:.4f} |\n",
-                      r.shape.name, r.variant, r.shape.rows, r.shape.dims, r.shape.batch, r.steps_per_epoch, med * 1e3,
-                      *lo * 1e3, *hi * 1e3, r.steps_per_epoch / med, r.shape.pairs / med, r.final_loss);
+    const std::string gbs = r.epoch_bytes > 0 ? fmt::format("{:.0f} ({:.0f}%)", r.epoch_bytes / med / 1e9,
+                                                            100 * r.epoch_bytes / med / 1e9 / copy_gbs)
+                                              : "-";
+    md += fmt::format("| {} | {} | {} | {} x {} | {} | {} | {:.3f} | {:.3f}-{:.3f} | {:.0f} | {:.3g} | {} | {:.4f} |\n",
+                      r.shape.name, r.variant, to_string(r.shape.optimizer), r.shape.rows, r.shape.dims, r.shape.batch,
+                      r.steps_per_epoch, med * 1e3, *lo * 1e3, *hi * 1e3, r.steps_per_epoch / med, r.shape.pairs / med,
+                      gbs, r.final_loss);
   }
   return md;
 }
@@ -152,10 +190,18 @@ int run_bench(const BenchOptions& o, const std::string& command) {
     const bool colour_shape = shape.rows == 0;
     if (colour_shape) shape.rows = static_cast<int64_t>(colours.size());
     const PairSet pairs = colour_shape ? generate_pairs_host(colours.rgb, PairSpec{shape.pairs, 42, 0.2f})
-                                       : synthetic_pairs(shape.pairs, static_cast<uint32_t>(shape.rows), 42);
-    for (const auto& variant : variants) {
+                          : shape.powerlaw
+                              ? powerlaw_pairs({static_cast<uint64_t>(shape.rows), shape.pairs, 4, 0.05f, 42})
+                              : synthetic_pairs(shape.pairs, static_cast<uint32_t>(shape.rows), 42);
+    const double epoch_bytes = shape.powerlaw ? sorted_epoch_bytes(shape, pairs) : 0.0;
+    // Sparse optimizers run only on the sorted path.
+    const std::vector<std::string> shape_variants =
+        shape.optimizer != Optimizer::adam ? std::vector<std::string>{cuda ? "sorted" : "reference"} : variants;
+    for (const auto& variant : shape_variants) {
+      if (o.kernel != "all" && variant != o.kernel && cuda) continue;
       try {
         results.push_back(time_variant(shape, variant, o, device, pairs, shape.rows, device_name));
+        results.back().epoch_bytes = epoch_bytes;
       } catch (const Error& e) {
         // A variant that cannot train this shape (persistent on a large table) is skipped, and said so.
         spdlog::warn("{} / {}: skipped: {}", shape.name, variant, e.what());
@@ -167,6 +213,8 @@ int run_bench(const BenchOptions& o, const std::string& command) {
     }
   }
 
+  const double copy_gbs = measured_copy_bandwidth_gbs(device);
+  spdlog::info("measured copy bandwidth: {:.0f} GB/s (read + write)", copy_gbs);
   const std::time_t now = std::time(nullptr);
   char date[32];
   std::strftime(date, sizeof date, "%Y-%m-%d %H:%M UTC", std::gmtime(&now));
@@ -177,6 +225,7 @@ int run_bench(const BenchOptions& o, const std::string& command) {
                          {"repeats", o.repeats},
                          {"warmup_epochs", o.warmup},
                          {"cuda", cuda_versions()},
+                         {"copy_bandwidth_gbs", copy_gbs},
                          {"results", nlohmann::json::array()}};
   for (const auto& r : results) {
     const double med = median(r.epoch_seconds);
@@ -192,12 +241,15 @@ int run_bench(const BenchOptions& o, const std::string& command) {
                                {"median_epoch_seconds", med},
                                {"steps_per_second", r.steps_per_epoch / med},
                                {"samples_per_second", r.shape.pairs / med},
+                               {"optimizer", to_string(r.shape.optimizer)},
+                               {"epoch_bytes", r.epoch_bytes},
+                               {"achieved_gbs", r.epoch_bytes / med / 1e9},
                                {"last_epoch_loss", r.final_loss}});
   }
   prepare_run_dir(o.out, o.force);
   namespace fs = std::filesystem;
   write_text_file((fs::path(o.out) / "bench.json").string(), json.dump(2) + "\n");
-  const std::string md = markdown(results, device_name, command, date);
+  const std::string md = markdown(results, device_name, command, date, copy_gbs);
   write_text_file((fs::path(o.out) / "bench.md").string(), md);
   fmt::print("{}", md);
   spdlog::info("wrote {}/bench.json and bench.md", o.out);
