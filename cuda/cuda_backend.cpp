@@ -12,6 +12,7 @@
 #include "cudaembed/error.hpp"
 #include "device_buffer.hpp"
 #include "device_checks.hpp"
+#include "sorted_kernels.hpp"
 #include "sorted_trainer.hpp"
 #include "train_kernels.hpp"
 
@@ -27,6 +28,7 @@ class CudaBackend final : public Backend {
           fmt::format("--kernel {}: runs only the tutorial's model (euclidean head, adam, no negatives, "
                       "unweighted pairs); use --kernel sorted or auto",
                       config.kernel));
+    if (sorted_path_ && !sorted_dims_supported(config.dims)) throw Error(unsupported_dims_message(config.dims));
     if (cuda_device_count() == 0) throw Error("--device cuda: no CUDA device is visible (try --device cpu or auto)");
     CE_CUDA_CHECK(cudaSetDevice(0));
     CE_CUDA_CHECK(cudaGetDeviceProperties(&props_, 0));

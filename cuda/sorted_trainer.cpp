@@ -130,6 +130,9 @@ SortedTrainer::SortedTrainer(const TrainConfig& config, const PairSet& pairs, co
   for (auto* buffer :
        {&b.lookup_row, &b.lookup_id, &b.sorted_row, &b.sorted_id, &b.unique_row, &b.run_length, &b.run_offset})
     buffer->resize(lookups);
+  // The scan reads every run length, also past this step's runs: zeroed once, so it never reads
+  // uninitialised memory (compute-sanitizer's initcheck).
+  b.run_length.zero();
   b.hot_runs.resize(lookups / kHotRunLength + 1);
   b.lookup_grad.resize(lookups * static_cast<std::size_t>(b.dims));
   b.sample_partials.resize(5 * samples);

@@ -16,12 +16,13 @@ declare -A targets=(
   [gpu_tests]="$build/tests/cudaembed_gpu_tests"
   [train]="$build/cudaembed train --device cuda --epochs 3 --pairs 20000 --no-plot --out $run_dir/run --force"
   [train_fused]="$build/cudaembed train --device cuda --kernel fused --epochs 2 --pairs 20000 --no-plot --out $run_dir/fused --force"
+  [train_sorted]="$build/cudaembed train --device cuda --optimizer lazy-adam --head cosine --negatives 2 --dims 64 --epochs 2 --pairs 20000 --no-plot --out $run_dir/sorted --force"
   [evaluate]="$build/cudaembed evaluate $run_dir/run --device cuda"
 )
 status=0
 printf '%-12s %-12s %s\n' tool target result
 for tool in memcheck racecheck initcheck synccheck; do
-  for name in gpu_tests train train_fused evaluate; do
+  for name in gpu_tests train train_fused train_sorted evaluate; do
     log="$logs/$tool-$name.log"
     extra=()
     [ "$tool" = memcheck ] && extra=(--leak-check full)

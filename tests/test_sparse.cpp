@@ -366,6 +366,8 @@ TEST_CASE("cli: pairs-file flags that conflict or do not apply are refused", "[s
            {"train --rows 5", "--rows requires --pairs-file"},
            {"train --head taxicab", "--head"},
            {"train --optimizer rmsprop", "--optimizer"},
+           // Checked before the device is looked for, so it is testable without one.
+           {"train --device cuda --optimizer sgd --dims 5", "--dims 5: the GPU's sorted-segment kernels are built for"},
            {"train --pairs-file " + file + " --rows 2", "not below --rows 2"},
            {"train --pairs-file " + file + " --id-kind names --rows 9", "--rows"},
        }) {
