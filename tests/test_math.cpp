@@ -22,16 +22,17 @@ struct PairParams {
   double w, b, label;
 };
 
-double pair_loss(const PairParams& p, bool normalize) {
+double pair_loss(const PairParams& p, bool normalize, Head head) {
   auto ignore = [](int, double) {};
   return pair_forward_backward<double>(p.ea.data(), p.eb.data(), static_cast<int>(p.ea.size()), normalize, p.w, p.b,
-                                       p.label, 1.0, ignore, ignore)
+                                       p.label, 1.0, ignore, ignore, head)
       .loss;
 }
 
 }  // namespace
 
 TEST_CASE("pair gradients match central finite differences in float64", "[math]") {
+  const Head head = GENERATE(Head::euclidean, Head::dot);
   const bool normalize = GENERATE(false, true);
   const int dims = GENERATE(1, 2, 3, 8);
   const double label = GENERATE(0.0, 1.0);
@@ -49,16 +50,16 @@ TEST_CASE("pair gradients match central finite differences in float64", "[math]"
   std::vector<double> grad_a(dims, 0.0), grad_b(dims, 0.0);
   const auto r = pair_forward_backward<double>(
       p.ea.data(), p.eb.data(), dims, normalize, p.w, p.b, p.label, 1.0, [&](int k, double g) { grad_a[k] += g; },
-      [&](int k, double g) { grad_b[k] += g; });
+      [&](int k, double g) { grad_b[k] += g; }, head);
 
   // Central differences: error O(h^2) ~ 1e-12, rounding ~ 1e-16 / h ~ 1e-10.
   const double h = 1e-6;
   auto numeric = [&](double& x) {
     const double saved = x;
     x = saved + h;
-    const double up = pair_loss(p, normalize);
+    const double up = pair_loss(p, normalize, head);
     x = saved - h;
-    const double down = pair_loss(p, normalize);
+    const double down = pair_loss(p, normalize, head);
     x = saved;
     return (up - down) / (2 * h);
   };
@@ -68,11 +69,19 @@ TEST_CASE("pair gradients match central finite differences in float64", "[math]"
   const std::vector<double> dense{r.dlogit * r.score, r.dlogit};
   const std::vector<double> num_dense{numeric(p.w), numeric(p.b)};
 
-  INFO("dims " << dims << ", normalize " << normalize << ", label " << label);
+  INFO("head " << (head == Head::dot ? "dot" : "euclidean") << ", dims " << dims << ", normalize " << normalize
+                << ", label " << label);
   const Tolerance tol{1e-8, 1e-6};
   CHECK_CLOSE(grad_a, num_a, tol);
   CHECK_CLOSE(grad_b, num_b, tol);
   CHECK_CLOSE(dense, num_dense, tol);
+}
+
+TEST_CASE("the dot head is the dot product and the cosine head the cosine", "[math]") {
+  const double ea[3] = {1.0, 2.0, -2.0}, eb[3] = {3.0, 0.0, 4.0};
+  CHECK(pair_forward(ea, eb, 3, false, Head::dot).score == Approx(3.0 - 8.0).epsilon(1e-15));
+  CHECK(pair_forward(ea, eb, 3, true, Head::dot).score == Approx(-5.0 / (3.0 * 5.0)).epsilon(1e-15));
+  CHECK(pair_forward(ea, eb, 3, false, Head::euclidean).score == Approx(4.0 + 4.0 + 36.0).epsilon(1e-15));
 }
 
 TEST_CASE("normalised rows below the norm floor are scaled without projection", "[math]") {
