@@ -28,8 +28,8 @@
 #include <fmt/format.h>
 
 #include "cudaembed/error.hpp"
-#include "input_text.hpp"
 #include "cudaembed/outputs.hpp"
+#include "input_text.hpp"
 
 namespace cudaembed {
 namespace {
@@ -121,7 +121,11 @@ class InputFile {
 // (or, for a line with quotes, into scratch strings), valid until the next call to next().
 class CsvRecords {
  public:
-  CsvRecords(InputFile& file, std::size_t chunk_bytes) : file_(file), chunk_(std::max<std::size_t>(chunk_bytes, 1)) {
+  // A regular file smaller than a chunk gets a buffer of its own size, not a zero-filled chunk.
+  CsvRecords(InputFile& file, std::size_t chunk_bytes)
+      : file_(file),
+        chunk_(
+            std::max<std::size_t>(file.regular() ? std::min<uint64_t>(chunk_bytes, file.size() + 1) : chunk_bytes, 1)) {
     while (end_ < sizeof kMagic && !eof_) fill();  // enough to tell the formats apart
   }
 
@@ -455,8 +459,18 @@ CsvSummary parse_csv(CsvRecords& in, const PairsFileOptions& options, NameIndex&
   if (summary.columns < 2 || summary.columns > kMaxColumns)
     in.fail(
         fmt::format("{} columns; a pairs file has 2 (a,b), 3 (a,b,label) or 4 (a,b,label,weight)", summary.columns));
-  if (is_header(in) && !in.next()) throw Error(fmt::format("{}: no pairs: only a header line", in.path()));
+  if (is_header(in)) {
+    // Data lines reject NULs field by field; the header is skipped, so it is checked here. Without
+    // this, a NUL past the first chunk would be refused or not depending on the chunk size.
+    for (std::size_t i = 0; i < in.columns(); ++i)
+      if (in.field(i).find('\0') != std::string_view::npos)
+        in.fail(fmt::format("a NUL byte in the header's column {}: not a text file?", i + 1));
+    if (!in.next()) throw Error(fmt::format("{}: no pairs: only a header line", in.path()));
+  }
   const uint64_t data_line = in.line();
+  // Before the id kind is read off its first two fields: a line after the header may be shorter.
+  if (in.columns() != summary.columns)
+    in.fail(fmt::format("{} columns, but line {} has {}", in.columns(), first_line, summary.columns));
 
   summary.ids = options.ids;
   if (summary.ids == IdKind::automatic)

@@ -166,6 +166,14 @@ TEST_CASE("pairs_file: integer ids with and without rows", "[pairs_file]") {
 
 TEST_CASE("pairs_file: every bad line is an error naming file and line", "[pairs_file]") {
   CHECK_CSV_ERROR("a,b,label\nx,y,1\nx,y\n", 3, "2 columns, but line 1 has 3");
+  // Found by fuzzing: the first line after a header was read as ids before its width was checked.
+  CHECK_CSV_ERROR(".2,30,\n5\n", 2, "1 columns, but line 1 has 3");
+  {  // and a NUL in a header was refused or not depending on whether the first chunk reached it
+    CsvCase c;
+    write_file(c.path, std::string("src_node\0,dst,target\nred,blue,1\n", 31));
+    for (const std::size_t chunk : {4, 1 << 20})
+      CHECK_THAT(error_of([&] { cudaembed::read_pairs_csv(c.path, {}, chunk); }), Contains("NUL byte"));
+  }
   CHECK_CSV_ERROR("x,y,1,1,1\n", 1, "5 columns; a pairs file has 2 (a,b), 3 (a,b,label) or 4 (a,b,label,weight)");
   CHECK_CSV_ERROR("x\n", 1, "1 columns");
   CHECK_CSV_ERROR("x,y,1\nx,y,2\n", 2, "label '2' is not a number in [0, 1]");
