@@ -642,8 +642,14 @@ void check_pairs(const PairsData& data, const std::string& source) {
     throw Error(fmt::format("{}: {} names for {} rows", source, data.names.size(), data.rows));
   if (data.ids == IdKind::ints && !data.names.empty())
     throw Error(fmt::format("{}: integer ids, but {} names", source, data.names.size()));
-  for (std::size_t i = 0; i < data.names.size(); ++i)
-    if (data.names[i].empty()) throw Error(fmt::format("{}: the name of id {} is empty", source, i));
+  for (std::size_t i = 0; i < data.names.size(); ++i) {
+    const std::string& name = data.names[i];
+    if (name.empty()) throw Error(fmt::format("{}: the name of id {} is empty", source, i));
+    // What the CSV reader refuses, a binary file may not bring in either.
+    if (name.find('\0') != std::string::npos || invalid_utf8_at(name) != std::string_view::npos)
+      throw Error(
+          fmt::format("{}: the name of id {} ('{}') holds a NUL byte or invalid UTF-8", source, i, snippet(name)));
+  }
   for (std::size_t i = 0; i < p.size(); ++i) {
     if (p.a[i] >= data.rows || p.b[i] >= data.rows) {
       const bool in_a = p.a[i] >= data.rows;

@@ -163,8 +163,8 @@ void check_data(const PairsData& d, const PairsFileOptions& options, bool csv) {
     const std::string& name = d.names[i];
     if (name.empty()) broken("empty name", i);
     if (!seen.insert(name).second) broken("duplicate name", i);
-    if (csv && name.find('\0') != std::string::npos) broken("NUL byte in a CSV name", i);
-    if (csv && cudaembed::invalid_utf8_at(name) != std::string_view::npos) broken("invalid UTF-8 in a CSV name", i);
+    if (name.find('\0') != std::string::npos) broken("NUL byte in a name", i);
+    if (cudaembed::invalid_utf8_at(name) != std::string_view::npos) broken("invalid UTF-8 in a name", i);
   }
   if (csv) {
     // Ids in order of first appearance, a before b on each line, and every name used.
