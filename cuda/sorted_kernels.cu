@@ -143,9 +143,9 @@ __global__ void __launch_bounds__(kThreads) sorted_forward_backward(SortedArgs a
   const float w = a.scalars->dense[0], bias = a.scalars->dense[1];
   const LogitLoss<float> out = bce_from_logit(w * f.score + bias, x.label);
   const float dlogit = out.dlogit * (x.weight * (1.0f / static_cast<float>(shape.samples)));
+  const HeadScale<float> scale = head_scale(a.head, f, dlogit * w);
   LaneRow<D> ga, gb;
-  for (int i = 0; i < L::kPerLane; ++i)
-    head_gradient(a.head, ea[i] * f.inv_a, eb[i] * f.inv_b, f, dlogit * w, ga[i], gb[i]);
+  for (int i = 0; i < L::kPerLane; ++i) head_gradient(a.head, ea[i] * f.inv_a, eb[i] * f.inv_b, f, scale, ga[i], gb[i]);
 
   if (s >= a.max_samples) return;
   if (valid) {

@@ -244,17 +244,29 @@ CE_HD void head_finish(Head head, bool project_a, bool project_b, PairForward<T>
   if (!project_b) f.dot_b = 0;
 }
 
-// Element k of both rows' gradients given dL/dscore = ds. dL/dn_a is 2 ds (n_a - n_b) for the
-// distance and ds n_b for the dot product; through n = e / ||e|| it becomes (g - n <n, g>) / ||e||.
+// The factors of both rows' gradients given dL/dscore = ds, the same for every element.
 template <class T>
-CE_HD void head_gradient(Head head, T na, T nb, const PairForward<T>& f, T ds, T& ga, T& gb) {
+struct HeadScale {
+  T a, b;
+};
+
+template <class T>
+CE_HD HeadScale<T> head_scale(Head head, const PairForward<T>& f, T ds) {
+  if (head == Head::euclidean) return {T(2) * ds * f.inv_a, T(-2) * ds * f.inv_b};
+  return {ds * f.inv_a, ds * f.inv_b};
+}
+
+// Element k of both rows' gradients. dL/dn_a is 2 ds (n_a - n_b) for the distance and ds n_b for
+// the dot product; through n = e / ||e|| it becomes (g - n <n, g>) / ||e||.
+template <class T>
+CE_HD void head_gradient(Head head, T na, T nb, const PairForward<T>& f, const HeadScale<T>& scale, T& ga, T& gb) {
   if (head == Head::euclidean) {
     const T diff = na - nb;
-    ga = T(2) * ds * f.inv_a * (diff - na * f.dot_a);
-    gb = T(-2) * ds * f.inv_b * (diff - nb * f.dot_b);
+    ga = scale.a * (diff - na * f.dot_a);
+    gb = scale.b * (diff - nb * f.dot_b);
   } else {
-    ga = ds * f.inv_a * (nb - na * f.dot_a);
-    gb = ds * f.inv_b * (na - nb * f.dot_b);
+    ga = scale.a * (nb - na * f.dot_a);
+    gb = scale.b * (na - nb * f.dot_b);
   }
 }
 
@@ -285,9 +297,10 @@ CE_HD PairForward<T> pair_forward(const T* ea, const T* eb, int dims, bool norma
 template <class T, class AddA, class AddB>
 CE_HD void pair_backward(const T* ea, const T* eb, int dims, const PairForward<T>& f, T dscore, AddA&& add_a,
                          AddB&& add_b, Head head = Head::euclidean) {
+  const HeadScale<T> scale = head_scale(head, f, dscore);
   for (int k = 0; k < dims; ++k) {
     T ga, gb;
-    head_gradient(head, ea[k] * f.inv_a, eb[k] * f.inv_b, f, dscore, ga, gb);
+    head_gradient(head, ea[k] * f.inv_a, eb[k] * f.inv_b, f, scale, ga, gb);
     add_a(k, ga);
     add_b(k, gb);
   }
