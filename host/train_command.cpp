@@ -57,26 +57,20 @@ std::string word2vec_text(const ModelState& s, const std::vector<std::string>& n
   return out;
 }
 
-// TensorBoard projector metadata: a header row, then name and colour per row. Tabs and newlines
-// in names would break the columns, so they become spaces.
-std::string metadata_tsv(const ColourTable& colours) {
-  std::string out = "name\thex\n";
-  for (std::size_t i = 0; i < colours.size(); ++i) {
-    std::string name = colours.names[i];
-    std::replace_if(
-        name.begin(), name.end(), [](char c) { return c == '\t' || c == '\n' || c == '\r'; }, ' ');
-    out += fmt::format("{}\t{}\n", name, colours.hex(i));
-  }
-  return out;
-}
-
-// The names alone, for a run on the user's own pairs (no colours to show).
-std::string metadata_tsv(const std::vector<std::string>& names) {
-  std::string out = "name\n";
-  for (std::string name : names) {
+// TensorBoard projector metadata: a header row, then each row's name and, for the colours, its hex
+// colour (a run on a pairs file has names only). Tabs and newlines in names would break the
+// columns, so they become spaces.
+std::string metadata_tsv(const std::vector<std::string>& names, const ColourTable* colours) {
+  std::string out = colours ? "name\thex\n" : "name\n";
+  for (std::size_t i = 0; i < names.size(); ++i) {
+    std::string name = names[i];
     std::replace_if(
         name.begin(), name.end(), [](char c) { return c == '\t' || c == '\n' || c == '\r'; }, ' ');
     out += name;
+    if (colours) {
+      out += '\t';
+      out += colours->hex(i);
+    }
     out += '\n';
   }
   return out;
@@ -189,7 +183,7 @@ TrainingData load_colours(const TrainOptions& o, const ColourTable& colours, dou
   d.rows = static_cast<int64_t>(colours.size());
   d.names = colours.names;
   d.rgb = colours.rgb;
-  d.metadata = metadata_tsv(colours);
+  d.metadata = metadata_tsv(colours.names, &colours);
   d.summary = {{"colours", colours.size()},
                {"pairs", d.pairs.size()},
                {"positive_fraction", d.pairs.positive_fraction()},
@@ -217,7 +211,7 @@ TrainingData load_pairs_file(const TrainOptions& o) {
     d.names.reserve(file.rows);
     for (uint64_t i = 0; i < file.rows; ++i) d.names.push_back(std::to_string(i));
   }
-  d.metadata = metadata_tsv(d.names);
+  d.metadata = metadata_tsv(d.names, nullptr);
   d.summary = {{"pairs_file", o.pairs_file},
                {"rows", d.rows},
                {"ids", to_string(file.ids)},
