@@ -27,7 +27,7 @@ PairRecord step_sample(std::span<const PairRecord> batch, uint32_t s, int negati
 }
 
 void apply_row_update(ModelState& state, int64_t row, const float* g, const float* g2, const TrainConfig& config,
-                      int64_t step) {
+                      float step_size) {
   const int dims = state.dims;
   const std::size_t base = static_cast<std::size_t>(row) * dims;
   float* p = &state.table[base];
@@ -35,9 +35,8 @@ void apply_row_update(ModelState& state, int64_t row, const float* g, const floa
   switch (config.optimizer) {
     case Optimizer::adam:
     case Optimizer::lazy_adam: {
-      int64_t t = step;
-      if (config.optimizer == Optimizer::lazy_adam) t = ++state.row_step[static_cast<std::size_t>(row)];
-      const float step_size = adam_step_size(config.adam, t);
+      if (config.optimizer == Optimizer::lazy_adam)  // the row's own bias correction
+        step_size = adam_step_size(config.adam, ++state.row_step[static_cast<std::size_t>(row)]);
       const AdamCoefficients coef = adam_coefficients(config.adam);
       for (int k = 0; k < dims; ++k)
         adam_update(p[k], state.table_m[base + k], state.table_v[base + k], g[k], g2[k], step_size, coef);
@@ -133,7 +132,7 @@ void cpu_sorted_step(ModelState& state, std::span<const PairRecord> batch, const
     if (!per_lookup)
       for (int k = 0; k < dims; ++k) work.row_grad_sq[k] = work.row_grad[k] * work.row_grad[k];
     if (dense_adam) decay_untouched(state, untouched_from, row, step_size, coef);
-    apply_row_update(state, row, work.row_grad.data(), work.row_grad_sq.data(), config, step);
+    apply_row_update(state, row, work.row_grad.data(), work.row_grad_sq.data(), config, step_size);
     untouched_from = static_cast<int64_t>(row) + 1;
     first = last;
   }

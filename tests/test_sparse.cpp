@@ -60,7 +60,7 @@ void plain_step(ModelState& s, std::span<const PairRecord> batch, const TrainCon
     std::vector<float> g2(g, g + dims);
     for (int k = 0; k < dims; ++k)
       g2[k] = c.second_moment == SecondMoment::lookups ? grad_sq[row * dims + k] : g[k] * g[k];
-    apply_row_update(s, row, g, g2.data(), c, t);
+    apply_row_update(s, row, g, g2.data(), c, adam_step_size(c.adam, t));
   }
   for (int i = 0; i < 2; ++i) {
     const float g = dense_grad[i];
@@ -380,4 +380,47 @@ TEST_CASE("cli: pairs-file flags that conflict or do not apply are refused", "[s
   const auto synth = test::run_cli("synth --kind powerlaw --out " + test::shell_quote(dir / "x.csv"));
   CHECK(synth.status == 1);
   CHECK_THAT(synth.output, Catch::Contains("powerlaw files are CEPAIRS1"));
+}
+
+TEST_CASE("cli: synth files train; --snapshots none and big tables skip what nobody reads", "[sparse][cli]") {
+  test::TempDir dir;
+  // latent as CEPAIRS1: names inside the file, true positions beside it.
+  const std::string latent = dir / "latent.cepairs";
+  REQUIRE(test::run_cli("synth --kind latent --rows 50 --pairs 2000 --out " + test::shell_quote(latent)).status == 0);
+  const PairsData data = read_pairs_file(latent);
+  CHECK(data.ids == IdKind::names);
+  CHECK(data.pairs.size() == 2000);
+  CHECK(read_npy(latent + ".positions.npy").shape == std::vector<uint64_t>{50, 3});
+  // --deterministic with a sparse optimizer: the sorted path, which is deterministic as it is.
+  const std::string run = dir / "run";
+  const auto r = test::run_cli(fmt::format(
+      "train --device cpu --pairs-file {} --optimizer lazy-adam --deterministic --snapshots none --epochs 2 "
+      "--no-plot --out {}",
+      test::shell_quote(latent), test::shell_quote(run)));
+  INFO(r.output);
+  REQUIRE(r.status == 0);
+  CHECK_FALSE(std::filesystem::exists(run + "/snapshots.npy"));
+  CHECK(nlohmann::json::parse(std::ifstream(run + "/run.json"))["config"]["kernel"] == "sorted");
+
+  // powerlaw: integer ids; a 100,001 x 100 table (just over 10M values, and over 100,000 rows)
+  // gets its .npy files but no text outputs and no plot.
+  const std::string powerlaw = dir / "powerlaw.cepairs";
+  REQUIRE(
+      test::run_cli("synth --kind powerlaw --rows 100001 --pairs 1000 --out " + test::shell_quote(powerlaw)).status ==
+      0);
+  CHECK(read_pairs_file(powerlaw).ids == IdKind::ints);
+  const std::string big = dir / "big";
+  const auto b =
+      test::run_cli(fmt::format("train --device cpu --pairs-file {} --optimizer sgd --dims 100 --epochs 1 "
+                                "--batch 500 --out {}",
+                                test::shell_quote(powerlaw), test::shell_quote(big)));
+  INFO(b.output);
+  REQUIRE(b.status == 0);
+  CHECK(read_npy(big + "/embedding.npy").shape == std::vector<uint64_t>{100001, 100});
+  CHECK(std::filesystem::exists(big + "/snapshots.npy"));  // 2 x 40 MB: under --snapshots auto's 1 GiB
+  CHECK(std::filesystem::exists(big + "/metadata.tsv"));
+  CHECK_FALSE(std::filesystem::exists(big + "/vectors.tsv"));
+  CHECK_FALSE(std::filesystem::exists(big + "/word2vec.txt"));
+  CHECK_FALSE(std::filesystem::exists(big + "/plot.png"));
+  CHECK_FALSE(std::filesystem::exists(big + "/vocab.tsv"));  // integer ids have no names to write
 }

@@ -57,8 +57,9 @@ void cpu_sorted_step(ModelState& state, std::span<const PairRecord> batch, const
                      SortedWorkspace& work, EpochMetrics& metrics);
 
 // The update of one row, given its summed gradient g and per-lookup squares g2 (D values each):
-// what the segment kernels apply too. `step` is the global step being taken (1-based).
+// what the segment kernels apply too. `step_size` is Adam's for the step being taken, computed once
+// per step by the caller; lazy Adam replaces it with the row's own.
 void apply_row_update(ModelState& state, int64_t row, const float* g, const float* g2, const TrainConfig& config,
-                      int64_t step);
+                      float step_size);
 
 }  // namespace cudaembed
