@@ -15,13 +15,9 @@
 namespace cudaembed {
 
 void shuffled_epoch(const PairSet& pairs, uint64_t seed, int64_t epoch, std::vector<LabelledPair>& out) {
-  const auto n = static_cast<uint32_t>(pairs.size());
-  const uint32_t key = epoch_shuffle_key(seed, epoch);
-  out.resize(n);
-  for (uint32_t i = 0; i < n; ++i) {
-    const uint32_t id = permute_index(i, n, key);
-    out[i] = {pairs.a[id], pairs.b[id], pairs.label[id]};
-  }
+  gather_in_epoch_order(static_cast<uint32_t>(pairs.size()), seed, epoch, out, [&](uint32_t id) {
+    return LabelledPair{pairs.a[id], pairs.b[id], pairs.label[id]};
+  });
 }
 
 void cpu_train_step(ModelState& state, std::span<const LabelledPair> batch, const TrainConfig& config,

@@ -8,14 +8,10 @@
 namespace cudaembed {
 
 void shuffled_epoch_records(const PairSet& pairs, uint64_t seed, int64_t epoch, std::vector<PairRecord>& out) {
-  const auto n = static_cast<uint32_t>(pairs.size());
-  const uint32_t key = epoch_shuffle_key(seed, epoch);
   const bool weighted = !pairs.weight.empty();
-  out.resize(n);
-  for (uint32_t i = 0; i < n; ++i) {
-    const uint32_t id = permute_index(i, n, key);
-    out[i] = {pairs.a[id], pairs.b[id], pairs.label[id], weighted ? pairs.weight[id] : 1.0f};
-  }
+  gather_in_epoch_order(static_cast<uint32_t>(pairs.size()), seed, epoch, out, [&](uint32_t id) {
+    return PairRecord{pairs.a[id], pairs.b[id], pairs.label[id], weighted ? pairs.weight[id] : 1.0f};
+  });
 }
 
 PairRecord step_sample(std::span<const PairRecord> batch, uint32_t s, int negatives, uint64_t seed, int64_t step,

@@ -16,6 +16,14 @@ namespace cudaembed {
 // Batch k is out[k*batch, min((k+1)*batch, P)); the CUDA kernels compute the same ids in place.
 void shuffled_epoch(const PairSet& pairs, uint64_t seed, int64_t epoch, std::vector<LabelledPair>& out);
 
+// The epoch's order, once: out[i] = example(permute_index(i, n, key(seed, epoch))) for i < n.
+template <class Example, class Make>
+void gather_in_epoch_order(uint32_t n, uint64_t seed, int64_t epoch, std::vector<Example>& out, Make&& example) {
+  const uint32_t key = epoch_shuffle_key(seed, epoch);
+  out.resize(n);
+  for (uint32_t i = 0; i < n; ++i) out[i] = example(permute_index(i, n, key));
+}
+
 // Gradient scratch, (N, D) each, all zero between steps.
 struct CpuWorkspace {
   std::vector<float> grad;                  // sum of the lookups' gradients
