@@ -138,7 +138,7 @@ __global__ void __launch_bounds__(kThreads) sorted_forward_backward(SortedArgs a
   f.score = group_sum<D>(f.score);
   f.dot_a = group_sum<D>(f.dot_a);
   f.dot_b = group_sum<D>(f.dot_b);
-  head_finish(a.head, project_a, project_b, f);
+  head_finish(a.head, D, project_a, project_b, f);
 
   const float w = a.scalars->dense[0], bias = a.scalars->dense[1];
   const LogitLoss<float> out = bce_from_logit(w * f.score + bias, x.label);

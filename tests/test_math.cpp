@@ -101,6 +101,31 @@ TEST_CASE("normalised rows below the norm floor are scaled without projection", 
   CHECK(ga[1] == Approx(2 * ddist * (0.0 - 0.8) / floor).epsilon(1e-12));
 }
 
+TEST_CASE("at D = 1 a normalised row's gradient is exactly zero, in float with or without FMA", "[math]") {
+  // n = e / |e| = +-1 for every e: the exact gradient through the projection vanishes. Computed as
+  // (g - n <n, g>) / |e| in float it would be rounding noise whose value depends on FMA contraction.
+  const Head head = GENERATE(Head::euclidean, Head::dot);
+  std::mt19937 rng(77);
+  std::uniform_real_distribution<float> u(-1.0f, 1.0f);
+  int nonzero = 0;
+  for (int i = 0; i < 20000; ++i) {
+    const float ea = u(rng), eb = u(rng);
+    float ga = 0, gb = 0;
+    pair_forward_backward<float>(
+        &ea, &eb, 1, true, -2.3f, 0.4f, static_cast<float>(i % 2), 1.0f, [&](int, float g) { ga += g; },
+        [&](int, float g) { gb += g; }, head);
+    nonzero += (ga != 0.0f) + (gb != 0.0f);
+  }
+  INFO("head " << (head == Head::dot ? "dot" : "euclidean"));
+  CHECK(nonzero == 0);
+  // A row under the norm floor is scaled, not projected: its gradient is not zero.
+  const float tiny = 1e-7f, other = 0.5f;
+  float g_tiny = 0;
+  pair_forward_backward<float>(
+      &tiny, &other, 1, true, -2.3f, 0.4f, 1.0f, 1.0f, [&](int, float g) { g_tiny += g; }, [](int, float) {}, head);
+  CHECK(g_tiny != 0.0f);
+}
+
 TEST_CASE("BCE from the logit is finite and exact at extreme logits", "[math]") {
   // For z = 50, label 0: loss = 50 + log1p(e^-50) = 50 exactly in float; clipping p would give 16.1.
   const auto far_pos = bce_from_logit(50.0f, 0.0f);

@@ -221,6 +221,8 @@ struct PairForward {
   T score;         // the head's output: squared distance or dot product of the (normalised) rows
   T inv_a, inv_b;  // 1 / max(||e||, sqrt(eps)) when normalising, else 1
   T dot_a, dot_b;  // <n_x, dL/dn_x> / dL/dscore where the projection applies, else 0
+  // 0 where a row's gradient is exactly zero, else 1 (see head_finish).
+  T live_a = 1, live_b = 1;
 };
 
 // One element's share of the forward sums: na, nb are element k of the (normalised) rows.
@@ -236,12 +238,17 @@ CE_HD void head_accumulate(Head head, T na, T nb, PairForward<T>& f) {
   }
 }
 
-// Completes the sums: for the dot head, <n_a, n_b> is both rows' projection term.
+// Completes the sums: for the dot head, <n_a, n_b> is both rows' projection term. At D = 1 a
+// projected row is n = +-1 whatever e is, so its gradient (g - n <n, g>) / ||e|| is exactly zero;
+// computed in float it is rounding noise that differs with FMA contraction (GPU against CPU) and
+// that Adam's division by sqrt(v) amplifies to steps of order lr. So it is zeroed outright.
 template <class T>
-CE_HD void head_finish(Head head, bool project_a, bool project_b, PairForward<T>& f) {
+CE_HD void head_finish(Head head, int dims, bool project_a, bool project_b, PairForward<T>& f) {
   if (head == Head::dot) f.dot_a = f.dot_b = f.score;
   if (!project_a) f.dot_a = 0;
   if (!project_b) f.dot_b = 0;
+  if (dims == 1 && project_a) f.live_a = 0;
+  if (dims == 1 && project_b) f.live_b = 0;
 }
 
 // The factors of both rows' gradients given dL/dscore = ds, the same for every element.
@@ -252,8 +259,8 @@ struct HeadScale {
 
 template <class T>
 CE_HD HeadScale<T> head_scale(Head head, const PairForward<T>& f, T ds) {
-  if (head == Head::euclidean) return {T(2) * ds * f.inv_a, T(-2) * ds * f.inv_b};
-  return {ds * f.inv_a, ds * f.inv_b};
+  if (head == Head::euclidean) return {T(2) * ds * f.inv_a * f.live_a, T(-2) * ds * f.inv_b * f.live_b};
+  return {ds * f.inv_a * f.live_a, ds * f.inv_b * f.live_b};
 }
 
 // Element k of both rows' gradients. dL/dn_a is 2 ds (n_a - n_b) for the distance and ds n_b for
@@ -288,7 +295,7 @@ CE_HD PairForward<T> pair_forward(const T* ea, const T* eb, int dims, bool norma
     f.inv_b = T(1) / std::sqrt(std::fmax(ss_b, eps));
   }
   for (int k = 0; k < dims; ++k) head_accumulate(head, ea[k] * f.inv_a, eb[k] * f.inv_b, f);
-  head_finish(head, project_a, project_b, f);
+  head_finish(head, dims, project_a, project_b, f);
   return f;
 }
 
