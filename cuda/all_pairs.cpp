@@ -25,7 +25,9 @@ std::vector<float> cuda_all_pairs_sq_distances(std::span<const float> points, in
   if (cuda_device_count() == 0) throw Error("all-pairs distances on the GPU: no CUDA device is visible");
   const auto n = static_cast<int64_t>(points.size() / dims);
   DeviceBuffer<float> x, norms(static_cast<std::size_t>(n)), gram(static_cast<std::size_t>(n * n));
-  x.upload(points.data(), points.size());
+  // Everything here runs on the legacy default stream, where cuBLAS runs with no stream set.
+  const cudaStream_t stream = nullptr;
+  x.upload(points.data(), points.size(), stream);
   cublasHandle_t handle = nullptr;
   check_cublas(cublasCreate(&handle), "cublasCreate");
   // X row-major (n, dims) is column-major (dims, n) = A; A^T A is the (n, n) Gram matrix, and being
@@ -36,10 +38,10 @@ std::vector<float> cuda_all_pairs_sq_distances(std::span<const float> points, in
                   dims, x.data(), dims, &zero, gram.data(), static_cast<int>(n));
   cublasDestroy(handle);
   check_cublas(gemm, "cublasSgemm");
-  launch_row_sq_norms(x.data(), n, dims, norms.data(), nullptr);
-  launch_gram_to_sq_distances(norms.data(), n, gram.data(), nullptr);
+  launch_row_sq_norms(x.data(), n, dims, norms.data(), stream);
+  launch_gram_to_sq_distances(norms.data(), n, gram.data(), stream);
   std::vector<float> out;
-  gram.download(out);
+  gram.download(out, stream);
   return out;
 }
 

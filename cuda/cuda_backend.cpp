@@ -2,6 +2,8 @@
 // parameters copied back to the host once per epoch.
 #include <algorithm>
 #include <cstddef>
+#include <memory>
+#include <type_traits>
 
 #include <fmt/format.h>
 #include <spdlog/spdlog.h>
@@ -56,23 +58,28 @@ class CudaBackend final : public Backend {
     nvtx3::scoped_range range{"generate_pairs"};
     const auto colours = static_cast<uint32_t>(rgb.size() / 3);
     DeviceBuffer<float> d_rgb;
-    d_rgb.upload(rgb.data(), rgb.size());
+    d_rgb.upload(rgb.data(), rgb.size(), stream_);
     DeviceBuffer<uint32_t> bits(3 * spec.count), a(spec.count), b(spec.count);
     DeviceBuffer<float> label(spec.count);
-    curandGenerator_t gen = nullptr;
-    CE_CURAND_CHECK(curandCreateGenerator(&gen, CURAND_RNG_PSEUDO_PHILOX4_32_10));
-    const curandStatus_t seeded = curandSetPseudoRandomGeneratorSeed(gen, spec.seed);
-    const curandStatus_t drawn =
-        seeded == CURAND_STATUS_SUCCESS ? curandGenerate(gen, bits.data(), bits.size()) : seeded;
-    CE_CURAND_CHECK(curandDestroyGenerator(gen));
-    CE_CURAND_CHECK(drawn);
+    // Destroyed after the stream's work that reads its output has finished.
+    std::unique_ptr<std::remove_pointer_t<curandGenerator_t>, decltype(&curandDestroyGenerator)> gen{
+        nullptr, curandDestroyGenerator};
+    curandGenerator_t made = nullptr;
+    CE_CURAND_CHECK(curandCreateGenerator(&made, CURAND_RNG_PSEUDO_PHILOX4_32_10));
+    gen.reset(made);
+    // On the stream pairs_from_bits reads on. Legacy ordering, as on the host generator: the one
+    // whose sequence cuRAND promises to keep across releases.
+    CE_CURAND_CHECK(curandSetStream(made, stream_));
+    CE_CURAND_CHECK(curandSetGeneratorOrdering(made, CURAND_ORDERING_PSEUDO_LEGACY));
+    CE_CURAND_CHECK(curandSetPseudoRandomGeneratorSeed(made, spec.seed));
+    CE_CURAND_CHECK(curandGenerate(made, bits.data(), bits.size()));
     launch_pairs_from_bits(bits.data(), d_rgb.data(), colours, spec.count, spec.threshold, a.data(), b.data(),
                            label.data(), props_.multiProcessorCount, stream_);
     CE_CUDA_CHECK(cudaStreamSynchronize(stream_));
     PairSet pairs;
-    a.download(pairs.a);
-    b.download(pairs.b);
-    label.download(pairs.label);
+    a.download(pairs.a, stream_);
+    b.download(pairs.b, stream_);
+    label.download(pairs.label, stream_);
     return pairs;
   }
 
@@ -99,16 +106,16 @@ class CudaBackend final : public Backend {
           fmt::format("the run stopped at step {}, inside an epoch of {} steps (it was interrupted on the CPU); "
                       "resume it with --device cpu",
                       state.step, steps_per_epoch_));
-    pair_a_.upload(pairs.a);
-    pair_b_.upload(pairs.b);
-    label_.upload(pairs.label);
-    table_.upload(state.table);
-    table_m_.upload(state.table_m);
-    table_v_.upload(state.table_v);
+    pair_a_.upload(pairs.a, stream_);
+    pair_b_.upload(pairs.b, stream_);
+    label_.upload(pairs.label, stream_);
+    table_.upload(state.table, stream_);
+    table_m_.upload(state.table_m, stream_);
+    table_v_.upload(state.table_v, stream_);
     grad_.resize(state.table.size());
-    grad_.zero();
+    grad_.zero(stream_);
     grad_sq_.resize(config_.second_moment == SecondMoment::lookups ? state.table.size() : 0);
-    grad_sq_.zero();
+    grad_sq_.zero(stream_);
     DeviceScalars host{};
     host.step = state.step;
     for (int i = 0; i < 2; ++i) {
@@ -116,7 +123,7 @@ class CudaBackend final : public Backend {
       host.dense_m[i] = state.dense_m[i];
       host.dense_v[i] = state.dense_v[i];
     }
-    scalars_.upload(&host, 1);
+    scalars_.upload(&host, 1, stream_);
     rows_ = state.rows;
     dims_ = state.dims;
     forward_cache_.resize(static_cast<std::size_t>(config_.batch));
@@ -150,7 +157,7 @@ class CudaBackend final : public Backend {
     float ms = 0;
     CE_CUDA_CHECK(cudaEventElapsedTime(&ms, epoch_start_, epoch_end_));
     DeviceScalars host{};
-    scalars_.download(&host, 1);
+    scalars_.download(&host, 1, stream_);
     return {host.loss_sum, host.squared_error_sum, static_cast<double>(host.correct),
             static_cast<int64_t>(pair_a_.size()), ms / 1e3};
   }
@@ -158,15 +165,15 @@ class CudaBackend final : public Backend {
   void fetch(ModelState& state, bool with_optimizer) override {
     if (sorted_) return sorted_->fetch(state, with_optimizer);
     DeviceScalars host{};
-    scalars_.download(&host, 1);
+    scalars_.download(&host, 1, stream_);
     state.rows = rows_;
     state.dims = dims_;
-    table_.download(state.table);
+    table_.download(state.table, stream_);
     state.step = host.step;
     for (int i = 0; i < 2; ++i) state.dense[i] = host.dense[i];
     if (!with_optimizer) return;
-    table_m_.download(state.table_m);
-    table_v_.download(state.table_v);
+    table_m_.download(state.table_m, stream_);
+    table_v_.download(state.table_v, stream_);
     for (int i = 0; i < 2; ++i) {
       state.dense_m[i] = host.dense_m[i];
       state.dense_v[i] = host.dense_v[i];
@@ -256,6 +263,22 @@ double cuda_copy_bandwidth_gbs() {
   cudaEventDestroy(end);
   std::sort(seconds.begin(), seconds.end());
   return 2.0 * kBytes / seconds[seconds.size() / 2] / 1e9;
+}
+
+bool cuda_kernel_supports(const std::string& kernel, int64_t rows, const TrainConfig& config) {
+  if (cuda_device_count() == 0) return false;
+  if (kernel == "auto") return true;
+  if (kernel == "sorted") return sorted_dims_supported(config.dims);
+  const KernelVariant& variant = find_kernel_variant(kernel);
+  cudaDeviceProp props{};
+  CE_CUDA_CHECK(cudaGetDeviceProperties(&props, 0));
+  StepArgs args{};  // what supports() reads: the shape, and whether per-lookup squares are kept
+  args.rows = rows;
+  args.dims = config.dims;
+  args.batch = static_cast<int>(config.batch);
+  float marker = 0;
+  args.grad_sq = config.second_moment == SecondMoment::lookups ? &marker : nullptr;
+  return variant.supports(args, props);
 }
 
 std::vector<std::string> cuda_kernel_names() {

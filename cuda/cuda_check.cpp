@@ -1,4 +1,4 @@
-// Error reporting for CE_CUDA_CHECK and CE_CURAND_CHECK.
+// Error reporting for CE_CUDA_CHECK, CE_CURAND_CHECK and CE_CHECK_LAUNCH.
 #include <fmt/format.h>
 
 #include "cuda_check.hpp"
@@ -13,6 +13,11 @@ void throw_cuda_error(cudaError_t err, const char* call, const char* file, int l
 
 void throw_curand_error(curandStatus_t status, const char* call, const char* file, int line) {
   throw Error(fmt::format("cuRAND error {} in {} at {}:{}", static_cast<int>(status), call, file, line));
+}
+
+void throw_launch_error(cudaError_t err, const char* kernel, const char* file, int line) {
+  throw Error(fmt::format("CUDA error {} ({}) launching kernel {} at {}:{}", cudaGetErrorName(err),
+                          cudaGetErrorString(err), kernel, file, line));
 }
 
 }  // namespace cudaembed

@@ -1,4 +1,6 @@
-// An owning, typed cudaMalloc'd array.
+// An owning, typed cudaMalloc'd array. Every copy and fill names the stream it is ordered on, the
+// one the kernels that use the buffer run on: the backends' streams do not synchronise with the
+// legacy default stream, so a plain cudaMemcpy or cudaMemset there could race with their kernels.
 #pragma once
 
 #include <cstddef>
@@ -32,23 +34,27 @@ class DeviceBuffer {
     if (count) CE_CUDA_CHECK(cudaMalloc(&data_, count * sizeof(T)));
     size_ = count;
   }
-  // Resizes to `count` and copies host[0, count) in.
-  void upload(const T* host, std::size_t count) {
+  // Resizes to `count` and copies host[0, count) in, after the stream's earlier work. From pageable
+  // memory the call returns once the source is staged, so `host` may be reused at once.
+  void upload(const T* host, std::size_t count, cudaStream_t stream) {
     resize(count);
-    if (count) CE_CUDA_CHECK(cudaMemcpy(data_, host, count * sizeof(T), cudaMemcpyHostToDevice));
+    if (count) CE_CUDA_CHECK(cudaMemcpyAsync(data_, host, count * sizeof(T), cudaMemcpyHostToDevice, stream));
   }
-  void upload(const std::vector<T>& host) { upload(host.data(), host.size()); }
-  // Copies the first `count` elements out.
-  void download(T* host, std::size_t count) const {
-    if (count) CE_CUDA_CHECK(cudaMemcpy(host, data_, count * sizeof(T), cudaMemcpyDeviceToHost));
+  void upload(const std::vector<T>& host, cudaStream_t stream) { upload(host.data(), host.size(), stream); }
+  // Copies the first `count` elements out once the stream's earlier work is done; returns when
+  // they are in `host`.
+  void download(T* host, std::size_t count, cudaStream_t stream) const {
+    if (!count) return;
+    CE_CUDA_CHECK(cudaMemcpyAsync(host, data_, count * sizeof(T), cudaMemcpyDeviceToHost, stream));
+    CE_CUDA_CHECK(cudaStreamSynchronize(stream));
   }
   // Copies everything out, resizing `host` to fit.
-  void download(std::vector<T>& host) const {
+  void download(std::vector<T>& host, cudaStream_t stream) const {
     host.resize(size_);
-    download(host.data(), size_);
+    download(host.data(), size_, stream);
   }
-  void zero() {
-    if (size_) CE_CUDA_CHECK(cudaMemset(data_, 0, size_ * sizeof(T)));
+  void zero(cudaStream_t stream) {
+    if (size_) CE_CUDA_CHECK(cudaMemsetAsync(data_, 0, size_ * sizeof(T), stream));
   }
 
   T* data() { return data_; }

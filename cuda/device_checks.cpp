@@ -4,6 +4,7 @@
 #include <fmt/format.h>
 
 #include "cudaembed/pairs.hpp"
+#include "sorted_kernels.hpp"
 
 namespace cudaembed {
 
@@ -34,7 +35,7 @@ SortedMemory sorted_device_bytes(uint64_t pairs, int64_t rows, int dims, int64_t
   if (optimizer == Optimizer::adam || optimizer == Optimizer::lazy_adam) m.table += 2 * n * row_bytes;
   if (optimizer == Optimizer::lazy_adam) m.table += n * sizeof(long long);
   if (optimizer == Optimizer::adagrad) m.table += n * sizeof(float);
-  if (optimizer == Optimizer::adam) m.table += (n + 31) / 32 * sizeof(uint32_t);
+  if (optimizer == Optimizer::adam) m.table += touched_bitmap_words(n) * sizeof(uint32_t);
   const uint64_t samples = static_cast<uint64_t>(batch) * (static_cast<uint64_t>(negatives) + 1);
   const uint64_t lookups = 2 * samples;
   // lookup gradients; 7 uint32 arrays; per-sample partials; CUB's radix sort double buffers and slack

@@ -421,15 +421,16 @@ bool sorted_dims_supported(int dims) { return with_dims(dims, DoNothing{}); }
 
 std::size_t sorted_cub_temp_bytes(uint32_t max_samples, int key_bits) {
   const uint32_t lookups = 2 * max_samples;
+  // Null pointers of exactly the types launch_dims passes: another type is another template
+  // instantiation, whose scratch size need not be the same.
+  const SortedArgs a{};
+  int* const runs = nullptr;  // &a.scalars->runs there
   size_t sort = 0, encode = 0, scan = 0;
-  CE_CUDA_CHECK(cub::DeviceRadixSort::SortPairs(nullptr, sort, static_cast<const uint32_t*>(nullptr),
-                                                static_cast<uint32_t*>(nullptr), static_cast<const uint32_t*>(nullptr),
-                                                static_cast<uint32_t*>(nullptr), lookups, 0, key_bits));
-  CE_CUDA_CHECK(cub::DeviceRunLengthEncode::Encode(nullptr, encode, static_cast<const uint32_t*>(nullptr),
-                                                   static_cast<uint32_t*>(nullptr), static_cast<uint32_t*>(nullptr),
-                                                   static_cast<int*>(nullptr), lookups));
-  CE_CUDA_CHECK(cub::DeviceScan::ExclusiveSum(nullptr, scan, static_cast<const uint32_t*>(nullptr),
-                                              static_cast<uint32_t*>(nullptr), lookups));
+  CE_CUDA_CHECK(cub::DeviceRadixSort::SortPairs(nullptr, sort, a.lookup_row, a.sorted_row, a.lookup_id, a.sorted_id,
+                                                lookups, 0, key_bits));
+  CE_CUDA_CHECK(cub::DeviceRunLengthEncode::Encode(nullptr, encode, a.sorted_row, a.unique_row, a.run_length, runs,
+                                                   lookups));
+  CE_CUDA_CHECK(cub::DeviceScan::ExclusiveSum(nullptr, scan, a.run_length, a.run_offset, lookups));
   return std::max({sort, encode, scan});
 }
 
@@ -441,7 +442,7 @@ void launch_sorted_step(const SortedArgs& a, cudaStream_t stream) {
         static_cast<int>(std::max<size_t>(1, std::min<size_t>((n + kThreads - 1) / kThreads, 8 * a.sm_count)));
     sorted_decay_untouched<<<blocks, kThreads, 0, stream>>>(a);
     CE_CHECK_LAUNCH("sorted_decay_untouched");
-    CE_CUDA_CHECK(cudaMemsetAsync(a.touched, 0, (a.rows + 31) / 32 * sizeof(uint32_t), stream));
+    CE_CUDA_CHECK(cudaMemsetAsync(a.touched, 0, touched_bitmap_words(a.rows) * sizeof(uint32_t), stream));
   }
   sorted_finish<<<1, kFinishThreads, 0, stream>>>(a);
   CE_CHECK_LAUNCH("sorted_finish");

@@ -73,6 +73,10 @@ struct SortedArgs {
   int sm_count;
 };
 
+// Words of the touched-row bitmap for `rows` rows. In 64 bits: (rows + 31) / 32 in uint32_t wraps
+// to 0 for rows past 2^32 - 32, and the GPU path takes up to 2^32 - 2 rows.
+constexpr std::size_t touched_bitmap_words(uint64_t rows) { return static_cast<std::size_t>((rows + 31) / 32); }
+
 // Row widths the kernels are instantiated for; anything else gets unsupported_dims_message().
 bool sorted_dims_supported(int dims);
 std::string unsupported_dims_message(int dims);

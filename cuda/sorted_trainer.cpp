@@ -115,16 +115,16 @@ SortedTrainer::SortedTrainer(const TrainConfig& config, const PairSet& pairs, co
   std::vector<PairRecord> records(pairs.size());
   for (std::size_t i = 0; i < pairs.size(); ++i)
     records[i] = {pairs.a[i], pairs.b[i], pairs.label[i], pairs.weight.empty() ? 1.0f : pairs.weight[i]};
-  b.pairs.upload(records);
-  b.table.upload(state.table);
-  b.table_m.upload(state.table_m);
-  b.table_v.upload(state.table_v);
-  b.row_acc.upload(state.row_acc);
+  b.pairs.upload(records, stream);
+  b.table.upload(state.table, stream);
+  b.table_m.upload(state.table_m, stream);
+  b.table_v.upload(state.table_v, stream);
+  b.row_acc.upload(state.row_acc, stream);
   std::vector<long long> row_step(state.row_step.begin(), state.row_step.end());
-  b.row_step.upload(row_step);
+  b.row_step.upload(row_step, stream);
   if (config.optimizer == Optimizer::adam) {
-    b.touched.resize((b.rows + 31) / 32);
-    b.touched.zero();
+    b.touched.resize(touched_bitmap_words(b.rows));
+    b.touched.zero(stream);
   }
   const std::size_t lookups = 2 * samples;
   for (auto* buffer :
@@ -132,7 +132,7 @@ SortedTrainer::SortedTrainer(const TrainConfig& config, const PairSet& pairs, co
     buffer->resize(lookups);
   // The scan reads every run length, also past this step's runs: zeroed once, so it never reads
   // uninitialised memory (compute-sanitizer's initcheck).
-  b.run_length.zero();
+  b.run_length.zero(stream);
   b.hot_runs.resize(lookups / kHotRunLength + 1);
   b.lookup_grad.resize(lookups * static_cast<std::size_t>(b.dims));
   b.sample_partials.resize(5 * samples);
@@ -145,7 +145,7 @@ SortedTrainer::SortedTrainer(const TrainConfig& config, const PairSet& pairs, co
     host.dense_m[i] = state.dense_m[i];
     host.dense_v[i] = state.dense_v[i];
   }
-  b.scalars.upload(&host, 1);
+  b.scalars.upload(&host, 1, stream);
   CE_CUDA_CHECK(cudaEventCreate(&b.start));
   CE_CUDA_CHECK(cudaEventCreate(&b.end));
 }
@@ -172,7 +172,7 @@ EpochMetrics SortedTrainer::train_epoch() {
   float ms = 0;
   CE_CUDA_CHECK(cudaEventElapsedTime(&ms, b.start, b.end));
   SortedScalars host{};
-  b.scalars.download(&host, 1);
+  b.scalars.download(&host, 1, b.stream);
   const auto samples = static_cast<int64_t>(b.pair_count) * (b.config.negatives + 1);
   return {host.loss_sum, host.squared_error_sum, host.correct, samples, ms / 1e3};
 }
@@ -180,18 +180,18 @@ EpochMetrics SortedTrainer::train_epoch() {
 void SortedTrainer::fetch(ModelState& state, bool with_optimizer) {
   Buffers& b = *buffers_;
   SortedScalars host{};
-  b.scalars.download(&host, 1);
+  b.scalars.download(&host, 1, b.stream);
   state.rows = b.rows;
   state.dims = b.dims;
-  b.table.download(state.table);
+  b.table.download(state.table, b.stream);
   state.step = host.step;
   for (int i = 0; i < 2; ++i) state.dense[i] = host.dense[i];
   if (!with_optimizer) return;
-  b.table_m.download(state.table_m);
-  b.table_v.download(state.table_v);
-  b.row_acc.download(state.row_acc);
+  b.table_m.download(state.table_m, b.stream);
+  b.table_v.download(state.table_v, b.stream);
+  b.row_acc.download(state.row_acc, b.stream);
   std::vector<long long> row_step;
-  b.row_step.download(row_step);
+  b.row_step.download(row_step, b.stream);
   state.row_step.assign(row_step.begin(), row_step.end());
   for (int i = 0; i < 2; ++i) {
     state.dense_m[i] = host.dense_m[i];

@@ -23,6 +23,9 @@ std::vector<uint32_t> philox_bits_host(uint64_t count, uint64_t seed) {
   curandGenerator_t gen = nullptr;
   check(curandCreateGeneratorHost(&gen, CURAND_RNG_PSEUDO_PHILOX4_32_10), "curandCreateGeneratorHost", seed);
   try {
+    // The ordering whose sequence cuRAND promises to keep across releases (for Philox, today's
+    // default gives the same bits): a run's pairs stay reproducible from its seed after an upgrade.
+    check(curandSetGeneratorOrdering(gen, CURAND_ORDERING_PSEUDO_LEGACY), "curandSetGeneratorOrdering", seed);
     check(curandSetPseudoRandomGeneratorSeed(gen, seed), "curandSetPseudoRandomGeneratorSeed", seed);
     check(curandGenerate(gen, bits.data(), count), "curandGenerate", seed);
   } catch (...) {

@@ -19,7 +19,9 @@
 #include "cudaembed/run_dir.hpp"
 #include "cudaembed/synthetic.hpp"
 #include "cudaembed/trainer.hpp"
+#include "cuda_check.hpp"
 #include "device_checks.hpp"
+#include "sorted_kernels.hpp"
 #include "test_support.hpp"
 #include "tolerance.hpp"
 
@@ -423,4 +425,31 @@ TEST_CASE("cli: synth files train; --snapshots none and big tables skip what nob
   CHECK_FALSE(std::filesystem::exists(big + "/word2vec.txt"));
   CHECK_FALSE(std::filesystem::exists(big + "/plot.png"));
   CHECK_FALSE(std::filesystem::exists(big + "/vocab.tsv"));  // integer ids have no names to write
+}
+
+TEST_CASE("the touched-row bitmap is sized in 64 bits up to the largest table the GPU takes", "[sparse]") {
+  CHECK(touched_bitmap_words(1) == 1);
+  CHECK(touched_bitmap_words(32) == 1);
+  CHECK(touched_bitmap_words(33) == 2);
+  // 2^32 - 2 rows, the most the GPU path takes: (rows + 31) / 32 in uint32_t would wrap to 0.
+  const uint64_t most = 0xffffffffull - 1;
+  CHECK(touched_bitmap_words(most) == (most + 31) / 32);
+  CHECK(touched_bitmap_words(most) == std::size_t{1} << 27);
+  // The memory check counts the same words: 2^27 of them past the table and its moments.
+  const SortedMemory m = sorted_device_bytes(1, static_cast<int64_t>(most), 1, 1, 0, Optimizer::adam);
+  CHECK(m.table == 3 * most * sizeof(float) + (std::size_t{1} << 27) * sizeof(uint32_t));
+}
+
+TEST_CASE("a pair record is one aligned 16-byte load on the GPU", "[sparse]") {
+  CHECK(sizeof(PairRecord) == 16);
+  CHECK(alignof(PairRecord) == 16);
+  std::vector<PairRecord> records(3);
+  CHECK(reinterpret_cast<std::uintptr_t>(records.data()) % 16 == 0);
+}
+
+TEST_CASE("a launch error names the kernel, file and line", "[sparse]") {
+  const std::string message =
+      test::error_of([] { throw_launch_error(cudaErrorInvalidConfiguration, "sorted_segments", "k.cu", 42); });
+  CHECK_THAT(message, Catch::Contains("cudaErrorInvalidConfiguration") && Catch::Contains("sorted_segments") &&
+                          Catch::Contains("k.cu:42"));
 }

@@ -75,5 +75,9 @@ double cuda_copy_bandwidth_gbs();
 
 // Kernel variants the CUDA backend offers, "auto" first.
 std::vector<std::string> cuda_kernel_names();
+// Whether `--kernel NAME` can train a `rows` x config.dims table on CUDA device 0: persistent and
+// deterministic need the table in one block's shared memory, sorted an instantiated D. False with
+// no device. Where it is false, training throws an Error that names the kernel and the shape.
+bool cuda_kernel_supports(const std::string& kernel, int64_t rows, const TrainConfig& config);
 
 }  // namespace cudaembed

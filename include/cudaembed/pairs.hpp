@@ -24,10 +24,12 @@ struct LabelledPair {
 };
 
 // One example as the sorted path reads it: 16 bytes, one vector load on the GPU.
-struct PairRecord {
+// 16-byte aligned so that the GPU reads a record with one 16-byte load, not four 4-byte ones.
+struct alignas(16) PairRecord {
   uint32_t a, b;
   float label, weight;
 };
+static_assert(sizeof(PairRecord) == 16 && alignof(PairRecord) == 16);
 
 struct PairSpec {
   uint64_t count = 100000;
