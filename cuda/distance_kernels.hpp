@@ -1,4 +1,4 @@
-// Launchers of distance_kernels.cu.
+// Launchers of distance_kernels.cu: squared distances between rows, one row_sq_distance per output.
 #pragma once
 
 #include <cstdint>
@@ -7,7 +7,10 @@
 
 namespace cudaembed {
 
-void launch_row_sq_norms(const float* x, int64_t n, int dims, float* norms, cudaStream_t stream);
-void launch_gram_to_sq_distances(const float* norms, int64_t n, float* gram, cudaStream_t stream);
+// out (n, n) = squared distances of the rows of x (n, dims).
+void launch_all_pairs_sq_distances(const float* x, int64_t n, int dims, float* out, cudaStream_t stream);
+
+// out (n,) = squared distances from row `query` of x (n, dims) to every row.
+void launch_row_sq_distances(const float* x, int64_t n, int dims, int64_t query, float* out, cudaStream_t stream);
 
 }  // namespace cudaembed

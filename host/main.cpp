@@ -339,7 +339,9 @@ int main(int argc, char** argv) {
   neighbours_cmd->add_option("-k", neighbours_opts.k, "How many neighbours")
       ->check(CLI::Range(1, 100000))
       ->capture_default_str();
-  neighbours_cmd->add_option("--device", neighbours_opts.device, "Where the all-pairs distances run: auto, cpu or cuda")
+  neighbours_cmd
+      ->add_option("--device", neighbours_opts.device,
+                   "Where the query's distances run: auto, cpu or cuda (same result)")
       ->check(CLI::IsMember({"auto", "cpu", "cuda"}))
       ->capture_default_str();
 
@@ -352,7 +354,9 @@ int main(int argc, char** argv) {
   evaluate_cmd->add_option("-k", evaluate_opts.k, "Neighbourhood size")
       ->check(CLI::Range(1, 100000))
       ->capture_default_str();
-  evaluate_cmd->add_option("--device", evaluate_opts.device, "Where the all-pairs distances run: auto, cpu or cuda")
+  evaluate_cmd
+      ->add_option("--device", evaluate_opts.device,
+                   "Where the all-pairs distances run: auto, cpu or cuda (same result)")
       ->check(CLI::IsMember({"auto", "cpu", "cuda"}))
       ->capture_default_str();
   evaluate_cmd->add_flag("--json", evaluate_opts.json, "Print one JSON line instead of a sentence");

@@ -24,35 +24,14 @@ bool use_gpu_for(const std::string& device) {
   return choice == DeviceChoice::cuda || (choice == DeviceChoice::automatic && cuda_device_count() > 0);
 }
 
-// Squared distances from row `i` to every row of points (N, dims).
-std::vector<float> sq_distances_from(std::span<const float> points, int dims, std::size_t i) {
-  std::vector<float> out(points.size() / dims);
-  for (std::size_t j = 0; j < out.size(); ++j) {
-    float d = 0;
-    for (int k = 0; k < dims; ++k) {
-      const float diff = points[i * dims + k] - points[j * dims + k];
-      d += diff * diff;
-    }
-    out[j] = d;
-  }
-  return out;
-}
-
 }  // namespace
 
 std::vector<Neighbour> nearest_neighbours(const RunDir& run, std::size_t query, int k, bool use_gpu) {
-  const std::vector<float> emb = run.effective_embedding();
-  const std::size_t n = run.names.size();
-  // Small tables: the all-pairs matrix (cuBLAS on the GPU); large ones: just the query's row.
-  std::vector<float> row;
-  if (static_cast<int64_t>(n) <= kMaxAllPairsRows) {
-    const auto all = all_pairs_sq_distances(emb, run.dims, use_gpu);
-    row.assign(all.begin() + static_cast<std::ptrdiff_t>(query * n),
-               all.begin() + static_cast<std::ptrdiff_t>((query + 1) * n));
-  } else {
-    row = sq_distances_from(emb, run.dims, query);
-  }
-  const auto rgb_row = sq_distances_from(run.rgb, 3, query);
+  // The query's row only, N distances: the same bits as row `query` of all_pairs_sq_distances on
+  // either device, so a ranking and its ties do not depend on --device.
+  const std::vector<float> row = sq_distances_from_row(run.effective_embedding(), run.dims, query, use_gpu);
+  const auto rgb_row = sq_distances_from_row(run.rgb, 3, query, false);
+  const std::size_t n = row.size();
   std::vector<std::size_t> order;
   for (std::size_t j = 0; j < n; ++j)
     if (j != query) order.push_back(j);

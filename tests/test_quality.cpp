@@ -1,6 +1,9 @@
 // Quality metrics and neighbour queries: exact on known geometry, near chance on noise, and
 // sensible on a trained embedding.
+#include <algorithm>
+#include <cmath>
 #include <random>
+#include <utility>
 
 #include <catch2/catch.hpp>
 
@@ -25,9 +28,30 @@ std::vector<float> random_points(std::size_t n, int dims, unsigned seed) {
   return p;
 }
 
+// n points of a 3-D grid with 4 levels per axis (RGB quantised): 64 distinct points for n rows,
+// so nearly every row has exact twins and most neighbour distances tie.
+std::vector<float> grid_points(std::size_t n) {
+  std::vector<float> p;
+  for (std::size_t i = 0; i < n; ++i)
+    for (int c = 0; c < 3; ++c) p.push_back(std::floor(colours().rgb[i * 3 + c] * 3.999f) / 3.0f);
+  return p;
+}
+
+// A run holding `embedding` (N, dims) for the bundled colours.
+RunDir run_of(std::vector<float> embedding, int dims, bool normalize) {
+  RunDir run;
+  run.rows = static_cast<int64_t>(colours().size());
+  run.dims = dims;
+  run.normalize = normalize;
+  run.embedding = std::move(embedding);
+  run.names = colours().names;
+  run.rgb = colours().rgb;
+  return run;
+}
+
 }  // namespace
 
-TEST_CASE("all-pairs distances match the direct sum of squares", "[quality]") {
+TEST_CASE("all-pairs distances are the direct sum of squares in double, rounded once", "[quality]") {
   const int dims = 5;
   const auto p = random_points(40, dims, 3);
   const auto d = all_pairs_sq_distances(p, dims, false);
@@ -35,10 +59,59 @@ TEST_CASE("all-pairs distances match the direct sum of squares", "[quality]") {
   for (int i = 0; i < 40; ++i)
     for (int j = 0; j < 40; ++j) {
       double s = 0;
-      for (int k = 0; k < dims; ++k) s += std::pow(double(p[i * dims + k]) - p[j * dims + k], 2);
+      for (int k = 0; k < dims; ++k) {
+        const double diff = double(p[i * dims + k]) - p[j * dims + k];
+        s += diff * diff;
+      }
       direct[i * 40 + j] = static_cast<float>(s);
     }
-  CHECK_CLOSE(d, direct, (test::Tolerance{1e-6, 1e-5}));
+  // Exact: the GPU runs the same helper, and a tie here must be a tie there.
+  CHECK_CLOSE(d, direct, (test::Tolerance{0, 0}));
+}
+
+TEST_CASE("one row of distances is the all-pairs matrix's row, bit for bit", "[quality]") {
+  const auto& rgb = colours().rgb;  // 284 rows share their RGB value with another: exact zeros
+  const auto grid = grid_points(colours().size());
+  const auto noise = random_points(colours().size(), 2, 5);
+  for (const auto& [points, dims] : {std::pair{&rgb, 3}, std::pair{&grid, 3}, std::pair{&noise, 2}}) {
+    const auto all = all_pairs_sq_distances(*points, dims, false);
+    const std::size_t n = points->size() / dims;
+    for (std::size_t q = 0; q < n; ++q) {
+      const auto row = sq_distances_from_row(*points, dims, q, false);
+      INFO("dims " << dims << ", row " << q);
+      REQUIRE(std::equal(row.begin(), row.end(), all.begin() + q * n, all.begin() + (q + 1) * n));
+    }
+  }
+  CHECK_THROWS_AS(sq_distances_from_row(rgb, 3, colours().size(), false), Error);
+  CHECK_THROWS_AS(sq_distances_from_row(rgb, 4, 0, false), Error);  // 646 * 3 values are not rows of 4
+}
+
+TEST_CASE("neighbours from one row rank like the full matrix, ties by row index", "[quality]") {
+  const bool normalize = GENERATE(false, true);
+  // A 3-D embedding on a 4-level grid: most rows have exact twins and most distances tie.
+  const RunDir run = run_of(grid_points(colours().size()), 3, normalize);
+  const auto all = all_pairs_sq_distances(run.effective_embedding(), 3, false);
+  const auto rgb = all_pairs_sq_distances(run.rgb, 3, false);
+  const std::size_t n = run.names.size();
+  std::size_t tied_at_k = 0;  // queries whose 10th and 11th neighbours tie: the index decides
+  for (std::size_t q = 0; q < n; ++q) {
+    std::vector<std::size_t> order;
+    for (std::size_t j = 0; j < n; ++j)
+      if (j != q) order.push_back(j);
+    std::stable_sort(order.begin(), order.end(),
+                     [&](std::size_t a, std::size_t b) { return all[q * n + a] < all[q * n + b]; });
+    tied_at_k += all[q * n + order[9]] == all[q * n + order[10]];
+    const auto nn = nearest_neighbours(run, q, 10, false);
+    INFO("normalize " << normalize << ", query " << q);
+    REQUIRE(nn.size() == 10);
+    for (std::size_t r = 0; r < nn.size(); ++r) {
+      REQUIRE(nn[r].row == order[r]);
+      REQUIRE(nn[r].embedding_distance == std::sqrt(all[q * n + order[r]]));
+      REQUIRE(nn[r].rgb_distance == std::sqrt(rgb[q * n + order[r]]));
+    }
+  }
+  INFO(tied_at_k << " of " << n << " queries tie at the 10th neighbour");
+  CHECK(tied_at_k > n / 2);
 }
 
 TEST_CASE("an embedding equal to RGB scores Spearman 1 and overlap 1", "[quality]") {

@@ -32,6 +32,39 @@ CE_HD float add_rn(float a, float b) {
 #endif
 }
 
+// The same for double, which the distances of queries and quality metrics accumulate in.
+CE_HD double dmul_rn(double a, double b) {
+#if defined(__CUDA_ARCH__)
+  return __dmul_rn(a, b);
+#else
+  return a * b;
+#endif
+}
+CE_HD double dadd_rn(double a, double b) {
+#if defined(__CUDA_ARCH__)
+  return __dadd_rn(a, b);
+#else
+  return a + b;
+#endif
+}
+
+// ---- Distances for neighbour queries and quality metrics ----
+
+// Squared Euclidean distance of rows a and b (dims values each): the direct sum of squared
+// differences, accumulated in double in index order and rounded once to float. Written once so the
+// CPU and the GPU give the same bits: a Gram-matrix form ||a||^2 + ||b||^2 - 2ab in float cancels
+// and turns exact ties (rows sharing an RGB value) into rounding noise that differs per device,
+// which moves Spearman and the tie-aware k-NN overlap. Here equal rows give exactly 0, and
+// d(a, b) == d(b, a) bit for bit (negating a difference is exact).
+CE_HD float row_sq_distance(const float* a, const float* b, int dims) {
+  double sum = 0.0;
+  for (int k = 0; k < dims; ++k) {
+    const double diff = static_cast<double>(a[k]) - static_cast<double>(b[k]);
+    sum = dadd_rn(sum, dmul_rn(diff, diff));
+  }
+  return static_cast<float>(sum);
+}
+
 // ---- Random bits to values (shared by cuRAND's host and device generators' outputs) ----
 
 // Maps 32 random bits to [0, n) by multiply-shift: in range by construction, no modulo bias worth
