@@ -16,7 +16,7 @@
 #   ncu       ncu --set full of one persistent-kernel launch, plus its details page as text
 #   sanitize  memcheck (leak check), racecheck, synccheck, initcheck over the [small] GPU tests, a
 #             2-epoch train per kernel variant, a lazy-adam/cosine/negatives sorted train, evaluate
-#   bench     cudaembed bench --shapes default (5 repeats) and --shapes sparse (3 repeats)
+#   bench     cudaembed bench --shapes default and --shapes sparse (3 repeats each)
 #   peers     bench/peers/run_all.sh with torch_eager torch_graphs jax; the SparseAdam peer at 1M rows
 #
 # --budget-s N    skip the steps that would start after N seconds; a step's timeout is its cap
@@ -49,11 +49,11 @@ all_steps=(env tests process ncu sanitize bench peers)
 # Seconds per step, sized for an H200 (tests 12 s, bench default ~60 s for 3 repeats, a 500-epoch
 # default train 1.4 s). Not every step can use its whole cap within the default budget: the budget
 # guard cuts the last ones short.
-declare -A cap=([env]=20 [tests]=60 [process]=45 [ncu]=75 [sanitize]=150 [bench]=290 [peers]=180)
+declare -A cap=([env]=20 [tests]=60 [process]=45 [ncu]=75 [sanitize]=110 [bench]=210 [peers]=130)
 san_run_cap=40      # one compute-sanitizer run
-bench_default_cap=130
-bench_sparse_cap=180  # builds 1M- and 10M-row tables on the host
-peers_run_all_cap=140
+bench_default_cap=80
+bench_sparse_cap=130  # builds 1M- and 10M-row tables on the host
+peers_run_all_cap=90
 min_step_s=10       # a step with less than this left of the budget is skipped
 
 steps_arg=$(IFS=,; echo "${all_steps[*]}")
@@ -279,7 +279,7 @@ bench_key() {
 step_bench() {
   local log=$logs/bench.log set repeats limit keys=""
   for set in default sparse; do
-    if [ "$set" = default ]; then repeats=5 limit=$bench_default_cap; else repeats=3 limit=$bench_sparse_cap; fi
+    if [ "$set" = default ]; then repeats=3 limit=$bench_default_cap; else repeats=3 limit=$bench_sparse_cap; fi
     run "$log" "$limit" "$bin" bench --device cuda --data "$data" --shapes "$set" --repeats "$repeats" \
       --out "$work/bench-$set" --force
     note_rc "$rc"
@@ -315,8 +315,8 @@ step_process() {
 
 step_peers() {
   local log=$logs/peers.log pairs=$work/powerlaw-1m.cepairs
-  # Default run (500 epochs); numpy is left out (minutes on this model), one timing repeat per mode.
-  run "$log" "$peers_run_all_cap" bash bench/peers/run_all.sh "$bin" "$work/peers" --epochs 500 \
+  # The default run cut to 100 epochs (steps/s compare; the lease is short); numpy is left out (minutes on this model), one timing repeat per mode.
+  run "$log" "$peers_run_all_cap" bash bench/peers/run_all.sh "$bin" "$work/peers" --epochs 100 \
     --engine-repeats 1 --python "$py" --peers "torch_eager torch_graphs jax" -- --data "$data"
   note_rc "$rc"
   # The SparseAdam peer on the sparse bench's 1M-row shape (D 64, 4M pairs, batch 65536).

@@ -59,7 +59,7 @@ for want in "nvidia-smi --query-gpu=" "compute-sanitizer --version" "cudaembed_g
   "compute-sanitizer --tool racecheck --error-exitcode 99" "compute-sanitizer --tool synccheck" \
   "compute-sanitizer --tool initcheck" "cudaembed_gpu_tests '[small]'" \
   "--optimizer lazy-adam --head cosine --negatives 2 --dims 64" " evaluate " \
-  "--shapes default --repeats 5" "--shapes sparse --repeats 3" "train --device cpu" \
+  "--shapes default --repeats 3" "--shapes sparse --repeats 3" "train --device cpu" \
   "bench/peers/run_all.sh" "--peers 'torch_eager torch_graphs jax'" "torch_sparse_peer.py" \
   "ncu --clock-control none --set full -k regex:persistent_epoch -c 1" "--page details"; do
   expect_in "$dry" "$want" "dry run lists $want"
