@@ -345,7 +345,9 @@ if os.path.exists(sys.argv[1]):
 parts = [f"{k} {v:.2f}" for k, v in best.items()]
 if os.path.exists(sys.argv[2]):
     s = json.load(open(sys.argv[2]))
-    parts.append(f'sparse-1m {s.get("samples_per_second", 0):.3g} pairs/s')
+    rate = s.get("samples_per_second", 0)
+    rate = rate.get("median", 0) if isinstance(rate, dict) else rate  # a dict of median/min/max
+    parts.append(f"sparse-1m {rate:.3g} pairs/s")
 else:
     parts.append("sparse-1m: no result")
 print("train s: " + ", ".join(parts) + ("; " + "; ".join(notes) if notes else ""))
