@@ -20,14 +20,6 @@ namespace {
 
 const ColourTable& colours() { return test::bundled_colours(); }
 
-std::vector<float> random_points(std::size_t n, int dims, unsigned seed) {
-  std::mt19937 rng(seed);
-  std::uniform_real_distribution<float> u(-1.0f, 1.0f);
-  std::vector<float> p(n * dims);
-  for (float& x : p) x = u(rng);
-  return p;
-}
-
 // n points of a 3-D grid with 4 levels per axis (RGB quantised): 64 distinct points for n rows,
 // so nearly every row has exact twins and most neighbour distances tie.
 std::vector<float> grid_points(std::size_t n) {
@@ -53,7 +45,7 @@ RunDir run_of(std::vector<float> embedding, int dims, bool normalize) {
 
 TEST_CASE("all-pairs distances are the direct sum of squares in double, rounded once", "[quality]") {
   const int dims = 5;
-  const auto p = random_points(40, dims, 3);
+  const auto p = test::random_points(40, dims, 3);
   const auto d = all_pairs_sq_distances(p, dims, false);
   std::vector<float> direct(40 * 40);
   for (int i = 0; i < 40; ++i)
@@ -72,7 +64,7 @@ TEST_CASE("all-pairs distances are the direct sum of squares in double, rounded 
 TEST_CASE("one row of distances is the all-pairs matrix's row, bit for bit", "[quality]") {
   const auto& rgb = colours().rgb;  // 284 rows share their RGB value with another: exact zeros
   const auto grid = grid_points(colours().size());
-  const auto noise = random_points(colours().size(), 2, 5);
+  const auto noise = test::random_points(colours().size(), 2, 5);
   for (const auto& [points, dims] : {std::pair{&rgb, 3}, std::pair{&grid, 3}, std::pair{&noise, 2}}) {
     const auto all = all_pairs_sq_distances(*points, dims, false);
     const std::size_t n = points->size() / dims;
@@ -132,7 +124,7 @@ TEST_CASE("an embedding equal to RGB scores Spearman 1 and overlap 1", "[quality
 }
 
 TEST_CASE("a random embedding scores near chance", "[quality]") {
-  const auto noise = random_points(colours().size(), 2, 7);
+  const auto noise = test::random_points(colours().size(), 2, 7);
   const auto q = evaluate_embedding(noise, 2, colours().rgb, 3, 10, false);
   CHECK(std::fabs(q.spearman) < 0.1);
   CHECK(q.knn_overlap < 0.06);  // chance is 10 / 645 = 0.016, plus tie-inclusive sets

@@ -5,6 +5,7 @@
 #include <functional>
 #include <random>
 #include <string>
+#include <vector>
 
 #include <sys/wait.h>
 #include <unistd.h>
@@ -25,6 +26,15 @@ inline const ColourTable& bundled_colours() {
 }
 
 // Runs `f`, requires that it throws cudaembed::Error (nothing else) and returns the message.
+// n x dims values uniform in [-1, 1): table rows with no structure and no ties.
+inline std::vector<float> random_points(std::size_t n, int dims, unsigned seed) {
+  std::mt19937 rng(seed);
+  std::uniform_real_distribution<float> u(-1.0f, 1.0f);
+  std::vector<float> p(n * dims);
+  for (float& x : p) x = u(rng);
+  return p;
+}
+
 inline std::string error_of(const std::function<void()>& f) {
   try {
     f();

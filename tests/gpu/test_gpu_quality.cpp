@@ -27,14 +27,6 @@ const ColourTable& colours() { return test::bundled_colours(); }
 // distance is).
 const Tolerance kExact{0, 0};
 
-std::vector<float> random_points(std::size_t n, int dims, unsigned seed) {
-  std::mt19937 rng(seed);
-  std::uniform_real_distribution<float> u(-1.0f, 1.0f);
-  std::vector<float> p(n * dims);
-  for (float& x : p) x = u(rng);
-  return p;
-}
-
 // The colours' RGB on a grid of 4 levels per axis: 64 distinct points for 646 rows, so nearly
 // every row has exact twins and most neighbour distances tie.
 std::vector<float> grid_rgb() {
@@ -55,8 +47,8 @@ std::vector<Table> tables() {
   const std::size_t n = colours().size();
   return {{"rgb", colours().rgb, 3},
           {"grid", grid_rgb(), 3},
-          {"noise 2-D", random_points(n, 2, 7), 2},
-          {"noise 8-D", random_points(n, 8, 9), 8}};
+          {"noise 2-D", test::random_points(n, 2, 7), 2},
+          {"noise 8-D", test::random_points(n, 8, 9), 8}};
 }
 
 void check_distances_match(const std::vector<float>& points, int dims) {
@@ -79,13 +71,13 @@ TEST_CASE("GPU distances equal the CPU's bit for bit, small rows", "[gpu][small]
   }
   const int dims = GENERATE(1, 2, 5);
   INFO("700 random rows of " << dims);
-  check_distances_match(random_points(700, dims, 3), dims);
+  check_distances_match(test::random_points(700, dims, 3), dims);
 }
 
 TEST_CASE("GPU distances equal the CPU's bit for bit, wide rows", "[gpu]") {
   const int dims = GENERATE(64, 256);
   INFO("700 random rows of " << dims);
-  check_distances_match(random_points(700, dims, 4), dims);
+  check_distances_match(test::random_points(700, dims, 4), dims);
 }
 
 TEST_CASE("evaluate gives the same Spearman and k-NN overlap on the GPU as on the CPU", "[gpu][small]") {
