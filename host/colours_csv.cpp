@@ -169,10 +169,16 @@ ColourTable parse_colours_csv(std::string_view text, std::string_view source) {
   Record record;
   while (reader.next(record)) {
     if (record.fields.size() == 1 && trim(record.fields[0]).empty()) continue;  // blank line
+    // The tutorial's dropna(subset=["Color Name"]) drops a nameless row whatever else it holds (the
+    // Kaggle file has some; a row of commas is one), so it is dropped before anything is checked.
+    const auto name = record.fields.size() > name_col ? trim(record.fields[name_col]) : std::string_view();
+    if (name.empty()) {
+      ++nameless;
+      continue;
+    }
     if (record.fields.size() < needed)
       reader.fail(record.line, fmt::format("expected at least {} fields (up to '{}'), found {}", needed,
                                            snippet(header.fields[needed - 1]), record.fields.size()));
-    const auto name = trim(record.fields[name_col]);
     if (const auto bad = invalid_utf8_at(name); bad != std::string_view::npos)
       reader.fail(record.line, fmt::format("invalid UTF-8 in colour name at byte {} (0x{:02X})", bad,
                                            static_cast<unsigned char>(name[bad])));
@@ -184,15 +190,12 @@ ColourTable parse_colours_csv(std::string_view text, std::string_view source) {
                                            static_cast<unsigned char>(*ctl), snippet(name)));
     float rgb[3];
     parse_rgb(record.fields[rgb_col], record.line, reader, rgb);
-    if (name.empty()) {
-      ++nameless;  // the Kaggle file has nameless rows; the tutorial drops them
-      continue;
-    }
     table.names.emplace_back(name);
     table.rgb.insert(table.rgb.end(), rgb, rgb + 3);
   }
   if (table.size() == 0)
     throw Error(fmt::format("{}: no usable rows: {} rows without a name, none with one", source, nameless));
+  table.nameless_dropped = nameless;
   return table;
 }
 

@@ -27,9 +27,13 @@ ModelState init_model(int64_t rows, int dims, const InitSpec& spec, Optimizer op
   const auto bits = philox_bits_host(n + 1, mix64(spec.seed ^ 0x1a17ull));
   s.table.resize(n);
   for (uint64_t i = 0; i < n; ++i) s.table[i] = spec.embedding_range * (2.0f * unit_from_bits(bits[i]) - 1.0f);
-  // Glorot-uniform for a 1x1 kernel: limit sqrt(6 / (fan_in + fan_out)) = sqrt(3).
+  // Glorot-uniform for a 1x1 kernel: limit sqrt(6 / (fan_in + fan_out)) = sqrt(3). The robust draw
+  // keeps the half where a similar pair's logit rises as its score moves the way similar rows move:
+  // a distance shrinks (weight <= 0), a dot product grows (weight >= 0). The wrong half trains an
+  // inverted embedding that the weight rarely climbs out of.
   const float limit = std::sqrt(3.0f), u = unit_from_bits(bits[n]);
-  s.dense[0] = spec.scheme == InitScheme::keras ? limit * (2.0f * u - 1.0f) : -limit * u;
+  const float robust_limit = spec.head == Head::euclidean ? -limit : limit;
+  s.dense[0] = spec.scheme == InitScheme::keras ? limit * (2.0f * u - 1.0f) : robust_limit * u;
   s.dense[1] = 0.0f;
   if (optimizer == Optimizer::adam || optimizer == Optimizer::lazy_adam) {
     s.table_m.assign(n, 0.0f);

@@ -1,11 +1,13 @@
 // NPY and text outputs, each written to "<path>.tmp" then renamed.
 #include "cudaembed/outputs.hpp"
 
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
 #include <ctime>
 #include <filesystem>
 #include <utility>
+#include <vector>
 
 #include <fmt/format.h>
 #include <unistd.h>
@@ -185,6 +187,46 @@ void prepare_run_dir(const std::string& path, bool force) {
   std::error_code ec;
   fs::create_directories(path, ec);
   if (ec) throw Error(fmt::format("--out {}: cannot create the directory: {}", path, ec.message()));
+}
+
+namespace {
+
+// Every file name cudaembed writes into a run directory. A new output gets its line here, or a
+// --force run over an older run keeps that file beside its own outputs.
+constexpr const char* kRunOutputNames[] = {
+    "embedding.npy",  "snapshots.npy", "pair_ids.npy", "pair_labels.npy", "metadata.tsv",
+    "metrics.csv",    "run.json",      "vocab.tsv",    "vectors.tsv",     "word2vec.txt",
+    "checkpoint.bin", "plot.png",      "plot.svg",     "animation.mp4",   "animation.gif",
+};
+
+// Names the writers use on the way: "<name>.tmp" (every atomic write, the partial snapshots of an
+// interrupted run), and ffmpeg's own temporary file and log beside animation.mp4.
+std::vector<std::string> run_file_names() {
+  std::vector<std::string> names;
+  for (const char* name : kRunOutputNames) names.insert(names.end(), {name, std::string(name) + ".tmp"});
+  names.insert(names.end(), {"animation.mp4.tmp.mp4", "animation.mp4.ffmpeg.log"});
+  return names;
+}
+
+}  // namespace
+
+bool is_run_file_name(const std::string& name) {
+  const auto names = run_file_names();
+  return std::find(names.begin(), names.end(), name) != names.end();
+}
+
+std::size_t remove_run_outputs(const std::string& dir) {
+  std::size_t removed = 0;
+  for (const std::string& name : run_file_names()) {
+    const fs::path file = fs::path(dir) / name;
+    std::error_code ec;
+    const auto status = fs::symlink_status(file, ec);
+    if (ec || !(fs::is_regular_file(status) || fs::is_symlink(status))) continue;  // absent, or not ours
+    if (!fs::remove(file, ec) || ec)
+      throw Error(fmt::format("--force: cannot remove {} of the previous run: {}", file.string(), ec.message()));
+    ++removed;
+  }
+  return removed;
 }
 
 std::string default_run_dir(const std::string& prefix) {

@@ -135,7 +135,7 @@ std::vector<float> l2_normalized_rows(const std::vector<float>& table, int dims)
 }
 
 std::vector<float> RunDir::effective_embedding() const {
-  return normalize ? l2_normalized_rows(embedding, dims) : embedding;
+  return normalize && !rows_l2_normalized ? l2_normalized_rows(embedding, dims) : embedding;
 }
 
 RunDir read_run_dir(const std::string& path) {
@@ -153,6 +153,7 @@ RunDir read_run_dir(const std::string& path) {
   try {
     const auto json = nlohmann::json::parse(read_whole(json_path, "run.json"));
     run.normalize = json.at("config").at("normalize").get<bool>();
+    run.rows_l2_normalized = json.value("rows_l2_normalized", false);
   } catch (const nlohmann::json::exception& e) {
     throw Error(fmt::format("{}: {}", json_path, e.what()));
   }

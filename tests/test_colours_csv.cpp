@@ -259,6 +259,27 @@ TEST_CASE("csv: nameless rows are dropped from a parsed table", "[csv]") {
   CHECK(t.hex(2) == "#060606");
 }
 
+TEST_CASE("csv: a nameless row is dropped whatever its other fields hold", "[csv]") {
+  // pandas' dropna(subset=["Color Name"]) in the tutorial drops these rows without looking at them:
+  // the parser drops them before checking anything else, and counts them for the log.
+  const std::string header = "Color Name,Credits,R;G;B Dec,RGB Hex\n";
+  const ColourTable t = parse_colours_csv(header +
+                                              "a,me,1;1;1,x\n"
+                                              ",,,\n"                   // only commas
+                                              ",,,,,,,,\n"              // more commas than columns
+                                              ",me,not;rgb;at all,x\n"  // a bad R;G;B
+                                              "  ,me,1;2,x\n"           // too few components
+                                              ",me\n"                   // too few fields
+                                              "b,me,2;2;2,x\n",
+                                          "t.csv");
+  CHECK(t.names == std::vector<std::string>{"a", "b"});
+  CHECK(t.hex(1) == "#020202");
+  CHECK(t.nameless_dropped == 5);
+  CHECK(read_colours_csv(kBundled).nameless_dropped == 5);  // data/README.md: five nameless rows
+  // A named row is still checked in full.
+  CHECK_PARSE_ERROR(header + ",,,\nc,me,1;2,x\n", "t.csv:3: ", "wrong number of RGB components");
+}
+
 // ---------------------------------------------------------------------------------------------
 // Rejections: each names source:line and what is wrong
 // ---------------------------------------------------------------------------------------------

@@ -109,3 +109,20 @@ TEST_CASE("seed robustness of the default init versus the Keras init", "[trainin
   CHECK(robust_right >= 19);
   CHECK(keras_wrong >= 3);  // the trap is real: measured 11/20 for seeds 1-20
 }
+
+TEST_CASE("the robust init draws the Dense weight's sign for the head", "[training][heads]") {
+  // A distance is small for similar rows, so its weight starts <= 0; a similarity (dot, and cosine,
+  // which is dot on normalised rows) is large for similar rows, so its weight starts >= 0. Same
+  // draw, mirrored: the euclidean weight (and so the default run) is the one it always was.
+  for (uint64_t seed = 1; seed <= 50; ++seed) {
+    const ModelState euclidean = init_model(20, 2, InitSpec{InitScheme::robust, 0.05f, seed, Head::euclidean});
+    const ModelState dot = init_model(20, 2, InitSpec{InitScheme::robust, 0.05f, seed, Head::dot});
+    const ModelState keras_dot = init_model(20, 2, InitSpec{InitScheme::keras, 0.05f, seed, Head::dot});
+    const ModelState keras = init_model(20, 2, InitSpec{InitScheme::keras, 0.05f, seed, Head::euclidean});
+    INFO("seed " << seed);
+    CHECK(euclidean.dense[0] <= 0.0f);
+    CHECK(dot.dense[0] == -euclidean.dense[0]);
+    CHECK(dot.table == euclidean.table);
+    CHECK(keras_dot.dense[0] == keras.dense[0]);  // --init keras is Keras's draw whatever the head
+  }
+}

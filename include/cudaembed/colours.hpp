@@ -9,8 +9,9 @@
 namespace cudaembed {
 
 struct ColourTable {
-  std::vector<std::string> names;  // colour id = row index after nameless rows are dropped
-  std::vector<float> rgb;          // (N, 3), each component in [0, 1]
+  std::vector<std::string> names;    // colour id = row index after nameless rows are dropped
+  std::vector<float> rgb;            // (N, 3), each component in [0, 1]
+  std::size_t nameless_dropped = 0;  // rows with an empty Color Name, dropped unchecked (the tutorial's dropna)
 
   std::size_t size() const { return names.size(); }
   // "#RRGGBB" of colour id, from the parsed components.

@@ -10,7 +10,8 @@
 namespace cudaembed {
 
 enum class InitScheme {
-  robust,  // Keras's, but with the Dense weight drawn <= 0 so training starts in the right basin
+  robust,  // Keras's, but with the Dense weight's sign drawn to fit the head, so training starts in
+           // the right basin: <= 0 for a distance (euclidean), >= 0 for a similarity (dot, cosine)
   keras,   // exactly Keras's defaults: Dense weight glorot-uniform, either sign
 };
 
@@ -37,6 +38,7 @@ struct InitSpec {
   InitScheme scheme = InitScheme::robust;
   float embedding_range = 0.05f;  // Embedding ~ U(-r, r), Keras's default uniform initializer
   uint64_t seed = 42;
+  Head head = Head::euclidean;  // what the Dense weight multiplies: sets the robust draw's sign
 };
 
 // Fresh parameters, zero optimizer state for `optimizer`. Draws from cuRAND's host Philox generator

@@ -50,6 +50,13 @@ void check_run_dir(const std::string& path, bool force);
 // check_run_dir, then makes the directory. Never deletes anything.
 void prepare_run_dir(const std::string& path, bool force);
 
+// Removes from `dir` the files a run, `plot` and `animate` write there under their default names
+// (and the temporary files they write on the way), so that a run started with --force leaves no
+// file of the run it replaces. Files with other names stay. Returns how many were removed.
+std::size_t remove_run_outputs(const std::string& dir);
+// Whether cudaembed writes a file of this name into a run directory (an output, or its .tmp).
+bool is_run_file_name(const std::string& name);
+
 // "runs/<prefix>20261121-054700": the default --out.
 std::string default_run_dir(const std::string& prefix = "");
 

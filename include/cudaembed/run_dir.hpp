@@ -22,13 +22,15 @@ struct RunDir {
   std::string path;
   int64_t rows = 0;
   int dims = 0;
-  bool normalize = false;          // from run.json: the model compared L2-normalised rows
-  std::vector<float> embedding;    // (N, D), embedding.npy
-  std::vector<std::string> names;  // (N,), metadata.tsv
-  std::vector<float> rgb;          // (N, 3) in [0, 1], from metadata.tsv's hex column (one plain colour without it)
-  bool has_colours = true;         // false for a run on a pairs file: metadata.tsv has names only
+  bool normalize = false;           // from run.json: the model compared L2-normalised rows
+  bool rows_l2_normalized = false;  // from run.json: embedding.npy and snapshots.npy hold them already
+  std::vector<float> embedding;     // (N, D), embedding.npy
+  std::vector<std::string> names;   // (N,), metadata.tsv
+  std::vector<float> rgb;           // (N, 3) in [0, 1], from metadata.tsv's hex column (one plain colour without it)
+  bool has_colours = true;          // false for a run on a pairs file: metadata.tsv has names only
 
-  // The rows as the model compares them: L2-normalised when `normalize`.
+  // The rows as the model compares them: L2-normalised when `normalize` (done here for runs that
+  // wrote the raw rows: those before run.json said rows_l2_normalized).
   std::vector<float> effective_embedding() const;
 };
 

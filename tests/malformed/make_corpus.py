@@ -191,6 +191,9 @@ case("header_only.csv", HEADER, "header and no rows", "header_only.csv: no usabl
 case("only_nameless_rows.csv", HEADER + row("", "1;2;3") + row("  ", "4;5;6") + row('""', "7;8;9"),
      "three rows, all without a name",
      "only_nameless_rows.csv: no usable rows: 3 rows without a name")
+case("only_comma_rows.csv", HEADER + ",,,,,\n" * 2 + ",,not;a;colour,,,\n",
+     "rows of bare commas (and a nameless row with a bad R;G;B): dropped unchecked, as dropna drops them",
+     "only_comma_rows.csv: no usable rows: 3 rows without a name")
 
 # --- encodings --------------------------------------------------------------------------------
 case("utf8_lone_ff.csv", b(HEADER + GOOD) + b"White\xffSmoke,X11 rgb.txt,245;245;245,F5F5F5,#F5F5F5,x\n",
