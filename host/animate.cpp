@@ -334,12 +334,17 @@ std::string write_animation(const std::string& run_dir, const AnimateOptions& op
 
   const RunDir run = read_run_dir(run_dir);
   const std::string snapshots_path = (fs::path(run_dir) / "snapshots.npy").string();
+  if (!fs::exists(snapshots_path))
+    throw Error(fmt::format(
+        "{}: the run kept no snapshots (no snapshots.npy), so there is nothing to animate; train with --snapshots all "
+        "to keep the table of every epoch",
+        run_dir));
   NpyArray snapshots = read_npy(snapshots_path);  // (E + 1, N, D)
   if (snapshots.shape.size() != 3 || snapshots.shape[1] != static_cast<uint64_t>(run.rows) ||
       snapshots.shape[2] != static_cast<uint64_t>(run.dims) || snapshots.shape[0] < 1)
     throw Error(fmt::format("{}: expected shape (epochs + 1, {}, {}) to match embedding.npy, found ({})",
                             snapshots_path, run.rows, run.dims, fmt::join(snapshots.shape, ", ")));
-  if (run.normalize) snapshots.data = l2_normalized_rows(snapshots.data, run.dims);
+  if (run.normalize && !run.rows_l2_normalized) snapshots.data = l2_normalized_rows(snapshots.data, run.dims);
   const int64_t epochs = static_cast<int64_t>(snapshots.shape[0]) - 1;
   const std::size_t table = static_cast<std::size_t>(run.rows) * run.dims;
   auto snapshot = [&](int64_t epoch) {

@@ -4,8 +4,11 @@
 //   cudaembed animate RUN_DIR      animation.mp4 (or .gif) of the training, from snapshots.npy
 #include <algorithm>
 #include <atomic>
+#include <cctype>
 #include <cmath>
 #include <csignal>
+#include <string>
+#include <vector>
 
 #include <fmt/format.h>
 #include <spdlog/sinks/stdout_color_sinks.h>
@@ -77,6 +80,7 @@ ResumeOptions resume_options(const CLI::App& cmd, const TrainOptions& o, const s
   if (cmd.count("--log-every")) r.log_every = o.log_every;
   r.no_plot = o.no_plot;
   r.stop = &g_stop;
+  r.program = o.program;
   return r;
 }
 
@@ -154,7 +158,7 @@ void add_train_options(CLI::App& cmd, TrainOptions& o, ChoiceNames& names) {
       ->check(CLI::Range(1, kMaxDims))
       ->capture_default_str()
       ->group(g);
-  cmd.add_flag("--normalize", t.normalize, "L2-normalise each row before the head")->group(g);
+  cmd.add_flag("--normalize,--normalise", t.normalize, "L2-normalise each row before the head")->group(g);
   cmd.add_option("--head", names.head,
                  "How two rows are compared before Dense(1) + sigmoid: euclidean (squared distance, the tutorial's), "
                  "dot (dot product) or cosine (dot product of L2-normalised rows)")
@@ -162,7 +166,8 @@ void add_train_options(CLI::App& cmd, TrainOptions& o, ChoiceNames& names) {
       ->capture_default_str()
       ->group(g);
   cmd.add_option("--init", names.init,
-                 "Initialisation: robust (Keras's, Dense weight <= 0: trains into the right basin) or keras (exact)")
+                 "Initialisation: robust (Keras's, Dense weight <= 0 for euclidean, >= 0 for dot and cosine: "
+                 "trains into the right basin) or keras (exact)")
       ->check(CLI::IsMember({"robust", "keras"}))
       ->capture_default_str()
       ->group(g);
@@ -217,6 +222,81 @@ void add_train_options(CLI::App& cmd, TrainOptions& o, ChoiceNames& names) {
       ->check(CLI::NonNegativeNumber)
       ->capture_default_str()
       ->group(g);
+}
+
+// Optimal string alignment distance: insertions, deletions, substitutions, and a swap of two
+// neighbouring letters, one edit each ("trian" is one edit from "train").
+std::size_t edit_distance(const std::string& a, const std::string& b) {
+  std::vector<std::vector<std::size_t>> d(a.size() + 1, std::vector<std::size_t>(b.size() + 1));
+  for (std::size_t i = 0; i <= a.size(); ++i) d[i][0] = i;
+  for (std::size_t j = 0; j <= b.size(); ++j) d[0][j] = j;
+  for (std::size_t i = 1; i <= a.size(); ++i)
+    for (std::size_t j = 1; j <= b.size(); ++j) {
+      d[i][j] = std::min({d[i - 1][j] + 1, d[i][j - 1] + 1, d[i - 1][j - 1] + (a[i - 1] == b[j - 1] ? 0 : 1)});
+      if (i > 1 && j > 1 && a[i - 1] == b[j - 2] && a[i - 2] == b[j - 1])
+        d[i][j] = std::min(d[i][j], d[i - 2][j - 2] + 1);
+    }
+  return d[a.size()][b.size()];
+}
+
+// The candidate `typed` most likely misspells: within a third of its length in edits, or a prefix
+// either way of at least three letters (--batch for --batch-size). Empty when nothing is that close.
+std::string closest_name(const std::string& typed, const std::vector<std::string>& candidates) {
+  auto bare = [](const std::string& s) { return s.substr(std::min(s.find_first_not_of('-'), s.size())); };
+  const std::string t = bare(typed);
+  std::string best;
+  std::size_t best_distance = std::max<std::size_t>(1, t.size() / 3) + 1;
+  for (const std::string& c : candidates) {
+    const std::string b = bare(c);
+    std::size_t distance = edit_distance(t, b);
+    const std::size_t shorter = std::min(t.size(), b.size());
+    if (shorter >= 3 && t.compare(0, shorter, b, 0, shorter) == 0) distance = std::min(distance, std::size_t{1});
+    if (distance < best_distance) {
+      best = c;
+      best_distance = distance;
+    }
+  }
+  return best;
+}
+
+// After a failed parse: a misspelt command or option, named with its likely correction, instead of
+// CLI11's "A subcommand is required" or "arguments were not expected". Empty for any other error.
+std::string typo_message(CLI::App& app, int argc, char** argv) {
+  const std::vector<CLI::App*> parsed = app.get_subcommands();
+  if (parsed.empty()) {
+    // The first word that is not an option names the command (the top level takes no values).
+    for (int i = 1; i < argc; ++i) {
+      const std::string word = argv[i];
+      if (word.empty() || word[0] == '-') continue;
+      std::vector<std::string> commands, names;  // names: the commands and their aliases
+      for (const CLI::App* sub : app.get_subcommands([](const CLI::App*) { return true; })) {
+        commands.push_back(sub->get_name());
+        names.push_back(sub->get_name());
+        for (const std::string& alias : sub->get_aliases()) names.push_back(alias);
+      }
+      if (std::find(names.begin(), names.end(), word) != names.end()) return {};
+      const std::string guess = closest_name(word, names);
+      if (!guess.empty()) return fmt::format("unknown command '{}'; did you mean '{}'?", word, guess);
+      return fmt::format("unknown command '{}'; the commands are {}", word, fmt::join(commands, ", "));
+    }
+  }
+  const CLI::App& where = parsed.empty() ? app : *parsed.back();
+  const std::vector<std::string> extras = app.remaining(true);
+  for (int i = 1; i < argc; ++i) {
+    const std::string word = argv[i];
+    if (word.size() < 2 || word[0] != '-' || std::find(extras.begin(), extras.end(), word) == extras.end()) continue;
+    if (std::isdigit(static_cast<unsigned char>(word[1])) || word[1] == '.') continue;  // a negative number
+    const std::string flag = word.substr(0, word.find('='));
+    std::vector<std::string> options;
+    for (const CLI::Option* opt : where.get_options()) {
+      for (const std::string& name : opt->get_lnames()) options.push_back("--" + name);
+      for (const std::string& name : opt->get_snames()) options.push_back("-" + name);
+    }
+    const std::string guess = closest_name(flag, options);
+    if (!guess.empty()) return fmt::format("unknown option '{}'; did you mean '{}'?", flag, guess);
+    return fmt::format("unknown option '{}'", flag);
+  }
+  return {};
 }
 
 void add_plot_options(CLI::App& cmd, std::string& run_dir, PlotOptions& o) {
@@ -333,6 +413,7 @@ int main(int argc, char** argv) {
   NeighboursOptions neighbours_opts;
   auto* neighbours_cmd = app.add_subcommand(
       "neighbours", "The k colours nearest to NAME in a run's embedding, with their embedding and RGB distances.");
+  neighbours_cmd->alias("neighbors");
   neighbours_cmd->add_option("RUN_DIR", neighbours_opts.run_dir, "A directory written by cudaembed train")->required();
   neighbours_cmd->add_option("NAME", neighbours_opts.name, "Colour name (case, spaces and hyphens ignored)")
       ->required();
@@ -402,12 +483,18 @@ int main(int argc, char** argv) {
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
+    if (e.get_exit_code() == 0) return app.exit(e);  // --help, --version
+    if (const std::string typo = typo_message(app, argc, argv); !typo.empty()) {
+      fmt::print(stderr, "{}\nRun with --help for more information.\n", typo);
+      return e.get_exit_code();
+    }
     return app.exit(e);
   }
 
   try {
     if (*train_cmd) {
       std::signal(SIGINT, on_sigint);
+      train_opts.program = argv[0];
       if (!names.resume.empty()) return resume_train(resume_options(*train_cmd, train_opts, names.resume));
       train_opts.stop = &g_stop;
       parse_head(names.head, train_opts.train);

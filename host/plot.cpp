@@ -586,9 +586,12 @@ void write_plot(const RunDir& run, const PlotOptions& options) {
   svg.insert(insert_at + 1,
              fmt::format("\n<title>{}</title>\n<desc>{}</desc>", xml_escape(scene.title), xml_escape(scene.subtitle)));
 
+  std::error_code ec;
+  const bool replacing = fs::exists(prefix + ".png", ec) || fs::exists(prefix + ".svg", ec);
   write_text_file(prefix + ".png", png);
   write_text_file(prefix + ".svg", svg);
-  spdlog::info("wrote {0}.png and {0}.svg ({1}x{1}: {2})", prefix, scene.size, scene.subtitle);
+  spdlog::info("wrote {0}.png and {0}.svg ({1}x{1}: {2}){3}", prefix, scene.size, scene.subtitle,
+               replacing ? ", replacing the ones that were there" : "");
 }
 
 void write_plot(const std::string& run_dir, const PlotOptions& options) { write_plot(read_run_dir(run_dir), options); }

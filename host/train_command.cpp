@@ -6,8 +6,10 @@
 #include <chrono>
 #include <cmath>
 #include <filesystem>
+#include <fstream>
 #include <optional>
 #include <sstream>
+#include <string_view>
 
 #include <fmt/format.h>
 #include <fmt/ranges.h>
@@ -32,11 +34,11 @@ using Clock = std::chrono::steady_clock;
 
 double seconds_since(Clock::time_point start) { return std::chrono::duration<double>(Clock::now() - start).count(); }
 
-std::string vectors_tsv(const ModelState& s) {
+// One line per row of `rows` (N, D), values tab-separated.
+std::string vectors_tsv(const std::vector<float>& rows, int dims) {
   std::string out;
-  for (int64_t r = 0; r < s.rows; ++r) {
-    for (int k = 0; k < s.dims; ++k)
-      out += fmt::format("{}{:.9g}", k ? "\t" : "", s.table[static_cast<std::size_t>(r) * s.dims + k]);
+  for (std::size_t r = 0; r * dims < rows.size(); ++r) {
+    for (int k = 0; k < dims; ++k) out += fmt::format("{}{:.9g}", k ? "\t" : "", rows[r * dims + k]);
     out += '\n';
   }
   return out;
@@ -44,14 +46,14 @@ std::string vectors_tsv(const ModelState& s) {
 
 // word2vec's text format: "N D", then one row per line, name first. Names may hold spaces
 // ("gray50, grey50"), which the format uses as separators: they become underscores.
-std::string word2vec_text(const ModelState& s, const std::vector<std::string>& names) {
-  std::string out = fmt::format("{} {}\n", s.rows, s.dims);
-  for (int64_t r = 0; r < s.rows; ++r) {
-    std::string name = names[static_cast<std::size_t>(r)];
+std::string word2vec_text(const std::vector<float>& rows, int dims, const std::vector<std::string>& names) {
+  std::string out = fmt::format("{} {}\n", names.size(), dims);
+  for (std::size_t r = 0; r < names.size(); ++r) {
+    std::string name = names[r];
     std::replace_if(
         name.begin(), name.end(), [](char c) { return std::isspace(static_cast<unsigned char>(c)); }, '_');
     out += name;
-    for (int k = 0; k < s.dims; ++k) out += fmt::format(" {:.9g}", s.table[static_cast<std::size_t>(r) * s.dims + k]);
+    for (int k = 0; k < dims; ++k) out += fmt::format(" {:.9g}", rows[r * dims + k]);
     out += '\n';
   }
   return out;
@@ -86,6 +88,47 @@ std::string metrics_csv(const std::vector<EpochRecord>& history) {
 
 // A float as the shortest decimal that reads back as it: 0.9, not 0.8999999761581421.
 double json_number(float x) { return std::stod(fmt::format("{}", x)); }
+
+// `s` as one shell word: as is when it is plain, else single-quoted.
+std::string shell_word(const std::string& s) {
+  const bool plain = !s.empty() && std::all_of(s.begin(), s.end(), [](char c) {
+    return std::isalnum(static_cast<unsigned char>(c)) ||
+           std::string_view("_-./+:,=@%").find(c) != std::string_view::npos;
+  });
+  if (plain) return s;
+  std::string out = "'";
+  for (const char c : s) out += c == '\'' ? std::string("'\\''") : std::string(1, c);
+  return out + "'";
+}
+
+// A time left, as precise as it is worth: "0.4 s", "12 s", "3 min 20 s", "2 h 5 min".
+std::string duration_text(double seconds) {
+  if (seconds < 10) return fmt::format("{:.1f} s", seconds);
+  if (seconds < 60) return fmt::format("{:.0f} s", seconds);
+  const auto s = static_cast<int64_t>(std::llround(seconds));
+  if (s < 3600) return fmt::format("{} min {} s", s / 60, s % 60);
+  return fmt::format("{} h {} min", s / 3600, s % 3600 / 60);
+}
+
+// A directory that holds files, none of them a run's: --out most likely names the wrong place.
+void refuse_foreign_dir(const std::string& path) {
+  std::error_code ec;
+  if (!std::filesystem::is_directory(path, ec)) return;
+  std::vector<std::string> held;
+  for (const auto& entry : std::filesystem::directory_iterator(path, ec)) {
+    std::string name = entry.path().filename().string();
+    if (is_run_file_name(name)) return;
+    held.push_back(std::move(name));
+  }
+  if (held.empty()) return;
+  std::sort(held.begin(), held.end());
+  const std::size_t shown = std::min<std::size_t>(held.size(), 3);
+  std::string list =
+      fmt::format("{}", fmt::join(held.begin(), held.begin() + static_cast<std::ptrdiff_t>(shown), ", "));
+  if (held.size() > shown) list += fmt::format(" and {} more", held.size() - shown);
+  throw Error(fmt::format(
+      "--out {}: not empty (it holds {}) and not a cudaembed run; choose another --out or remove it", path, list));
+}
 
 int64_t log_interval(const TrainOptions& o) {
   if (o.log_every > 0) return o.log_every;
@@ -232,6 +275,7 @@ constexpr uint64_t kMaxAutoSnapshotBytes = uint64_t{1} << 30;
 int run_training(const TrainOptions& o, const Checkpoint* resume) {
   const auto start = Clock::now();
   TrainConfig cfg = o.train;
+  if (!resume && !o.force) refuse_foreign_dir(o.out);
   if (!resume) check_run_dir(o.out, o.force);
 
   const bool from_file = !o.pairs_file.empty();
@@ -239,7 +283,10 @@ int run_training(const TrainOptions& o, const Checkpoint* resume) {
   std::optional<ColourTable> colours;
   if (!from_file) {
     colours = read_colours_csv(o.data);
-    spdlog::info("{}: {} colours", o.data, colours->size());
+    spdlog::info("{}: {} colours{}", o.data, colours->size(),
+                 colours->nameless_dropped
+                     ? fmt::format(" ({} rows without a Color Name dropped)", colours->nameless_dropped)
+                     : std::string());
   }
   const double parse_s = seconds_since(start);
   if (from_file) {
@@ -250,6 +297,11 @@ int run_training(const TrainOptions& o, const Checkpoint* resume) {
   auto backend = make_backend(parse_device_choice(o.device), cfg);
   const BackendInfo info = backend->info();
   spdlog::info("backend {} on {} (kernel {})", info.name, info.device, info.kernel);
+  // The CPU backend has its dense path and the sorted one (and is always deterministic): CUDA's
+  // other variants mean nothing to it.
+  if (info.name == "cpu" && o.train.kernel != "auto" && o.train.kernel != "sorted" && o.train.kernel != "deterministic")
+    spdlog::warn("--kernel {}: ignored, the CPU backend has no kernel variants (it runs its {} path)", o.train.kernel,
+                 info.kernel);
   if (!from_file) loaded = load_colours(o, *colours, parse_s, *backend, cfg);
   const TrainingData& data = *loaded;
   const PairSet& pairs = data.pairs;
@@ -257,9 +309,16 @@ int run_training(const TrainOptions& o, const Checkpoint* resume) {
   // Only now, with the input read and the backend up, does the run directory get made: a run that
   // fails on bad input leaves nothing behind.
   if (!resume) prepare_run_dir(o.out, o.force);
+  if (!resume && o.force) {
+    // The replaced run's files would otherwise sit beside the new ones and pass for them (its
+    // checkpoint would even let --resume bring it back).
+    if (const std::size_t removed = remove_run_outputs(o.out))
+      spdlog::info("--force: removed {} files of the previous run in {}", removed, o.out);
+  }
 
   InitSpec init = o.init;
   init.seed = cfg.seed;
+  init.head = cfg.head;
   ModelState state;
   std::vector<EpochRecord> history;
   nlohmann::json config = {{"options", options_json(o)}};
@@ -304,11 +363,19 @@ int run_training(const TrainOptions& o, const Checkpoint* resume) {
                  snapshot_shape[0], row_shape[0], row_shape[1],
                  static_cast<double>(snapshot_shape[0] * table_size * sizeof(float)) / (1u << 30));
   std::optional<NpyStreamWriter> snapshots;
+  // Every table the outputs hold is the rows as the model compares them: L2-normalised under
+  // --normalize, as plot, animate and neighbours use them. checkpoint.bin keeps the raw table.
+  auto append_snapshot = [&](const std::vector<float>& table) {
+    if (cfg.normalize)
+      snapshots->append(l2_normalized_rows(table, cfg.dims));
+    else
+      snapshots->append(table);
+  };
   if (keep_snapshots && resume) {
     snapshots.emplace(path("snapshots.npy"), snapshot_shape, static_cast<uint64_t>(done + 1) * table_size);
   } else if (keep_snapshots) {
     snapshots.emplace(path("snapshots.npy"), snapshot_shape);
-    snapshots->append(state.table);
+    append_snapshot(state.table);
   }
   bool checkpointed = resume != nullptr;  // a checkpoint exists that the partial snapshots belong to
   EpochMetrics in_progress = resume ? resume->in_progress : EpochMetrics{};
@@ -320,22 +387,29 @@ int run_training(const TrainOptions& o, const Checkpoint* resume) {
 
   const int64_t every = log_interval(o);
   double interval_s = 0;
+  int64_t interval_epochs = 0;
   const auto train_start = Clock::now();
   try {
     train(
         *backend, pairs, state, cfg.epochs - done,
         [&](const EpochRecord& r, const ModelState& s) {
-          if (snapshots) snapshots->append(s.table);
+          if (snapshots) append_snapshot(s.table);
           history.push_back(r);
           interval_s += r.seconds;
-          if (r.epoch % every == 0 || r.epoch == cfg.epochs) {
-            const double steps = static_cast<double>(std::min(every, r.epoch - done) * spe);
-            const double samples = static_cast<double>(std::min(every, r.epoch - done)) * r.metrics.samples;
-            spdlog::info("epoch {:>{}}/{}  loss {:.4f}  mse {:.4f}  accuracy {:.4f}  {:.0f} steps/s  {:.3g} samples/s",
-                         r.epoch, fmt::formatted_size("{}", cfg.epochs), cfg.epochs, r.metrics.loss(), r.metrics.mse(),
-                         r.metrics.accuracy(), steps / std::max(interval_s, 1e-9),
-                         samples / std::max(interval_s, 1e-9));
+          ++interval_epochs;
+          if (r.epoch % every == 0 || r.epoch == cfg.epochs || r.epoch == done + 1) {
+            const double steps = static_cast<double>(interval_epochs * spe);
+            const double samples = static_cast<double>(interval_epochs) * r.metrics.samples;
+            const double epoch_s = seconds_since(train_start) / static_cast<double>(r.epoch - done);
+            const std::string eta = r.epoch < cfg.epochs
+                                        ? "  eta " + duration_text(epoch_s * static_cast<double>(cfg.epochs - r.epoch))
+                                        : std::string();
+            spdlog::info(
+                "epoch {:>{}}/{}  loss {:.4f}  mse {:.4f}  accuracy {:.4f}  {:.0f} steps/s  {:.3g} samples/s{}",
+                r.epoch, fmt::formatted_size("{}", cfg.epochs), cfg.epochs, r.metrics.loss(), r.metrics.mse(),
+                r.metrics.accuracy(), steps / std::max(interval_s, 1e-9), samples / std::max(interval_s, 1e-9), eta);
             interval_s = 0;
+            interval_epochs = 0;
           }
           if (o.checkpoint_every > 0 && r.epoch % o.checkpoint_every == 0 && r.epoch < cfg.epochs) {
             ModelState full;
@@ -355,8 +429,9 @@ int run_training(const TrainOptions& o, const Checkpoint* resume) {
     if (snapshots) snapshots->keep_partial();
     spdlog::warn(
         "interrupted at step {} (epoch {} of {}, step {} of {}): checkpoint written; continue with: "
-        "cudaembed train --resume {}",
-        state.step, history.size() + (in_progress.samples > 0 ? 1 : 0), cfg.epochs, state.step % spe, spe, o.out);
+        "{} train --resume {}",
+        state.step, history.size() + (in_progress.samples > 0 ? 1 : 0), cfg.epochs, state.step % spe, spe,
+        shell_word(o.program), shell_word(o.out));
     return kInterruptedExit;
   }
   // With checkpoints on, the final state is one too: a run killed while writing its outputs
@@ -365,7 +440,10 @@ int run_training(const TrainOptions& o, const Checkpoint* resume) {
   if (snapshots) snapshots->finish();
 
   std::vector<std::string> written{"embedding.npy", "metadata.tsv", "metrics.csv", "run.json"};
-  write_npy(path("embedding.npy"), state.table, row_shape);
+  std::vector<float> normalized;
+  if (cfg.normalize) normalized = l2_normalized_rows(state.table, cfg.dims);
+  const std::vector<float>& rows = cfg.normalize ? normalized : state.table;  // (N, D), as append_snapshot
+  write_npy(path("embedding.npy"), rows, row_shape);
   if (o.save_pairs) {
     std::vector<uint32_t> ids(2 * pairs.size());
     for (std::size_t i = 0; i < pairs.size(); ++i) {
@@ -384,8 +462,8 @@ int run_training(const TrainOptions& o, const Checkpoint* resume) {
     written.emplace_back("vocab.tsv");
   }
   if (table_size <= kMaxTextValues) {
-    write_text_file(path("vectors.tsv"), vectors_tsv(state));
-    write_text_file(path("word2vec.txt"), word2vec_text(state, data.names));
+    write_text_file(path("vectors.tsv"), vectors_tsv(rows, cfg.dims));
+    write_text_file(path("word2vec.txt"), word2vec_text(rows, cfg.dims, data.names));
     written.insert(written.end(), {"vectors.tsv", "word2vec.txt"});
   } else {
     spdlog::info("not writing vectors.tsv and word2vec.txt: {} values is more text than anyone reads", table_size);
@@ -399,8 +477,7 @@ int run_training(const TrainOptions& o, const Checkpoint* resume) {
                                {"dense_bias", json_number(state.dense[1])}};
   std::string quality_text;
   if (!data.rgb.empty()) {
-    const std::vector<float> compared = cfg.normalize ? l2_normalized_rows(state.table, cfg.dims) : state.table;
-    const EmbeddingQuality quality = evaluate_embedding(compared, cfg.dims, data.rgb, 3, 10, info.name == "cuda");
+    const EmbeddingQuality quality = evaluate_embedding(rows, cfg.dims, data.rgb, 3, 10, info.name == "cuda");
     final_json["spearman_rgb"] = quality.spearman;
     final_json["knn10_overlap_rgb"] = quality.knn_overlap;
     quality_text =
@@ -433,6 +510,7 @@ int run_training(const TrainOptions& o, const Checkpoint* resume) {
         {"device", o.device},
         {"kernel", cfg.kernel}}},
       {"initial_dense", {json_number(initial_dense[0]), json_number(initial_dense[1])}},
+      {"rows_l2_normalized", cfg.normalize},  // embedding.npy, snapshots.npy, vectors.tsv, word2vec.txt
       {"seed", cfg.seed},
       {"backend", {{"name", info.name}, {"device", info.device}, {"kernel", info.kernel}}},
       {"versions", {{"cuda", cuda_versions()}, {"compiler", kCompiler}, {"build_type", kBuildType}}},
@@ -453,6 +531,51 @@ int run_training(const TrainOptions& o, const Checkpoint* resume) {
   return 0;
 }
 
+// The settings run.json records that a checkpoint's options determine, as run.json writes them.
+// (device and kernel are left out: --resume may change them.)
+nlohmann::json identity_of(const TrainOptions& o) {
+  const TrainConfig& t = o.train;
+  return {{"data", o.pairs_file.empty() ? o.data : o.pairs_file},
+          {"dims", t.dims},
+          {"normalize", t.normalize},
+          {"head", head_name(t)},
+          {"optimizer", to_string(t.optimizer)},
+          {"negatives", t.negatives},
+          {"epochs", t.epochs},
+          {"batch", t.batch},
+          {"lr", json_number(t.adam.lr)},
+          {"init", to_string(o.init.scheme)},
+          {"seed", t.seed}};
+}
+
+// Refuses a checkpoint that is not the run run.json describes (one copied in, or left behind by
+// another run in the same directory): resuming it would overwrite this run's outputs with another
+// run's. A run interrupted before its end has no run.json yet, and nothing to compare.
+void check_checkpoint_is_the_run(const std::string& run_dir, const TrainOptions& o) {
+  const std::string json_path = (std::filesystem::path(run_dir) / "run.json").string();
+  if (!std::filesystem::exists(json_path)) return;
+  nlohmann::json recorded;
+  try {
+    std::ifstream in(json_path, std::ios::binary);
+    const nlohmann::json run = nlohmann::json::parse(in);
+    recorded = run.at("config");
+    recorded["seed"] = run.at("seed");
+  } catch (const nlohmann::json::exception& e) {
+    throw Error(fmt::format("--resume {}: cannot check the checkpoint against {}: {}", run_dir, json_path, e.what()));
+  }
+  const nlohmann::json expected = identity_of(o);
+  std::vector<std::string> mismatches;
+  for (const auto& [key, value] : expected.items())
+    if (recorded.contains(key) && recorded.at(key) != value)  // older run.json files lack some keys
+      mismatches.push_back(
+          fmt::format("{} {} in checkpoint.bin, {} in run.json", key, value.dump(), recorded.at(key).dump()));
+  if (!mismatches.empty())
+    throw Error(
+        fmt::format("--resume {}: checkpoint.bin is not from the run that run.json describes ({}); "
+                    "start a new run with --force, or resume the directory the checkpoint came from",
+                    run_dir, fmt::join(mismatches, "; ")));
+}
+
 }  // namespace
 
 int run_train(const TrainOptions& options) { return run_training(options, nullptr); }
@@ -466,6 +589,7 @@ int resume_train(const ResumeOptions& r) {
   } catch (const nlohmann::json::exception& e) {
     throw Error(fmt::format("{}: the checkpoint's options are unreadable: {}", path, e.what()));
   }
+  check_checkpoint_is_the_run(r.run_dir, o);
   if (checkpoint.epoch >= o.train.epochs)
     spdlog::info("{}: training finished all {} epochs; writing the outputs again", r.run_dir, o.train.epochs);
   o.out = r.run_dir;
@@ -474,6 +598,7 @@ int resume_train(const ResumeOptions& r) {
   if (r.log_every) o.log_every = *r.log_every;
   if (r.no_plot) o.no_plot = true;
   o.stop = r.stop;
+  o.program = r.program;
   return run_training(o, &checkpoint);
 }
 

@@ -25,6 +25,7 @@ struct TrainOptions {
   int64_t checkpoint_every = 0;             // epochs between checkpoints; 0 = only when interrupted
   const std::atomic<bool>* stop = nullptr;  // set by SIGINT: stop after this epoch, checkpoint
   bool save_pairs = false;                  // also write pair_ids.npy and pair_labels.npy (for peers and audits)
+  std::string program = "cudaembed";        // argv[0] as typed, for commands a run suggests
   PairSpec pairs;
   InitSpec init;
   TrainConfig train;
@@ -37,6 +38,7 @@ struct ResumeOptions {
   std::optional<int64_t> log_every;
   bool no_plot = false;
   const std::atomic<bool>* stop = nullptr;
+  std::string program = "cudaembed";  // argv[0] as typed
 };
 
 // Exit status of a run stopped by SIGINT (128 + SIGINT, as shells report it).

@@ -6,6 +6,7 @@
 
 #include <chrono>
 #include <cmath>
+#include <cstdlib>
 #include <filesystem>
 #include <fstream>
 #include <limits>
@@ -187,8 +188,12 @@ TEST_CASE("reliability: Ctrl-C stops with a checkpoint, and --resume finishes th
     return;
   }
   CHECK(status == 130);
-  CHECK_THAT(log, Catch::Contains("checkpoint written; continue with: cudaembed train --resume " + dir));
-  REQUIRE(run("train --resume " + dir, tmp / "resume.log") == 0);
+  // The hint names the binary as it was started, so that it works when pasted into a shell.
+  const std::string hint = "checkpoint written; continue with: ";
+  const std::string command = std::string(CUDAEMBED_BINARY) + " train --resume " + dir;
+  REQUIRE_THAT(log, Catch::Contains(hint + command));
+  const int resumed = std::system((command + " > '" + (tmp / "resume.log") + "' 2>&1").c_str());
+  REQUIRE((WIFEXITED(resumed) && WEXITSTATUS(resumed) == 0));
   require_same_outputs(reference, dir);
 }
 
@@ -209,6 +214,26 @@ TEST_CASE("reliability: divergence and bad resumes are clear errors", "[reliabil
   CHECK_THAT(slurp(tmp / "ok2.log"), Catch::Contains("training finished all 2 epochs; writing the outputs again"));
   CHECK(run("train --resume " + done + " --lr 0.5", tmp / "lr.log") == 1);
   CHECK_THAT(slurp(tmp / "lr.log"), Catch::Contains("--lr: cannot be changed when resuming"));
+}
+
+TEST_CASE("reliability: --resume refuses a checkpoint that is not run.json's run", "[reliability]") {
+  TempDir tmp;
+  const std::string mine = tmp / "mine", other = tmp / "other";
+  REQUIRE(run("train --epochs 3 --pairs 5000 --no-plot --checkpoint-every 1 --seed 7 --out " + mine, tmp / "a.log") ==
+          0);
+  REQUIRE(run("train --epochs 2 --pairs 5000 --no-plot --checkpoint-every 1 --seed 1 --out " + other, tmp / "b.log") ==
+          0);
+  const std::string embedding = slurp(mine + "/embedding.npy");
+  fs::copy_file(other + "/checkpoint.bin", mine + "/checkpoint.bin", fs::copy_options::overwrite_existing);
+  CHECK(run("train --resume " + mine, tmp / "r.log") == 1);
+  const std::string log = slurp(tmp / "r.log");
+  INFO(log);
+  CHECK_THAT(log, Catch::Contains("checkpoint.bin is not from the run that run.json describes"));
+  CHECK_THAT(log, Catch::Contains("epochs 2 in checkpoint.bin, 3 in run.json"));
+  CHECK_THAT(log, Catch::Contains("seed 1 in checkpoint.bin, 7 in run.json"));
+  CHECK(slurp(mine + "/embedding.npy") == embedding);  // the run's outputs are left as they were
+  // Its own checkpoint resumes as before.
+  CHECK(run("train --resume " + other, tmp / "own.log") == 0);
 }
 
 TEST_CASE("reliability: a GPU too small or too old gets a message naming need and supply", "[reliability]") {
