@@ -180,6 +180,15 @@ class CsvRecords {
     eof_ = got < chunk_;
   }
 
+  // A space or a tab (one comparison for the usual printable byte).
+  static bool is_blank(char c) { return static_cast<unsigned char>(c) <= ' ' && (c == ' ' || c == '\t'); }
+  // An unquoted field without the spaces and tabs around it (`apple, hammer` names "hammer").
+  static std::string_view trim_blanks(const char* begin, const char* end) {
+    while (begin < end && is_blank(*begin)) ++begin;
+    while (end > begin && is_blank(end[-1])) --end;
+    return {begin, static_cast<std::size_t>(end - begin)};
+  }
+
   // Splits the record at pos_ into fields, setting next_ and lines_; false when it runs past the
   // buffered bytes. A blank line has 0 columns.
   bool split() {
@@ -196,12 +205,12 @@ class CsvRecords {
     for (const char* c = p; c < line_end; ++c) {
       if (*c == '"') return split_quoted();
       if (*c != ',') continue;
-      if (columns_ < kMaxColumns) fields_[columns_] = {field, static_cast<std::size_t>(c - field)};
+      if (columns_ < kMaxColumns) fields_[columns_] = trim_blanks(field, c);
       ++columns_;
       field = c + 1;
     }
     if (line_end > p) {
-      if (columns_ < kMaxColumns) fields_[columns_] = {field, static_cast<std::size_t>(line_end - field)};
+      if (columns_ < kMaxColumns) fields_[columns_] = trim_blanks(field, line_end);
       ++columns_;
     }
     next_ = nl ? nl + 1 - buf_.data() : end_;
@@ -210,7 +219,8 @@ class CsvRecords {
   }
 
   // RFC 4180: a field that starts with a quote runs to the closing quote, may hold commas and line
-  // breaks, and writes a quote as "". Nothing but a comma or the line end may follow it.
+  // breaks, and writes a quote as "". Only spaces or tabs, then a comma or the line end, may follow
+  // it. Spaces and tabs around a field are dropped, except those inside the quotes.
   bool split_quoted() {
     enum class State { start, unquoted, quoted, closed } state = State::start;
     const char* p = buf_.data() + pos_;
@@ -221,10 +231,16 @@ class CsvRecords {
     auto append = [&](char c) {
       if (column < kMaxColumns) scratch_[column] += c;
     };
+    auto end_field = [&] {
+      if (state != State::unquoted || column >= kMaxColumns) return;
+      std::string& s = scratch_[column];
+      while (!s.empty() && is_blank(s.back())) s.pop_back();
+    };
     for (;;) {
       if (p == end) {
         if (!eof_) return false;
         if (state == State::quoted) fail("unterminated quoted field (missing closing double quote)");
+        end_field();
         break;
       }
       const char c = *p++;
@@ -241,10 +257,14 @@ class CsvRecords {
           state = State::closed;
         }
       } else if (c == ',') {
+        end_field();
         ++column;
         state = State::start;
       } else if (c == '\n') {
+        end_field();
         break;
+      } else if (is_blank(c) && state != State::unquoted) {
+        continue;  // before a field, or after its closing quote
       } else if (c == '\r' && (p == end || *p == '\n')) {
         if (p == end && !eof_) return false;  // the CR of a CRLF is dropped
       } else if (state == State::closed) {

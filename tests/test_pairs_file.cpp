@@ -95,7 +95,7 @@ TEST_CASE("pairs_file: names get ids in order of first appearance with RFC 4180 
       "red,\"Grey, Silver\",1,0.5\n"
       "\"say \"\"hi\"\"\",red,0,2\n"
       "\"Grey, Silver\",blue,0.25,0\n"
-      " red,red ,1,1\n");
+      "\" red\",\"red \",1,1\n");
   CHECK(d.ids == IdKind::names);
   REQUIRE(d.names == std::vector<std::string>{"red", "Grey, Silver", "say \"hi\"", "blue", " red", "red "});
   CHECK(d.rows == 6);
@@ -104,6 +104,23 @@ TEST_CASE("pairs_file: names get ids in order of first appearance with RFC 4180 
   CHECK(d.pairs.b == std::vector<uint32_t>{1, 0, 3, 5});
   CHECK(d.pairs.label == std::vector<float>{1.0f, 0.0f, 0.25f, 1.0f});
   CHECK(d.pairs.weight == std::vector<float>{0.5f, 2.0f, 0.0f, 1.0f});
+}
+
+TEST_CASE("pairs_file: spaces and tabs around unquoted fields are dropped, quoted ones kept", "[pairs_file]") {
+  CsvCase c;
+  const PairsData d = c.read(
+      "apple_1, hammer_2,1\n"
+      " hammer_2 ,\tapple_1\t, 0 \n"
+      "  \" pear\" , \"apple_1\",1\r\n"
+      "apple 1 ,pear 2\t,1\n");
+  REQUIRE(d.names == std::vector<std::string>{"apple_1", "hammer_2", " pear", "apple 1", "pear 2"});
+  CHECK(d.pairs.a == std::vector<uint32_t>{0, 1, 2, 3});
+  CHECK(d.pairs.b == std::vector<uint32_t>{1, 0, 0, 4});
+  CHECK(d.pairs.label == std::vector<float>{1.0f, 0.0f, 1.0f, 1.0f});
+  const PairsData ints = c.read(" 7 ,\t3\n\"1\" , 10\n");
+  CHECK(ints.ids == IdKind::ints);
+  CHECK(ints.pairs.a == std::vector<uint32_t>{7, 1});
+  CHECK(ints.pairs.b == std::vector<uint32_t>{3, 10});
 }
 
 TEST_CASE("pairs_file: a header is the column names or a third field that is not a number", "[pairs_file]") {
@@ -180,7 +197,7 @@ TEST_CASE("pairs_file: every bad line is an error naming file and line", "[pairs
   CHECK_CSV_ERROR("x,y,1\nx,y,-1\n", 2, "label '-1' is not a number in [0, 1]");
   CHECK_CSV_ERROR("x,y,1\nx,y,nan\n", 2, "label 'nan' is not a number in [0, 1]");
   CHECK_CSV_ERROR("x,y,1\nx,y,yes\n", 2, "label 'yes' is not a number in [0, 1]");
-  CHECK_CSV_ERROR("x,y,1\nx,y, 1\n", 2, "label ' 1' is not a number in [0, 1]");
+  CHECK_CSV_ERROR("x,y,1\nx,y,1 5\n", 2, "label '1 5' is not a number in [0, 1]");
   CHECK_CSV_ERROR("x,y,1\nx,y,\x01\n", 2, "label '\\x01'");
   CHECK_CSV_ERROR("x,y,1,1\nx,y,1,-0.5\n", 2, "weight '-0.5' is not a finite number >= 0");
   CHECK_CSV_ERROR("x,y,1,1\nx,y,1,inf\n", 2, "weight 'inf' is not a finite number >= 0");
