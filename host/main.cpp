@@ -7,6 +7,7 @@
 #include <cctype>
 #include <cmath>
 #include <csignal>
+#include <filesystem>
 #include <string>
 #include <vector>
 
@@ -31,6 +32,17 @@ namespace {
 using namespace cudaembed;
 
 constexpr int kMaxDims = 4096;
+
+// The bundled colours: beside an installed binary (PREFIX/bin/cudaembed reads
+// PREFIX/share/cudaembed/data/colours.csv), else in the source tree the binary was built from.
+std::string default_data() {
+  namespace fs = std::filesystem;
+  std::error_code ec;
+  const fs::path exe = fs::read_symlink("/proc/self/exe", ec);
+  if (ec) return kDefaultData;
+  const fs::path installed = (exe.parent_path() / kInstalledDataFromBin).lexically_normal();
+  return fs::is_regular_file(installed, ec) ? installed.string() : kDefaultData;
+}
 
 // "> 0" with a readable message (CLI::PositiveNumber prints a 300-digit upper bound).
 const CLI::Validator kPositive(
@@ -349,7 +361,8 @@ int main(int argc, char** argv) {
   app.require_subcommand(1);
 
   TrainOptions train_opts;
-  train_opts.data = kDefaultData;
+  const std::string bundled_data = default_data();
+  train_opts.data = bundled_data;
   ChoiceNames names;
   auto* train_cmd = app.add_subcommand(
       "train",
@@ -359,7 +372,7 @@ int main(int argc, char** argv) {
   add_train_options(*train_cmd, train_opts, names);
 
   BenchOptions bench_opts;
-  bench_opts.data = kDefaultData;
+  bench_opts.data = bundled_data;
   auto* bench_cmd = app.add_subcommand(
       "bench",
       "Time training: every CUDA kernel variant (or the CPU backend without a device) on the default run and\n"
@@ -412,7 +425,9 @@ int main(int argc, char** argv) {
 
   NeighboursOptions neighbours_opts;
   auto* neighbours_cmd = app.add_subcommand(
-      "neighbours", "The k colours nearest to NAME in a run's embedding, with their embedding and RGB distances.");
+      "neighbours",
+      "The k colours nearest to NAME in a run's embedding, with their embedding and RGB distances (a dot or\n"
+      "cosine head's run: the k most similar by its dot product or cosine similarity).");
   neighbours_cmd->alias("neighbors");
   neighbours_cmd->add_option("RUN_DIR", neighbours_opts.run_dir, "A directory written by cudaembed train")->required();
   neighbours_cmd->add_option("NAME", neighbours_opts.name, "Colour name (case, spaces and hyphens ignored)")

@@ -26,22 +26,40 @@ bool use_gpu_for(const std::string& device) {
 
 }  // namespace
 
+std::string neighbour_measure(const RunDir& run) {
+  if (run.head == "cosine") return "cosine similarity";
+  if (run.head == "dot") return "dot product";
+  return "Euclidean distance";
+}
+
 std::vector<Neighbour> nearest_neighbours(const RunDir& run, std::size_t query, int k, bool use_gpu) {
+  const std::vector<float> table = run.effective_embedding();  // (N, D), normalised for a cosine head
   // The query's row only, N distances: the same bits as row `query` of all_pairs_sq_distances on
   // either device, so a ranking and its ties do not depend on --device.
-  const std::vector<float> row = sq_distances_from_row(run.effective_embedding(), run.dims, query, use_gpu);
+  const std::vector<float> row = sq_distances_from_row(table, run.dims, query, use_gpu);
   const auto rgb_row = sq_distances_from_row(run.rgb, 3, query, false);
   const std::size_t n = row.size();
+  // A dot or cosine head compares rows by their dot product: larger is more similar.
+  const bool by_similarity = run.head != "euclidean";
+  std::vector<float> similarity(by_similarity ? n : 0);  // (N,)
+  const auto dims = static_cast<std::size_t>(run.dims);
+  for (std::size_t j = 0; j < similarity.size(); ++j)
+    similarity[j] = std::inner_product(table.begin() + static_cast<std::ptrdiff_t>(query * dims),
+                                       table.begin() + static_cast<std::ptrdiff_t>((query + 1) * dims),
+                                       table.begin() + static_cast<std::ptrdiff_t>(j * dims), 0.0f);
   std::vector<std::size_t> order;
   for (std::size_t j = 0; j < n; ++j)
     if (j != query) order.push_back(j);
   const std::size_t count = std::min<std::size_t>(static_cast<std::size_t>(k), order.size());
-  std::partial_sort(order.begin(), order.begin() + static_cast<std::ptrdiff_t>(count), order.end(),
-                    [&](std::size_t a, std::size_t b) { return row[a] < row[b] || (row[a] == row[b] && a < b); });
+  auto closer = [&](std::size_t a, std::size_t b) {
+    if (by_similarity) return similarity[a] > similarity[b] || (similarity[a] == similarity[b] && a < b);
+    return row[a] < row[b] || (row[a] == row[b] && a < b);
+  };
+  std::partial_sort(order.begin(), order.begin() + static_cast<std::ptrdiff_t>(count), order.end(), closer);
   std::vector<Neighbour> out;
   for (std::size_t r = 0; r < count; ++r) {
     const std::size_t j = order[r];
-    out.push_back({j, std::sqrt(row[j]), std::sqrt(rgb_row[j])});
+    out.push_back({j, std::sqrt(row[j]), std::sqrt(rgb_row[j]), by_similarity ? similarity[j] : 0.0f});
   }
   return out;
 }
@@ -54,6 +72,22 @@ int run_neighbours(const NeighboursOptions& o) {
     auto c = [&](int ch) { return static_cast<int>(std::lround(run.rgb[i * 3 + ch] * 255)); };
     return fmt::format("#{:02X}{:02X}{:02X}", c(0), c(1), c(2));
   };
+  if (run.head != "euclidean") {  // ranked by the head's similarity, most similar first
+    // A colour run also shows each colour's hex and its RGB distance to the query.
+    auto hex_cell = [&](std::size_t i) { return run.has_colours ? fmt::format("{:<8} ", hex(i)) : std::string(); };
+    auto rgb_cell = [&](float d) { return run.has_colours ? fmt::format(" {:>10.4f}", d) : std::string(); };
+    fmt::print("{} most similar to {}{} in {} (D = {}); ranked by {} (head {}), most similar first{}\n",
+               neighbours.size(), run.names[query], run.has_colours ? " (" + hex(query) + ")" : std::string(),
+               o.run_dir, run.dims, neighbour_measure(run), run.head, run.has_colours ? ", RGB in [0, 1]^3" : "");
+    fmt::print("{:>4}  {:<28} {}{:>10}{}\n", "rank", "name", run.has_colours ? fmt::format("{:<8} ", "hex") : "",
+               run.head, run.has_colours ? fmt::format(" {:>10}", "rgb") : "");
+    for (std::size_t r = 0; r < neighbours.size(); ++r) {
+      const auto& nb = neighbours[r];
+      fmt::print("{:>4}  {:<28} {}{:>10.4f}{}\n", r + 1, run.names[nb.row], hex_cell(nb.row), nb.similarity,
+                 rgb_cell(nb.rgb_distance));
+    }
+    return 0;
+  }
   if (!run.has_colours) {  // a run on a pairs file: names and embedding distances only
     fmt::print("{} nearest to {} in {} (D = {}{}); distances are Euclidean\n", neighbours.size(), run.names[query],
                o.run_dir, run.dims, run.normalize ? ", normalised" : "");

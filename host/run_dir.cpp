@@ -154,9 +154,12 @@ RunDir read_run_dir(const std::string& path) {
     const auto json = nlohmann::json::parse(read_whole(json_path, "run.json"));
     run.normalize = json.at("config").at("normalize").get<bool>();
     run.rows_l2_normalized = json.value("rows_l2_normalized", false);
+    run.head = json.at("config").value("head", std::string("euclidean"));
   } catch (const nlohmann::json::exception& e) {
     throw Error(fmt::format("{}: {}", json_path, e.what()));
   }
+  if (run.head != "euclidean" && run.head != "dot" && run.head != "cosine")
+    throw Error(fmt::format("{}: config.head is '{}', expected euclidean, dot or cosine", json_path, run.head));
 
   const std::string meta_path = (fs::path(path) / "metadata.tsv").string();
   std::istringstream meta(read_whole(meta_path, "metadata.tsv"));

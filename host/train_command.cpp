@@ -2,6 +2,7 @@
 #include "train_command.hpp"
 
 #include <algorithm>
+#include <bit>
 #include <cctype>
 #include <chrono>
 #include <cmath>
@@ -128,6 +129,31 @@ void refuse_foreign_dir(const std::string& path) {
   if (held.size() > shown) list += fmt::format(" and {} more", held.size() - shown);
   throw Error(fmt::format(
       "--out {}: not empty (it holds {}) and not a cudaembed run; choose another --out or remove it", path, list));
+}
+
+// Fewer optimizer steps than this, in the whole run, rarely learn anything (a small pairs file with
+// the batch of a large one).
+constexpr int64_t kFewSteps = 200;
+
+// Warns, before training, about a batch larger than the data and a run too short to learn, saying
+// what to change.
+void warn_if_too_few_steps(uint64_t pairs, const TrainConfig& cfg) {
+  if (static_cast<uint64_t>(cfg.batch) > pairs)
+    spdlog::warn(
+        "--batch {} is larger than the {} pairs, so every epoch is a single step: use a --batch below {} "
+        "(say {})",
+        cfg.batch, pairs, pairs, std::bit_floor(std::max<uint64_t>(pairs / 8, 1)));
+  const int64_t spe = steps_per_epoch(pairs, cfg.batch);
+  const int64_t steps = cfg.epochs * spe;
+  if (steps >= kFewSteps) return;
+  const uint64_t batch_for_enough = pairs * static_cast<uint64_t>(cfg.epochs) / kFewSteps;
+  const int64_t epochs_for_enough = (kFewSteps + spe - 1) / spe;
+  spdlog::warn(
+      "the whole run is only {} optimizer steps ({} epochs x {} per epoch), too few to learn much: aim for "
+      "{} or more with {}--epochs {}",
+      steps, cfg.epochs, spe, kFewSteps,
+      batch_for_enough >= 1 ? fmt::format("--batch {} or ", std::bit_floor(batch_for_enough)) : std::string(),
+      epochs_for_enough);
 }
 
 int64_t log_interval(const TrainOptions& o) {
@@ -349,6 +375,7 @@ int run_training(const TrainOptions& o, const Checkpoint* resume) {
                cfg.dims, head_name(cfg), cfg.normalize && cfg.head == Head::euclidean ? " normalised" : "",
                to_string(cfg.optimizer), to_string(init.scheme),
                done ? fmt::format(", resuming after epoch {}", done) : std::string());
+  warn_if_too_few_steps(pairs.size(), cfg);
 
   namespace fs = std::filesystem;
   auto path = [&](const char* name) { return (fs::path(o.out) / name).string(); };

@@ -644,6 +644,88 @@ TEST_CASE("cli: every head recovers known clusters with the default init", "[cli
   }
 }
 
+// neighbours ranks by the head's own measure: for a dot or cosine head, the most similar rows by the
+// dot product or the cosine, computed here from embedding.npy.
+TEST_CASE("cli: neighbours of a dot or cosine run rank by that head's similarity", "[cli][heads]") {
+  TempDir tmp;
+  const std::string pairs = tmp / "clusters.csv";
+  std::ofstream(pairs) << cluster_pairs_csv();
+  for (const std::string head : {"cosine", "dot"}) {
+    const std::string out = tmp / head;
+    const RunResult trained = run_cli("train --device cpu --no-plot --snapshots none --epochs 50 --dims 3 --head " +
+                                      head + " --pairs-file " + shell_quote(pairs) + " --out " + shell_quote(out));
+    INFO("--head " << head << ":\n" << trained.output);
+    REQUIRE(trained.status == 0);
+    const std::vector<float> table = read_npy(out + "/embedding.npy").data;  // (100, 3)
+    auto similarity = [&](int a, int b) {
+      double dot = 0, na = 0, nb = 0;
+      for (int j = 0; j < 3; ++j) {
+        dot += double(table[a * 3 + j]) * table[b * 3 + j];
+        na += double(table[a * 3 + j]) * table[a * 3 + j];
+        nb += double(table[b * 3 + j]) * table[b * 3 + j];
+      }
+      return head == "cosine" ? dot / std::sqrt(na * nb) : dot;
+    };
+    const int query = 0, k = 8;
+    std::vector<int> expected;
+    for (int j = 0; j < kClusterTotal; ++j)
+      if (j != query) expected.push_back(j);
+    std::stable_sort(expected.begin(), expected.end(),
+                     [&](int a, int b) { return similarity(query, a) > similarity(query, b); });
+
+    const RunResult nb = run_cli("neighbours --device cpu " + shell_quote(out) + " 0 -k " + std::to_string(k));
+    INFO(nb.output);
+    REQUIRE(nb.status == 0);
+    const auto lines = lines_of(nb.output);
+    REQUIRE(lines.size() == 2 + k);  // title, header, k rows
+    CHECK_THAT(lines[0], Contains(head == "cosine" ? "ranked by cosine similarity" : "ranked by dot product") &&
+                             Contains("most similar first"));
+    for (int r = 0; r < k; ++r) {
+      std::istringstream row(lines[2 + r]);
+      int rank = 0, name = -1;
+      double value = 0;
+      row >> rank >> name >> value;
+      INFO("row " << r);
+      CHECK(rank == r + 1);
+      REQUIRE((name >= 0 && name < kClusterTotal && name != query));
+      // The r-th most similar, up to float rounding between near ties (rows of a cluster align).
+      CHECK(std::abs(similarity(query, name) - similarity(query, expected[r])) < 1e-4);
+      CHECK(std::abs(value - similarity(query, name)) < 1e-3);
+    }
+  }
+}
+
+TEST_CASE("cli: a batch larger than the pairs or a run of few steps warns once before training", "[cli]") {
+  TempDir tmp;
+  const std::string pairs = tmp / "pairs.csv";
+  std::ofstream(pairs) << cluster_pairs_csv();
+  const std::string common = "train --device cpu --no-plot --snapshots none --pairs-file " + shell_quote(pairs);
+  const RunResult r = run_cli(common + " --batch 65536 --epochs 10 --out " + shell_quote(tmp / "big"));
+  INFO(r.output);
+  REQUIRE(r.status == 0);
+  const auto lines = lines_of(r.output);
+  auto first_with = [&](const std::string& text) {
+    return std::find_if(lines.begin(), lines.end(),
+                        [&](const std::string& line) { return line.find(text) != std::string::npos; });
+  };
+  auto count_of = [&](const std::string& text) {
+    return std::count_if(lines.begin(), lines.end(),
+                         [&](const std::string& line) { return line.find(text) != std::string::npos; });
+  };
+  const std::string too_big = "--batch 65536 is larger than the ";
+  const std::string too_few = "the whole run is only 10 optimizer steps (10 epochs x 1 per epoch)";
+  CHECK(count_of(too_big) == 1);
+  CHECK(count_of(too_few) == 1);
+  CHECK_THAT(*first_with(too_few), Contains("--epochs 200"));
+  CHECK(first_with(too_big) < first_with("epoch 1/"));
+  CHECK(first_with(too_few) < first_with("epoch 1/"));
+
+  const RunResult enough = run_cli(common + " --batch 16 --epochs 200 --out " + shell_quote(tmp / "enough"));
+  INFO(enough.output);
+  REQUIRE(enough.status == 0);
+  CHECK_THAT(enough.output, !Contains("optimizer steps") && !Contains("is larger than the"));
+}
+
 TEST_CASE("cli: README command 1 builds only the binary it runs", "[cli][docs]") {
   // Command 2 builds and runs the test suite; command 1 runs no tests, so it builds no tests either.
   const auto readme = lines_of(read_file(std::string(CUDAEMBED_SOURCE_DIR) + "/README.md"));

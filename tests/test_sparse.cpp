@@ -335,10 +335,10 @@ TEST_CASE("cli: positives-only file with negatives, dot head, adagrad, then conv
   const auto eval = test::run_cli("evaluate " + test::shell_quote(run));
   CHECK(eval.status == 1);
   CHECK_THAT(eval.output, Catch::Contains("trained on a pairs file"));
-  // neighbours by name works, without colour columns.
+  // neighbours by name works, without colour columns, ranked by the dot head's dot product.
   const auto nb = test::run_cli("neighbours " + test::shell_quote(run) + " 'user 3, x' -k 3");
   CHECK(nb.status == 0);
-  CHECK_THAT(nb.output, Catch::Contains("3 nearest to user 3, x"));
+  CHECK_THAT(nb.output, Catch::Contains("3 most similar to user 3, x") && Catch::Contains("ranked by dot product"));
 
   // The same file through convert-pairs trains to the same table.
   const auto conv = test::run_cli(
