@@ -300,6 +300,11 @@ int64_t eased_epoch(int64_t frame, int64_t frames, int64_t epochs) {
   return std::llround(t * t * static_cast<double>(epochs));
 }
 
+double animation_azimuth(double end_deg, double turn_deg, int64_t frame, int64_t frames) {
+  if (frames <= 1) return end_deg;
+  return end_deg - turn_deg * static_cast<double>(frames - 1 - frame) / static_cast<double>(frames - 1);
+}
+
 std::string find_on_path(const std::string& program) {
   const char* path = std::getenv("PATH");
   if (!path) return {};
@@ -360,15 +365,13 @@ std::string write_animation(const std::string& run_dir, const AnimateOptions& op
   const int64_t frames = std::max<int64_t>(1, std::llround(options.fps * options.seconds));
   // One set of axes for the clip: the final snapshot's extent over every camera angle the clip uses.
   const std::span<const float> final_rows = snapshot(epochs);
-  // Unset angles face the final cloud; the camera turns from there.
+  // Unset angles face the final cloud, as plot's do; the camera turns towards that view and ends on it.
   std::pair<double, double> camera{35.0, 25.0};
   if (run.dims == 3) camera = default_camera(final_rows, run.normalize);
-  const double start_azimuth = options.azimuth_deg.value_or(camera.first);
+  const double end_azimuth = options.azimuth_deg.value_or(camera.first);
   const double elevation = options.elevation_deg.value_or(camera.second);
-  auto azimuth = [&](int64_t f) {
-    return start_azimuth + (frames > 1 ? options.turn_deg * static_cast<double>(f) / (frames - 1) : 0.0);
-  };
-  const Projection final_projection = make_projection(final_rows, run.dims, start_azimuth, elevation, run.normalize);
+  auto azimuth = [&](int64_t f) { return animation_azimuth(end_azimuth, options.turn_deg, f, frames); };
+  const Projection final_projection = make_projection(final_rows, run.dims, end_azimuth, elevation, run.normalize);
   PlotScene scene;
   scene.rgb = run.rgb;
   scene.names = run.names;

@@ -339,8 +339,8 @@ void add_animate_options(CLI::App& cmd, std::string& run_dir, AnimateOptions& o)
       ->check(CLI::Range(64, 4096))
       ->capture_default_str();
   cmd.add_option("--azimuth", o.azimuth_deg,
-                 "D = 3: camera angle of the first frame, in degrees (default: facing the final cloud)");
-  cmd.add_option("--turn", o.turn_deg, "D = 3: degrees the camera turns over the clip")->capture_default_str();
+                 "D = 3: camera angle of the last frame, in degrees: plot's view (default: facing the final cloud)");
+  cmd.add_option("--turn", o.turn_deg, "D = 3: degrees the camera turns over the clip, ending on --azimuth")->capture_default_str();
   cmd.add_option("--elevation", o.elevation_deg,
                  "D = 3: camera angle above the x0-x1 plane, in degrees (default: facing the final cloud)")
       ->check(CLI::Range(-90.0, 90.0));

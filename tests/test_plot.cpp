@@ -296,6 +296,17 @@ TEST_CASE("plot: an unknown --label is an Error naming close matches", "[plot]")
   CHECK(find_names({"snow", "SkyBlue", "gold"}, {"sky blue", "gold"}) == std::vector<int64_t>{1, 2});
 }
 
+TEST_CASE("plot: animate, the 3-D camera turns and ends on the plot's view", "[plot]") {
+  for (const int64_t frames : {2, 3, 240}) {
+    INFO(frames << " frames");
+    CHECK(animation_azimuth(35.0, 60.0, frames - 1, frames) == 35.0);  // the last frame is plot.png's view
+    CHECK(animation_azimuth(35.0, 60.0, 0, frames) == Approx(-25.0));   // it turned 60 degrees to get there
+    for (int64_t f = 1; f < frames; ++f)
+      CHECK(animation_azimuth(35.0, 60.0, f, frames) > animation_azimuth(35.0, 60.0, f - 1, frames));
+  }
+  CHECK(animation_azimuth(35.0, 60.0, 0, 1) == 35.0);  // a single frame shows the end
+}
+
 TEST_CASE("plot: animate, the eased schedule starts at 0, ends at E and never goes back", "[plot]") {
   for (const int64_t frames : {2, 3, 10, 240, 241}) {
     for (const int64_t epochs : {1, 7, 500, 100000}) {

@@ -104,8 +104,8 @@ struct AnimateOptions {
   double seconds = 8;           // frames = round(fps * seconds)
   std::string format = "auto";  // auto (mp4 when ffmpeg is on PATH, else gif), mp4 or gif
   int size = 720;               // frames are size x size (rounded up to even for mp4)
-  std::optional<double> azimuth_deg;    // D = 3: the camera turns from here (unset: default_camera) ...
-  double turn_deg = 60;                 // ... by this much over the clip
+  std::optional<double> azimuth_deg;    // D = 3: the camera ends here, plot's view (unset: default_camera) ...
+  double turn_deg = 60;                 // ... after turning by this much over the clip
   std::optional<double> elevation_deg;  // D = 3: camera angle above the x0-x1 plane (unset: default_camera)
 };
 
@@ -115,6 +115,10 @@ std::string write_animation(const std::string& run_dir, const AnimateOptions& op
 // The epoch frame f of `frames` shows: round((f / (frames - 1))^2 * epochs), so early epochs, where
 // the picture changes most, get the most frames. 0 for the first frame, `epochs` for the last.
 int64_t eased_epoch(int64_t frame, int64_t frames, int64_t epochs);
+
+// Camera azimuth of frame f of `frames` (D = 3): it turns by turn_deg over the clip and ends at
+// end_deg, so the last frame shows the view `plot` draws (plot.png). A single frame is the end.
+double animation_azimuth(double end_deg, double turn_deg, int64_t frame, int64_t frames);
 
 // Path of `program` in $PATH, or "" when there is none.
 std::string find_on_path(const std::string& program);
