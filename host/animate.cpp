@@ -22,18 +22,13 @@
 
 #include "cudaembed/error.hpp"
 #include "cudaembed/plot.hpp"
+#include "input_text.hpp"
 #include "plot_render.hpp"
 
 namespace cudaembed {
 namespace fs = std::filesystem;
 
 namespace {
-
-std::string shell_quote(const std::string& s) {
-  std::string out = "'";
-  for (const char c : s) out += c == '\'' ? std::string("'\\''") : std::string(1, c);
-  return out + "'";
-}
 
 std::string tail_of_file(const std::string& path, std::size_t max_chars) {
   std::ifstream in(path);
@@ -59,7 +54,7 @@ class Mp4Sink : public FrameSink {
     const std::string command = fmt::format(
         "{} -hide_banner -loglevel error -y -f rawvideo -pix_fmt rgb24 -s {}x{} -r {} -i - -c:v libx264 "
         "-pix_fmt yuv420p -movflags +faststart {} 2>{}",
-        shell_quote(ffmpeg), size, size, fps, shell_quote(temp_), shell_quote(log_));
+        shell_word(ffmpeg), size, size, fps, shell_word(temp_), shell_word(log_));
     // A dying ffmpeg must surface as a write error with its log, not kill us with SIGPIPE.
     struct sigaction ignore {};
     ignore.sa_handler = SIG_IGN;

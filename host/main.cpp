@@ -23,6 +23,7 @@
 #include "cudaembed/pairs_file.hpp"
 #include "cudaembed/plot.hpp"
 #include "cudaembed/version.hpp"
+#include "input_text.hpp"
 #include "query_commands.hpp"
 #include "synth_command.hpp"
 #include "train_command.hpp"
@@ -234,21 +235,6 @@ void add_train_options(CLI::App& cmd, TrainOptions& o, ChoiceNames& names) {
       ->check(CLI::NonNegativeNumber)
       ->capture_default_str()
       ->group(g);
-}
-
-// Optimal string alignment distance: insertions, deletions, substitutions, and a swap of two
-// neighbouring letters, one edit each ("trian" is one edit from "train").
-std::size_t edit_distance(const std::string& a, const std::string& b) {
-  std::vector<std::vector<std::size_t>> d(a.size() + 1, std::vector<std::size_t>(b.size() + 1));
-  for (std::size_t i = 0; i <= a.size(); ++i) d[i][0] = i;
-  for (std::size_t j = 0; j <= b.size(); ++j) d[0][j] = j;
-  for (std::size_t i = 1; i <= a.size(); ++i)
-    for (std::size_t j = 1; j <= b.size(); ++j) {
-      d[i][j] = std::min({d[i - 1][j] + 1, d[i][j - 1] + 1, d[i - 1][j - 1] + (a[i - 1] == b[j - 1] ? 0 : 1)});
-      if (i > 1 && j > 1 && a[i - 1] == b[j - 2] && a[i - 2] == b[j - 1])
-        d[i][j] = std::min(d[i][j], d[i - 2][j - 2] + 1);
-    }
-  return d[a.size()][b.size()];
 }
 
 // The candidate `typed` most likely misspells: within a third of its length in edits, or a prefix

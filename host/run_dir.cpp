@@ -7,7 +7,6 @@
 #include <cstring>
 #include <filesystem>
 #include <fstream>
-#include <numeric>
 #include <regex>
 #include <sstream>
 #include <tuple>
@@ -18,6 +17,7 @@
 
 #include "cudaembed/error.hpp"
 #include "cudaembed/math.hpp"
+#include "input_text.hpp"
 
 namespace cudaembed {
 namespace fs = std::filesystem;
@@ -84,21 +84,6 @@ std::string name_key(const std::string& name) {
   for (const unsigned char c : name)
     if (c != ' ' && c != '-' && c != '_') key += static_cast<char>(std::tolower(c));
   return key;
-}
-
-std::size_t edit_distance(const std::string& a, const std::string& b) {
-  std::vector<std::size_t> row(b.size() + 1);
-  std::iota(row.begin(), row.end(), 0);
-  for (std::size_t i = 1; i <= a.size(); ++i) {
-    std::size_t diagonal = row[0];
-    row[0] = i;
-    for (std::size_t j = 1; j <= b.size(); ++j) {
-      const std::size_t up = row[j];
-      row[j] = std::min({row[j] + 1, row[j - 1] + 1, diagonal + (a[i - 1] == b[j - 1] ? 0 : 1)});
-      diagonal = up;
-    }
-  }
-  return row[b.size()];
 }
 
 }  // namespace

@@ -22,6 +22,7 @@
 
 #include "cudaembed/backend.hpp"
 #include "cudaembed/pairs.hpp"
+#include "input_text.hpp"
 #include "test_support.hpp"
 
 using cudaembed::test::cudaembed_binary;
@@ -829,4 +830,23 @@ TEST_CASE("cli: progress lines start at the first epoch and say the time left", 
   CHECK_THAT(progress[0], Contains("epoch  1/20") && Contains("  eta ") && Contains(" s"));
   CHECK_THAT(progress[1], Contains("epoch 10/20") && Contains("  eta "));
   CHECK_THAT(progress[2], Contains("epoch 20/20") && !Contains("eta"));  // nothing left at the end
+}
+
+TEST_CASE("cli: the shared text helpers: edit distance for hints, shell words for printed commands", "[cli]") {
+  using cudaembed::edit_distance;
+  using cudaembed::shell_word;
+  CHECK(edit_distance("train", "train") == 0);
+  CHECK(edit_distance("trian", "train") == 1);  // a swap of neighbours is one edit
+  CHECK(edit_distance("kitten", "sitting") == 3);
+  CHECK(edit_distance("", "abc") == 3);
+  CHECK(edit_distance("--epoch", "--epochs") == 1);
+  CHECK(shell_word("build/cudaembed") == "build/cudaembed");
+  CHECK(shell_word("") == "''");
+  // Whatever the word holds, /bin/sh reads back exactly it.
+  for (const std::string word : {"runs/long", "my runs/it's", "a;b", "$HOME", "x y", "*", "--out=runs/a b"}) {
+    INFO(word);
+    const auto r = cudaembed::test::run_shell("printf '%s' " + shell_word(word));
+    CHECK(r.status == 0);
+    CHECK(r.output == word);
+  }
 }
