@@ -10,7 +10,6 @@
 #include <fstream>
 #include <optional>
 #include <sstream>
-#include <string_view>
 
 #include <fmt/format.h>
 #include <fmt/ranges.h>
@@ -25,6 +24,7 @@
 #include "cudaembed/plot.hpp"
 #include "cudaembed/quality.hpp"
 #include "cudaembed/run_dir.hpp"
+#include "input_text.hpp"
 #include "cudaembed/trainer.hpp"
 #include "cudaembed/version.hpp"
 
@@ -90,18 +90,6 @@ std::string metrics_csv(const std::vector<EpochRecord>& history) {
 // A float as the shortest decimal that reads back as it: 0.9, not 0.8999999761581421.
 double json_number(float x) { return std::stod(fmt::format("{}", x)); }
 
-// `s` as one shell word: as is when it is plain, else single-quoted.
-std::string shell_word(const std::string& s) {
-  const bool plain = !s.empty() && std::all_of(s.begin(), s.end(), [](char c) {
-    return std::isalnum(static_cast<unsigned char>(c)) ||
-           std::string_view("_-./+:,=@%").find(c) != std::string_view::npos;
-  });
-  if (plain) return s;
-  std::string out = "'";
-  for (const char c : s) out += c == '\'' ? std::string("'\\''") : std::string(1, c);
-  return out + "'";
-}
-
 // A time left, as precise as it is worth: "0.4 s", "12 s", "3 min 20 s", "2 h 5 min".
 std::string duration_text(double seconds) {
   if (seconds < 10) return fmt::format("{:.1f} s", seconds);
@@ -162,6 +150,29 @@ int64_t log_interval(const TrainOptions& o) {
 }
 
 // The options as the checkpoint stores them: --resume needs nothing else.
+// run.json's "config" as far as the options fix it (device and kernel as asked). run_training adds
+// what the data decides; --resume compares a checkpoint's options with it.
+nlohmann::json run_config_json(const TrainOptions& o) {
+  const TrainConfig& t = o.train;
+  return {{"data", o.pairs_file.empty() ? o.data : o.pairs_file},
+          {"dims", t.dims},
+          {"normalize", t.normalize},
+          {"head", head_name(t)},
+          {"optimizer", to_string(t.optimizer)},
+          {"negatives", t.negatives},
+          {"epochs", t.epochs},
+          {"batch", t.batch},
+          {"lr", json_number(t.adam.lr)},
+          {"beta1", json_number(t.adam.beta1)},
+          {"beta2", json_number(t.adam.beta2)},
+          {"epsilon", json_number(t.adam.epsilon)},
+          {"adam_v", to_string(t.second_moment)},
+          {"init", to_string(o.init.scheme)},
+          {"embedding_init_range", json_number(o.init.embedding_range)},
+          {"device", o.device},
+          {"kernel", t.kernel}};
+}
+
 nlohmann::json options_json(const TrainOptions& o) {
   const TrainConfig& t = o.train;
   return {{"data", o.data},
@@ -513,29 +524,14 @@ int run_training(const TrainOptions& o, const Checkpoint* resume) {
   spdlog::info("done in {:.2f} s (training {:.2f} s): loss {:.4f}, accuracy {:.4f}{}", seconds_since(start), train_s,
                last.loss(), last.accuracy(), quality_text);
 
+  nlohmann::json run_config = run_config_json(o);
+  run_config["pairs"] = pairs.size();
+  run_config["steps_per_epoch"] = spe;
+  run_config["kernel"] = cfg.kernel;  // sorted where the pairs carry weights
   nlohmann::json run = {
       {"cudaembed_version", kVersion},
       {"command", "train"},
-      {"config",
-       {{"data", from_file ? o.pairs_file : o.data},
-        {"pairs", pairs.size()},
-        {"dims", cfg.dims},
-        {"normalize", cfg.normalize},
-        {"head", head_name(cfg)},
-        {"optimizer", to_string(cfg.optimizer)},
-        {"negatives", cfg.negatives},
-        {"epochs", cfg.epochs},
-        {"batch", cfg.batch},
-        {"steps_per_epoch", spe},
-        {"lr", json_number(cfg.adam.lr)},
-        {"beta1", json_number(cfg.adam.beta1)},
-        {"beta2", json_number(cfg.adam.beta2)},
-        {"epsilon", json_number(cfg.adam.epsilon)},
-        {"adam_v", to_string(cfg.second_moment)},
-        {"init", to_string(init.scheme)},
-        {"embedding_init_range", json_number(init.embedding_range)},
-        {"device", o.device},
-        {"kernel", cfg.kernel}}},
+      {"config", run_config},
       {"initial_dense", {json_number(initial_dense[0]), json_number(initial_dense[1])}},
       {"rows_l2_normalized", cfg.normalize},  // embedding.npy, snapshots.npy, vectors.tsv, word2vec.txt
       {"seed", cfg.seed},
@@ -558,23 +554,6 @@ int run_training(const TrainOptions& o, const Checkpoint* resume) {
   return 0;
 }
 
-// The settings run.json records that a checkpoint's options determine, as run.json writes them.
-// (device and kernel are left out: --resume may change them.)
-nlohmann::json identity_of(const TrainOptions& o) {
-  const TrainConfig& t = o.train;
-  return {{"data", o.pairs_file.empty() ? o.data : o.pairs_file},
-          {"dims", t.dims},
-          {"normalize", t.normalize},
-          {"head", head_name(t)},
-          {"optimizer", to_string(t.optimizer)},
-          {"negatives", t.negatives},
-          {"epochs", t.epochs},
-          {"batch", t.batch},
-          {"lr", json_number(t.adam.lr)},
-          {"init", to_string(o.init.scheme)},
-          {"seed", t.seed}};
-}
-
 // Refuses a checkpoint that is not the run run.json describes (one copied in, or left behind by
 // another run in the same directory): resuming it would overwrite this run's outputs with another
 // run's. A run interrupted before its end has no run.json yet, and nothing to compare.
@@ -590,7 +569,10 @@ void check_checkpoint_is_the_run(const std::string& run_dir, const TrainOptions&
   } catch (const nlohmann::json::exception& e) {
     throw Error(fmt::format("--resume {}: cannot check the checkpoint against {}: {}", run_dir, json_path, e.what()));
   }
-  const nlohmann::json expected = identity_of(o);
+  nlohmann::json expected = run_config_json(o);
+  expected.erase("device");  // --resume may change these two
+  expected.erase("kernel");
+  expected["seed"] = o.train.seed;
   std::vector<std::string> mismatches;
   for (const auto& [key, value] : expected.items())
     if (recorded.contains(key) && recorded.at(key) != value)  // older run.json files lack some keys
