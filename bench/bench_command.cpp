@@ -107,8 +107,12 @@ struct Result {
   Shape shape;
   std::string variant;
   int64_t steps_per_epoch;
-  std::vector<double> epoch_seconds;  // one per repeat: mean seconds per timed epoch
+  std::vector<double> epoch_seconds;  // one per repeat: mean compute seconds per timed epoch
   double final_loss;
+  // One per repeat: mean wall seconds per epoch of `train` itself, with the per-epoch copy back and
+  // divergence check that `cudaembed train` does.
+  std::vector<double> train_epoch_seconds;
+  std::string phase_report;  // --phase-profile
   double epoch_bytes = 0;  // sorted_epoch_bytes, for the sparse shapes
 };
 
@@ -123,19 +127,23 @@ Result time_variant(const Shape& shape, const std::string& variant, const BenchO
   cfg.adam.lr = default_learning_rate(shape.optimizer);
   const int64_t epochs = o.epochs > 0 ? o.epochs : shape.epochs;
   Result r{shape, variant, steps_per_epoch(pairs.size(), shape.batch), {}, 0};
+  cfg.phase_profile = o.phase_profile;
   for (int rep = 0; rep < o.repeats; ++rep) {
     auto backend = make_backend(device, cfg);
-    backend->load(pairs, init);
-    for (int w = 0; w < o.warmup; ++w) backend->train_epoch();
-    double seconds = 0;
-    EpochMetrics last;
-    for (int64_t e = 0; e < epochs; ++e) {
-      last = backend->train_epoch();
-      seconds += last.seconds;
+    ModelState state = init;
+    // Timed as `cudaembed train` runs: through the trainer, weights copied back every epoch; the
+    // first o.warmup epochs are not counted.
+    const std::vector<EpochRecord> history = train(*backend, pairs, state, o.warmup + epochs, nullptr);
+    double compute = 0, wall = 0;
+    for (auto h = history.begin() + o.warmup; h != history.end(); ++h) {
+      compute += h->metrics.seconds;
+      wall += h->seconds;
     }
-    r.epoch_seconds.push_back(seconds / static_cast<double>(epochs));
-    r.final_loss = last.loss();
+    r.epoch_seconds.push_back(compute / static_cast<double>(epochs));
+    r.train_epoch_seconds.push_back(wall / static_cast<double>(epochs));
+    r.final_loss = history.back().metrics.loss();
     device_name = backend->info().device;
+    if (rep + 1 == o.repeats) r.phase_report = backend->phase_report();
   }
   return r;
 }
@@ -146,20 +154,24 @@ std::string markdown(const std::vector<Result>& results, const std::string& devi
                                date, command, copy_gbs);
   md +=
       "| shape | variant | optimizer | rows x D | batch | steps/epoch | epoch ms (median) | spread (min-max) | steps/s "
-      "| "
-      "samples/s | GB/s (share of copy) | last loss |\n"
-      "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |\n";
+      "| samples/s | GB/s (share of copy) | train ms/epoch (median) | last loss |\n"
+      "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |\n";
   for (const auto& r : results) {
     const double med = median(r.epoch_seconds);
     const auto [lo, hi] = std::minmax_element(r.epoch_seconds.begin(), r.epoch_seconds.end());
     const std::string gbs = r.epoch_bytes > 0 ? fmt::format("{:.0f} ({:.0f}%)", r.epoch_bytes / med / 1e9,
                                                             100 * r.epoch_bytes / med / 1e9 / copy_gbs)
                                               : "-";
-    md += fmt::format("| {} | {} | {} | {} x {} | {} | {} | {:.3f} | {:.3f}-{:.3f} | {:.0f} | {:.3g} | {} | {:.4f} |\n",
-                      r.shape.name, r.variant, to_string(r.shape.optimizer), r.shape.rows, r.shape.dims, r.shape.batch,
-                      r.steps_per_epoch, med * 1e3, *lo * 1e3, *hi * 1e3, r.steps_per_epoch / med, r.shape.pairs / med,
-                      gbs, r.final_loss);
+    md += fmt::format(
+        "| {} | {} | {} | {} x {} | {} | {} | {:.3f} | {:.3f}-{:.3f} | {:.0f} | {:.3g} | {} | {:.3f} | {:.4f} |\n",
+        r.shape.name, r.variant, to_string(r.shape.optimizer), r.shape.rows, r.shape.dims, r.shape.batch,
+        r.steps_per_epoch, med * 1e3, *lo * 1e3, *hi * 1e3, r.steps_per_epoch / med, r.shape.pairs / med, gbs,
+        median(r.train_epoch_seconds) * 1e3, r.final_loss);
   }
+  md += "\nepoch ms: compute only (CUDA events around the epoch's kernels; the steady clock on the CPU). train "
+        "ms/epoch: the wall time of `train` itself, with the per-epoch copy back and divergence check.\n";
+  for (const auto& r : results)
+    if (!r.phase_report.empty()) md += fmt::format("\n```\n{} / {}\n{}\n```\n", r.shape.name, r.variant, r.phase_report);
   return md;
 }
 
@@ -210,8 +222,10 @@ int run_bench(const BenchOptions& o, const std::string& command) {
         continue;
       }
       const Result& r = results.back();
-      spdlog::info("{:<22} {:<18} {:9.3f} ms/epoch  {:10.0f} steps/s", shape.name, r.variant,
-                   median(r.epoch_seconds) * 1e3, r.steps_per_epoch / median(r.epoch_seconds));
+      spdlog::info("{:<22} {:<18} {:9.3f} ms/epoch  {:10.0f} steps/s  {:9.3f} ms/epoch in train", shape.name,
+                   r.variant, median(r.epoch_seconds) * 1e3, r.steps_per_epoch / median(r.epoch_seconds),
+                   median(r.train_epoch_seconds) * 1e3);
+      if (!r.phase_report.empty()) spdlog::info("{}", r.phase_report);
     }
   }
 
@@ -241,6 +255,8 @@ int run_bench(const BenchOptions& o, const std::string& command) {
                                {"steps_per_epoch", r.steps_per_epoch},
                                {"epoch_seconds", r.epoch_seconds},
                                {"median_epoch_seconds", med},
+                               {"train_epoch_seconds", r.train_epoch_seconds},
+                               {"median_train_epoch_seconds", median(r.train_epoch_seconds)},
                                {"steps_per_second", r.steps_per_epoch / med},
                                {"samples_per_second", r.shape.pairs / med},
                                {"optimizer", to_string(r.shape.optimizer)},

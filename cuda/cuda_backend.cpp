@@ -127,6 +127,8 @@ class CudaBackend final : public Backend {
     rows_ = state.rows;
     dims_ = state.dims;
     forward_cache_.resize(static_cast<std::size_t>(config_.batch));
+    phase_cycles_.resize(config_.phase_profile ? 1 : 0);
+    phase_cycles_.zero(stream_);
 
     const StepArgs args = step_args();
     if (config_.kernel == "auto") {
@@ -162,6 +164,13 @@ class CudaBackend final : public Backend {
             static_cast<int64_t>(pair_a_.size()), ms / 1e3};
   }
 
+  std::string phase_report() const override {
+    if (phase_cycles_.size() == 0 || !variant_) return {};
+    PhaseCycles c{};
+    phase_cycles_.download(&c, 1, stream_);
+    return format_phase_cycles(c, variant_->name, sm_clock_mhz());
+  }
+
   void fetch(ModelState& state, bool with_optimizer) override {
     if (sorted_) return sorted_->fetch(state, with_optimizer);
     DeviceScalars host{};
@@ -181,6 +190,12 @@ class CudaBackend final : public Backend {
   }
 
  private:
+  double sm_clock_mhz() const {
+    int khz = 0;
+    CE_CUDA_CHECK(cudaDeviceGetAttribute(&khz, cudaDevAttrClockRate, 0));
+    return khz / 1e3;
+  }
+
   StepArgs step_args() {
     StepArgs a{};
     a.pair_a = pair_a_.data();
@@ -203,6 +218,7 @@ class CudaBackend final : public Backend {
     a.forward_cache = forward_cache_.data();
     a.scalars = scalars_.data();
     a.sm_count = props_.multiProcessorCount;
+    a.phase_cycles = phase_cycles_.size() ? phase_cycles_.data() : nullptr;
     return a;
   }
 
@@ -218,6 +234,7 @@ class CudaBackend final : public Backend {
   DeviceBuffer<float> label_, table_, table_m_, table_v_, grad_, grad_sq_;
   DeviceBuffer<PairForward<float>> forward_cache_;
   DeviceBuffer<DeviceScalars> scalars_;
+  DeviceBuffer<PhaseCycles> phase_cycles_;  // (1,) with config_.phase_profile, else empty
   long long steps_per_epoch_ = 0, rows_ = 0;
   int dims_ = 0;
 };

@@ -29,6 +29,18 @@ struct DeviceScalars {
   unsigned long long correct;
 };
 
+// Where the persistent kernel's cycles go (bench --phase-profile), summed over its launches: each
+// warp's cycles in phase A (forward and backward) and phase B (the optimizer), and the whole loop's
+// cycles on thread 0; what neither phase accounts for is barrier waits and stamp overhead.
+struct PhaseCycles {
+  unsigned long long total;  // the step loop, thread 0
+  unsigned long long steps;
+  unsigned long long work_a[32], work_b[32];  // per warp
+};
+
+// Cycles per step by phase, as a few lines of text for the bench log.
+std::string format_phase_cycles(const PhaseCycles& cycles, const std::string& kernel, double sm_clock_mhz);
+
 // Everything a step kernel reads or writes. Shapes in comments.
 struct StepArgs {
   const uint32_t* pair_a;  // (P,)
@@ -51,6 +63,7 @@ struct StepArgs {
   PairForward<float>* forward_cache;  // (batch,) the baseline's forward results, kept for its backward
   DeviceScalars* scalars;
   int sm_count;
+  PhaseCycles* phase_cycles;  // null unless profiling phases (persistent only)
 };
 
 // Kernels launched per step (step_kernels.cu). Each trains one whole epoch, every step, on `stream`.

@@ -391,6 +391,9 @@ int main(int argc, char** argv) {
   bench_cmd->add_option("--epochs", bench_opts.epochs, "Timed epochs per repeat (0: each shape's own)")
       ->check(CLI::Range(int64_t{0}, int64_t{100000}))
       ->capture_default_str();
+  bench_cmd->add_flag("--phase-profile", bench_opts.phase_profile,
+                      "CUDA: stamp clock64() per phase in the persistent kernels and report cycles per step "
+                      "(forward+backward, optimizer, barriers); the stamps cost a little time themselves");
 
   std::string plot_run_dir;
   PlotOptions plot_opts;

@@ -7,7 +7,7 @@
 # Usage, from the repo root on the device machine, with binaries packed here by scripts/gpu-pack.sh:
 #   bash scripts/gpu-check.sh [--steps env,tests,...] [--budget-s 480] [--cap STEP=SECONDS]...
 #                             [--pack .gpu-pack | --build DIR] [--out DIR] [--python python3]
-#                             [--source-link /work/main] [--dry-run] [-h|--help]
+#                             [--source-link /work/main] [--bench-sets default,sparse] [--dry-run] [-h|--help]
 #
 # Steps, in the order --steps gives them (default: all, the short ones first, in this order):
 #   env       nvidia-smi, nvcc/ncu/compute-sanitizer versions, kernel, date
@@ -16,7 +16,8 @@
 #   ncu       ncu --set full of one persistent-kernel launch, plus its details page as text
 #   sanitize  memcheck (leak check), racecheck, synccheck, initcheck over the [small] GPU tests, a
 #             2-epoch train per kernel variant, a lazy-adam/cosine/negatives sorted train, evaluate
-#   bench     cudaembed bench --shapes default and --shapes sparse (3 repeats each)
+#   phases    bench --phase-profile of persistent and deterministic: cycles per step by phase
+#   bench     cudaembed bench --shapes default and --shapes sparse (3 repeats each; --bench-sets)
 #   peers     bench/peers/run_all.sh with torch_eager torch_graphs jax; the SparseAdam peer at 1M rows
 #
 # --budget-s N    skip the steps that would start after N seconds; a step's timeout is its cap
@@ -26,10 +27,12 @@
 # --out DIR       output folder (default $OUT if set, else gpu-check-out)
 # --source-link P the source path baked into the binaries (test data, the default --data); made a
 #                 link to the repo root when nothing is there (default /work/main)
+# --bench-sets L  the bench step's --shapes sets, comma-separated (default: default,sparse)
 # --dry-run       print the commands, run nothing (needs no GPU)
 #
-# The output folder gets at most 7 files: summary.txt, gpu-check-logs.tar.gz (every log, bench json,
-# the ncu report), gpu-tests.log, bench-default.md, bench-sparse.md, ncu-persistent.txt, peers.jsonl.
+# The output folder gets at most 8 files: summary.txt, gpu-check-logs.tar.gz (every log, bench json,
+# the ncu report), gpu-tests.log, bench-default.md, bench-sparse.md, phases.md, ncu-persistent.txt,
+# peers.jsonl.
 # They are rewritten after every step, so a run stopped from outside still leaves the finished steps.
 set -uo pipefail
 export LC_ALL=C
@@ -45,11 +48,11 @@ die() {
   exit 2
 }
 
-all_steps=(env tests process ncu sanitize bench peers)
+all_steps=(env tests phases process ncu sanitize bench peers)
 # Seconds per step, sized for an H200 (tests 12 s, bench default ~60 s for 3 repeats, a 500-epoch
 # default train 1.4 s). Not every step can use its whole cap within the default budget: the budget
 # guard cuts the last ones short.
-declare -A cap=([env]=20 [tests]=60 [process]=45 [ncu]=75 [sanitize]=110 [bench]=210 [peers]=130)
+declare -A cap=([env]=20 [tests]=60 [phases]=40 [process]=45 [ncu]=75 [sanitize]=110 [bench]=210 [peers]=130)
 san_run_cap=40      # one compute-sanitizer run
 bench_default_cap=80
 bench_sparse_cap=130  # builds 1M- and 10M-row tables on the host
@@ -63,6 +66,7 @@ build=""
 out=${OUT:-gpu-check-out}
 py=python3
 source_link=/work/main
+bench_sets=default,sparse
 dry=false
 while [ "$#" -gt 0 ]; do
   case "$1" in
@@ -78,6 +82,7 @@ while [ "$#" -gt 0 ]; do
     --out) [ "$#" -ge 2 ] || die "--out needs a folder"; out=$2; shift 2 ;;
     --python) [ "$#" -ge 2 ] || die "--python needs a command"; py=$2; shift 2 ;;
     --source-link) [ "$#" -ge 2 ] || die "--source-link needs a path"; source_link=$2; shift 2 ;;
+    --bench-sets) [ "$#" -ge 2 ] || die "--bench-sets needs a list"; bench_sets=$2; shift 2 ;;
     --dry-run) dry=true; shift ;;
     -h | --help) usage; exit 0 ;;
     *) die "unknown option '$1' (see --help)" ;;
@@ -277,8 +282,9 @@ bench_key() {
 }
 
 step_bench() {
-  local log=$logs/bench.log set repeats limit keys=""
-  for set in default sparse; do
+  local log=$logs/bench.log set repeats limit keys="" sets
+  IFS=, read -ra sets <<<"$bench_sets"
+  for set in "${sets[@]}"; do
     if [ "$set" = default ]; then repeats=3 limit=$bench_default_cap; else repeats=3 limit=$bench_sparse_cap; fi
     run "$log" "$limit" "$bin" bench --device cuda --data "$data" --shapes "$set" --repeats "$repeats" \
       --out "$work/bench-$set" --force
@@ -293,6 +299,21 @@ step_bench() {
     fi
   done
   key=${keys%; }
+}
+
+# The persistent kernels' clock64() stamps per phase (bench --phase-profile), one short run each.
+step_phases() {
+  local log=$logs/phases.log kernel
+  $dry || : >"$logs/phases.md"
+  for kernel in persistent deterministic; do
+    run "$log" 20 "$bin" bench --device cuda --data "$data" --shapes default --kernel "$kernel" --repeats 1 \
+      --epochs 20 --phase-profile --out "$work/phases-$kernel" --force
+    note_rc "$rc"
+    $dry && continue
+    [ -f "$work/phases-$kernel/bench.md" ] && cat "$work/phases-$kernel/bench.md" >>"$logs/phases.md"
+  done
+  $dry && return
+  key=$(grep -m1 -A1 'whole step' "$logs/phases.md" | head -1 | sed 's/^ *//')
 }
 
 median() { printf '%s\n' "$@" | sort -n | awk '{ v[NR] = $1 } END { if (NR) print v[int((NR + 1) / 2)] }'; }
@@ -406,7 +427,7 @@ publish() {
     tar -czf "$tarball" -C "$work" --exclude='*.ncu-rep' gpu-check-logs
   fi
   mv -f "$tarball" "$out/gpu-check-logs.tar.gz"
-  for f in bench-default.md bench-sparse.md ncu-persistent.txt peers.jsonl; do
+  for f in bench-default.md bench-sparse.md phases.md ncu-persistent.txt peers.jsonl; do
     [ -f "$logs/$f" ] && cp "$logs/$f" "$out/$f"
   done
   if [ -f "$logs/gpu-tests.log" ]; then
@@ -489,6 +510,7 @@ for step in "${steps[@]}"; do
     tests) step_tests ;;
     sanitize) step_sanitize ;;
     bench) step_bench ;;
+    phases) step_phases ;;
     process) step_process ;;
     peers) step_peers ;;
     ncu) step_ncu ;;

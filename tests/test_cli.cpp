@@ -470,11 +470,15 @@ TEST_CASE("cli: bench times the CPU backend and writes JSON and markdown", "[cli
   CHECK(result["variant"] == "reference");
   CHECK(result["epoch_seconds"].size() == 2);
   CHECK(result["median_epoch_seconds"].get<double>() > 0);
+  // Timed as train runs, through the trainer: its wall time holds the compute time and the copy back.
+  REQUIRE(result["train_epoch_seconds"].size() == 2);
+  CHECK(result["median_train_epoch_seconds"].get<double>() >= result["median_epoch_seconds"].get<double>());
   CHECK(result["steps_per_epoch"] == 8);  // 2000 pairs / batch 256
   CHECK(std::isfinite(result["last_epoch_loss"].get<double>()));
   CHECK(json["device"].get<std::string>().find("hardware threads") != std::string::npos);
   const std::string md = read_file(out + "/bench.md");
   CHECK_THAT(md, Contains("| tiny | reference | adam | 64 x 4 | 256 | 8 |"));
+  CHECK_THAT(md, Contains("train ms/epoch (median)"));
   // The sparse shape: lazy Adam on power-law pairs, its GB/s against the measured copy bandwidth.
   const auto& sparse = json["results"][1];
   CHECK(sparse["optimizer"] == "lazy-adam");

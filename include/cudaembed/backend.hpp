@@ -52,6 +52,8 @@ class Backend {
   virtual EpochMetrics train_epoch(const std::atomic<bool>* stop = nullptr, const EpochMetrics& so_far = {}) = 0;
   // Copies the parameters back into `state` (and, with with_optimizer, the moments and step).
   virtual void fetch(ModelState& state, bool with_optimizer) = 0;
+  // With TrainConfig::phase_profile: where the kernel's cycles went, one line per phase; else empty.
+  virtual std::string phase_report() const { return {}; }
 };
 
 enum class DeviceChoice { automatic, cpu, cuda };
