@@ -1,15 +1,23 @@
 // persistent: one thread block keeps the table, its gradient and both Adam moments in shared memory
 // and trains a whole epoch per launch. For small tables (the colours: 646 x 2) the step is bound by
-// latency, not bandwidth, and this removes every launch and global round trip inside the epoch.
+// latency and instruction issue on one SM, not bandwidth, and this removes every launch and
+// global round trip inside the epoch.
 //
-// A step is two phases and two barriers (docs/design.md, "The persistent step"):
-//   A  one thread per lookup (pair i's row a on thread 2i, row b on 2i + 1): the forward of its
-//      pair, its own row's gradient into shared memory, the Dense gradient into a warp partial;
-//   -- barrier: gradients complete --
-//   B  every thread sums the warp partials itself and updates its own copy of the Dense layer
-//      (all copies see the same sums in the same order, so they stay equal without a broadcast);
-//      the table's Adam, element by element; the next step's pairs are fetched meanwhile;
+// The block's warps split in two (docs/design.md, "The persistent step"). A step is two phases
+// and two barriers:
+//   A  compute warps (0-15): one pair per thread from the pair buffer: its forward, both rows'
+//      gradients into shared memory, the Dense gradient into a warp partial;
+//      fetch warps (16-31): the next step's pairs, permuted and loaded from global memory into the
+//      other half of the double-buffered pair buffer, so their latency hides behind the compute;
+//   -- barrier: gradients complete, next pairs in place --
+//   B  all warps: the table's Adam, element by element; compute warps also sum the 16 warp
+//      partials with a butterfly and update their copy of the Dense layer (every copy sees the
+//      same sums in the same order, so they stay equal without a broadcast);
 //   -- barrier: parameters updated, gradient zeroed --
+// The Ncu profile of the first restructure (one lookup per thread) showed the step issue-bound:
+// 28,700 warp instructions a step, most of them a pair's forward computed twice, the permutation
+// computed twice, and CAS loops run once per divergent group. Hence one pair per thread, fetching
+// in other warps, and __syncwarp() before the CAS loops and shuffles.
 #include <cub/block/block_reduce.cuh>
 
 #include "cuda_check.hpp"
@@ -19,7 +27,9 @@ namespace cudaembed {
 namespace {
 
 constexpr int kThreads = 1024;
-constexpr int kWarps = kThreads / 32;
+constexpr int kComputeThreads = kThreads / 2;  // warps 0-15; warps 16-31 fetch
+constexpr int kComputeWarps = kComputeThreads / 32;
+static_assert(kComputeWarps <= 32, "dense_gradient reads one warp partial per lane");
 // Adam step sizes are computed this many steps at a time. Small, so that the kernel's static shared
 // memory stays within the 4 KiB that kernel_registry.cpp reserves for it.
 constexpr int kStepSizes = 256;
@@ -31,21 +41,51 @@ struct EpochSums {
   }
 };
 
-// A batch member as one lookup sees it: both rows (element offsets) and the label.
+// A batch member: both rows and the label, as the pair buffer holds it.
 struct BatchPair {
   uint32_t row_a, row_b;
   float label;
 };
 
-__device__ BatchPair fetch_pair(const StepArgs& args, long long start, int i, uint32_t key) {
-  const uint32_t id = permute_index(static_cast<uint32_t>(start + i), args.pairs, key);
-  return {args.pair_a[id], args.pair_b[id], args.label[id]};
+// Where an epoch's steps are. 32-bit: an epoch has fewer than 2^32 pairs.
+struct StepPosition {
+  uint32_t start;  // the batch's first position in the epoch's permutation
+  uint32_t count;  // pairs in the batch (the last one may be partial)
+};
+
+__device__ StepPosition step_position(const StepArgs& args, uint32_t k) {
+  const uint32_t start = k * static_cast<uint32_t>(args.batch);
+  return {start, min(static_cast<uint32_t>(args.batch), args.pairs - start)};
 }
 
-// The Dense layer, one copy per thread (see the header).
+// The fetch warps' part of a step: the batch at `pos` into `into` (batch,).
+__device__ void fetch_batch(const StepArgs& args, const StepPosition& pos, const Permutation& perm, BatchPair* into,
+                            int fetcher) {
+  for (uint32_t i = fetcher; i < pos.count; i += kThreads - kComputeThreads) {
+    const uint32_t id = permute_index(pos.start + i, perm);
+    into[i] = {args.pair_a[id], args.pair_b[id], args.label[id]};
+  }
+}
+
+// The Dense layer: lane 0 of every compute warp keeps the weight, lane 1 the bias, each with its
+// Adam moments; the whole warp holds both values after each step (see the header).
 struct DenseLayer {
-  float w[2], m[2], v[2];
+  float param, m, v;  // this lane's parameter (lanes 0 and 1)
+  float w, b;         // both, in every lane
 };
+
+// The step's Dense gradient: lane l reads compute warp l's partial (lanes past the last warp add
+// exact zeros), and a butterfly gives every lane the total. Each level adds the same two values in
+// each lane of a pair (a + b == b + a exactly), so every lane of every warp ends with the same
+// bits, without a barrier to broadcast them.
+__device__ float2 dense_gradient(const float2* partials, int lane) {
+  float2 g = lane < kComputeWarps ? partials[lane] : make_float2(0.0f, 0.0f);
+  for (int mask = 16; mask > 0; mask /= 2) {
+    g.x += __shfl_xor_sync(0xffffffffu, g.x, mask);
+    g.y += __shfl_xor_sync(0xffffffffu, g.y, mask);
+  }
+  return g;
+}
 
 // Adds g to element .x and g^2 to .y with one 64-bit compare-and-swap. sm_90 has no shared-memory
 // float atomicAdd: it compiles to a CAS loop anyway, so packing the two sums halves the loops.
@@ -73,23 +113,61 @@ struct PhaseClock {
   }
 };
 
+// Phase A of a compute thread: pair i of the batch through the model and back; both rows'
+// gradients go to shared memory (Deterministic: to the pair's two lookup slots, for batch-order
+// sums in phase B). Returns the pair's Dense gradient (dL/dw, dL/db).
+template <bool Deterministic>
+__device__ float2 train_pair(const StepArgs& args, const BatchPair& pair, uint32_t i, float scale,
+                             const DenseLayer& dense, const float* table, float2* grad, float* lookup_grad,
+                             uint32_t* lookup_row, EpochSums& sums, unsigned lanes) {
+  const int D = args.dims;
+  const size_t row_a = static_cast<size_t>(pair.row_a) * D, row_b = static_cast<size_t>(pair.row_b) * D;
+  const PairForward<float> f = pair_forward(table + row_a, table + row_b, D, args.normalize);
+  const LogitLoss<float> out = bce_from_logit(dense.w * f.score + dense.b, pair.label);
+  const float dlogit = out.dlogit * scale;
+  // The forward's branches (expf, logf, the label) split the warp; the CAS loops below would run
+  // once per split group without this. `lanes`: those of the warp with a pair here.
+  __syncwarp(lanes);
+  if constexpr (Deterministic) {
+    lookup_row[2 * i] = pair.row_a;
+    lookup_row[2 * i + 1] = pair.row_b;
+    float* slot_a = lookup_grad + static_cast<size_t>(2 * i) * D;
+    float* slot_b = slot_a + D;
+    pair_backward(table + row_a, table + row_b, D, f, dlogit * dense.w, [&](int c, float g) { slot_a[c] = g; },
+                  [&](int c, float g) { slot_b[c] = g; });
+  } else {
+    pair_backward(table + row_a, table + row_b, D, f, dlogit * dense.w,
+                  [&](int c, float g) { add_packed(grad + row_a + c, g); },
+                  [&](int c, float g) { add_packed(grad + row_b + c, g); });
+  }
+  sums.loss += out.loss;
+  sums.squared_error += (pair.label - out.prob) * (pair.label - out.prob);
+  sums.correct += (out.prob > 0.5f) == (pair.label > 0.5f) ? 1.0 : 0.0;
+  return make_float2(dlogit * f.score, dlogit);
+}
+
 template <bool Deterministic>
 __global__ void __launch_bounds__(kThreads) persistent_epoch(StepArgs args) {
   extern __shared__ float smem[];
   const int D = args.dims;
   const int tid = threadIdx.x, warp = tid / 32, lane = tid % 32;
+  const bool computes = tid < kComputeThreads;
   const size_t n = static_cast<size_t>(args.rows) * D;
-  // Atomic mode: the gradient and Keras's per-lookup squares, packed (N, D) x (g, g^2); first, where
-  // the 8-byte alignment of float2 holds whatever N * D is.
-  auto* grad = reinterpret_cast<float2*>(smem);
-  float* table = Deterministic ? smem : smem + 2 * n;  // (N, D)
+  const size_t batch = static_cast<size_t>(args.batch);
+  // The next two steps' pairs (2, batch), first: 4-byte fields, any offset after them keeps the
+  // float2 gradient's alignment because 2 * batch * 12 bytes is a multiple of 8.
+  auto* pair_buffer = reinterpret_cast<BatchPair*>(smem);
+  float* rest = smem + 2 * batch * (sizeof(BatchPair) / sizeof(float));
+  // Atomic mode: the gradient and Keras's per-lookup squares, packed (N, D) x (g, g^2).
+  auto* grad = reinterpret_cast<float2*>(rest);
+  float* table = Deterministic ? rest : rest + 2 * n;  // (N, D)
   float* m = table + n;                                // (N, D)
   float* v = m + n;                                    // (N, D)
   // Deterministic mode: each lookup's gradient (2 * batch, D) and its row (2 * batch,).
   float* lookup_grad = v + n;
-  auto* lookup_row = reinterpret_cast<uint32_t*>(lookup_grad + 2 * static_cast<size_t>(args.batch) * D);
-  __shared__ float2 dense_partial[kWarps];  // (dL/dw, dL/db) of each warp's lookups
-  __shared__ float step_sizes[kStepSizes];  // Adam's step sizes for this chunk of steps
+  auto* lookup_row = reinterpret_cast<uint32_t*>(lookup_grad + 2 * batch * D);
+  __shared__ float2 dense_partial[kComputeWarps];  // (dL/dw, dL/db) of each compute warp's pairs
+  __shared__ float step_sizes[kStepSizes];         // Adam's step sizes for this chunk of steps
   __shared__ typename cub::BlockReduce<EpochSums, kThreads>::TempStorage sums_temp;
 
   DeviceScalars* s = args.scalars;
@@ -99,101 +177,79 @@ __global__ void __launch_bounds__(kThreads) persistent_epoch(StepArgs args) {
     v[i] = args.table_v[i];
     if constexpr (!Deterministic) grad[i] = make_float2(0.0f, 0.0f);
   }
-  DenseLayer dense;
-  for (int p = 0; p < 2; ++p) {
-    dense.w[p] = s->dense[p];
-    dense.m[p] = s->dense_m[p];
-    dense.v[p] = s->dense_v[p];
-  }
+  const int own_param = min(lane, 1);  // lanes 0 and 1 own the weight and the bias; the rest mirror 1
+  DenseLayer dense{s->dense[own_param], s->dense_m[own_param], s->dense_v[own_param], s->dense[0], s->dense[1]};
   const long long first_step = s->step;
-  const uint32_t key = epoch_shuffle_key(args.seed, first_step / args.steps_per_epoch);
-  const bool keras_squares = args.grad_sq != nullptr;
-  __syncthreads();  // the table in shared memory before any lookup reads it
+  const Permutation perm = make_permutation(args.pairs, epoch_shuffle_key(args.seed, first_step / args.steps_per_epoch));
+  const auto steps = static_cast<uint32_t>(args.steps_per_epoch);
+  if (!computes) fetch_batch(args, step_position(args, 0), perm, pair_buffer, tid - kComputeThreads);
+  __syncthreads();  // the table and the first batch in shared memory before any pair reads them
   PhaseClock clock{args.phase_cycles != nullptr};
   const long long epoch_start = clock.on ? clock64() : 0;
 
   EpochSums mine{0, 0, 0};
-  // Step k's first batch member of this thread, fetched during step k - 1.
-  BatchPair next = tid / 2 < min(static_cast<long long>(args.batch), static_cast<long long>(args.pairs))
-                       ? fetch_pair(args, 0, tid / 2, key)
-                       : BatchPair{};
-  for (long long k = 0; k < args.steps_per_epoch; ++k) {
-    const long long start = k * args.batch;
-    const int count = static_cast<int>(min(static_cast<long long>(args.batch), args.pairs - start));
+  for (uint32_t k = 0; k < steps; ++k) {
+    const StepPosition pos = step_position(args, k);
     // Two pow()s in double per step, kStepSizes steps at a time and in parallel: off the critical path.
     if (k % kStepSizes == 0 && tid < kStepSizes) step_sizes[tid] = adam_step_size(args.adam, first_step + k + tid + 1);
 
-    // ---- A: forward and backward, one lookup per thread ----
+    // ---- A: forward and backward in the compute warps, the next batch in the fetch warps ----
     clock.start();
-    float2 dense_grad = make_float2(0.0f, 0.0f);
-    const float scale = 1.0f / static_cast<float>(count);
-    for (int j = tid; j < 2 * count; j += kThreads) {
-      const int side = j & 1;
-      const BatchPair pair = j == tid ? next : fetch_pair(args, start, j / 2, key);
-      const size_t row_a = static_cast<size_t>(pair.row_a) * D, row_b = static_cast<size_t>(pair.row_b) * D;
-      const size_t own = side ? row_b : row_a;
-      // Each thread computes its pair's whole forward (D is small) and keeps its own row's gradient.
-      auto add_own = [&](int want_side) {
-        return [&, want_side](int c, float g) {
-          if (side != want_side) return;
-          if constexpr (Deterministic)
-            lookup_grad[static_cast<size_t>(j) * D + c] = g;
-          else
-            add_packed(grad + own + c, g);
-        };
-      };
-      const PairResult<float> r = pair_forward_backward(table + row_a, table + row_b, D, args.normalize, dense.w[0],
-                                                        dense.w[1], pair.label, scale, add_own(0), add_own(1));
-      if constexpr (Deterministic) lookup_row[j] = side ? pair.row_b : pair.row_a;
-      if (side == 0) {  // the pair's Dense gradient and metrics, once
-        dense_grad.x += r.dlogit * r.score;
-        dense_grad.y += r.dlogit;
-        mine.loss += r.loss;
-        mine.squared_error += (pair.label - r.prob) * (pair.label - r.prob);
-        mine.correct += (r.prob > 0.5f) == (pair.label > 0.5f) ? 1.0 : 0.0;
+    if (computes) {
+      const BatchPair* batch_pairs = pair_buffer + (k % 2) * batch;
+      float2 dense_grad = make_float2(0.0f, 0.0f);
+      const float scale = 1.0f / static_cast<float>(pos.count);
+      for (uint32_t base = 0; base < pos.count; base += kComputeThreads) {  // the same trip count in a warp
+        const uint32_t i = base + tid;
+        const unsigned lanes = __ballot_sync(0xffffffffu, i < pos.count);
+        if (i < pos.count) {
+          const float2 g = train_pair<Deterministic>(args, batch_pairs[i], i, scale, dense, table, grad, lookup_grad,
+                                                     lookup_row, mine, lanes);
+          dense_grad.x += g.x;
+          dense_grad.y += g.y;
+        }
       }
+      __syncwarp();
+      for (int offset = 16; offset > 0; offset /= 2) {
+        dense_grad.x += __shfl_down_sync(0xffffffffu, dense_grad.x, offset);
+        dense_grad.y += __shfl_down_sync(0xffffffffu, dense_grad.y, offset);
+      }
+      if (lane == 0) dense_partial[warp] = dense_grad;
+    } else if (k + 1 < steps) {
+      fetch_batch(args, step_position(args, k + 1), perm, pair_buffer + ((k + 1) % 2) * batch, tid - kComputeThreads);
     }
-    for (int offset = 16; offset > 0; offset /= 2) {
-      dense_grad.x += __shfl_down_sync(0xffffffffu, dense_grad.x, offset);
-      dense_grad.y += __shfl_down_sync(0xffffffffu, dense_grad.y, offset);
-    }
-    if (lane == 0) dense_partial[warp] = dense_grad;
     clock.end(clock.work_a);
-    __syncthreads();  // gradients complete
+    __syncthreads();  // gradients complete, the next batch in place
 
-    // ---- B: the optimizer; the next step's pairs are fetched first, to arrive while it runs ----
+    // ---- B: the optimizer ----
     clock.start();
-    const long long next_start = start + args.batch;
-    if (k + 1 < args.steps_per_epoch && tid / 2 < min(static_cast<long long>(args.batch), args.pairs - next_start))
-      next = fetch_pair(args, next_start, tid / 2, key);
     const float step_size = step_sizes[k % kStepSizes];
-    float2 total = make_float2(0.0f, 0.0f);
-    for (int w = 0; w < kWarps; ++w) {  // the same order in every thread
-      total.x += dense_partial[w].x;
-      total.y += dense_partial[w].y;
+    if (computes) {
+      const float2 total = dense_gradient(dense_partial, lane);
+      const float g = own_param == 0 ? total.x : total.y;
+      adam_update(dense.param, dense.m, dense.v, g, g * g, step_size, args.coef);
+      dense.w = __shfl_sync(0xffffffffu, dense.param, 0);
+      dense.b = __shfl_sync(0xffffffffu, dense.param, 1);
     }
-    adam_update(dense.w[0], dense.m[0], dense.v[0], total.x, total.x * total.x, step_size, args.coef);
-    adam_update(dense.w[1], dense.m[1], dense.v[1], total.y, total.y * total.y, step_size, args.coef);
-
     if constexpr (Deterministic) {
       // Each row's gradient summed over the batch's lookups in batch order (the CPU reference's).
       for (int64_t row = tid; row < args.rows; row += kThreads)
         for (int c = 0; c < D; ++c) {
           float g = 0.0f, g2 = 0.0f;
-          for (int j = 0; j < 2 * count; ++j)
+          for (uint32_t j = 0; j < 2 * pos.count; ++j)
             if (lookup_row[j] == row) {
               const float x = lookup_grad[static_cast<size_t>(j) * D + c];
               g += x;
               g2 += x * x;
             }
           const size_t idx = static_cast<size_t>(row) * D + c;
-          adam_update(table[idx], m[idx], v[idx], g, keras_squares ? g2 : g * g, step_size, args.coef);
+          adam_update(table[idx], m[idx], v[idx], g, args.grad_sq ? g2 : g * g, step_size, args.coef);
         }
     } else {
       for (size_t i = tid; i < n; i += kThreads) {
         const float2 g = grad[i];
         grad[i] = make_float2(0.0f, 0.0f);
-        adam_update(table[i], m[i], v[i], g.x, keras_squares ? g.y : g.x * g.x, step_size, args.coef);
+        adam_update(table[i], m[i], v[i], g.x, args.grad_sq ? g.y : g.x * g.x, step_size, args.coef);
       }
     }
     clock.end(clock.work_b);
@@ -205,7 +261,7 @@ __global__ void __launch_bounds__(kThreads) persistent_epoch(StepArgs args) {
     atomicAdd(&out->work_a[warp], static_cast<unsigned long long>(clock.work_a));
     atomicAdd(&out->work_b[warp], static_cast<unsigned long long>(clock.work_b));
     if (tid == 0) {
-      atomicAdd(&out->steps, static_cast<unsigned long long>(args.steps_per_epoch));
+      atomicAdd(&out->steps, static_cast<unsigned long long>(steps));
       atomicAdd(&out->total, static_cast<unsigned long long>(clock64() - epoch_start));
     }
   }
@@ -215,12 +271,12 @@ __global__ void __launch_bounds__(kThreads) persistent_epoch(StepArgs args) {
     args.table_v[i] = v[i];
   }
   const EpochSums sums = cub::BlockReduce<EpochSums, kThreads>(sums_temp).Sum(mine);
+  if (tid < 2) {
+    s->dense[tid] = dense.param;
+    s->dense_m[tid] = dense.m;
+    s->dense_v[tid] = dense.v;
+  }
   if (tid == 0) {
-    for (int p = 0; p < 2; ++p) {
-      s->dense[p] = dense.w[p];
-      s->dense_m[p] = dense.m[p];
-      s->dense_v[p] = dense.v[p];
-    }
     s->step = first_step + args.steps_per_epoch;
     s->loss_sum += sums.loss;
     s->squared_error_sum += sums.squared_error;
@@ -232,9 +288,11 @@ __global__ void __launch_bounds__(kThreads) persistent_epoch(StepArgs args) {
 
 std::size_t persistent_shared_bytes(const StepArgs& args, bool deterministic) {
   const auto table = static_cast<std::size_t>(args.rows) * args.dims * sizeof(float);
+  const auto batch = static_cast<std::size_t>(args.batch);
+  const std::size_t pair_buffer = 2 * batch * sizeof(BatchPair);  // this step's pairs and the next's
   if (deterministic)  // table, m, v, and the batch's lookups: a gradient of D floats and a row each
-    return 3 * table + 2 * static_cast<std::size_t>(args.batch) * (args.dims * sizeof(float) + sizeof(uint32_t));
-  return 5 * table;  // table, m, v, and the packed (g, g^2)
+    return pair_buffer + 3 * table + 2 * batch * (args.dims * sizeof(float) + sizeof(uint32_t));
+  return pair_buffer + 5 * table;  // table, m, v, and the packed (g, g^2)
 }
 
 template <bool Deterministic>

@@ -33,7 +33,7 @@ struct BatchPosition {
   long long epoch;
   long long start;  // position of the batch's first pair in the epoch's permutation
   int count;        // pairs in this batch (the last one of an epoch may be partial)
-  uint32_t key;     // the epoch's shuffle key
+  Permutation perm;  // the epoch's shuffle
 };
 
 __device__ BatchPosition batch_position(const StepArgs& args) {
@@ -42,7 +42,7 @@ __device__ BatchPosition batch_position(const StepArgs& args) {
   p.epoch = p.step / args.steps_per_epoch;
   p.start = (p.step % args.steps_per_epoch) * args.batch;
   p.count = static_cast<int>(min(static_cast<long long>(args.batch), args.pairs - p.start));
-  p.key = epoch_shuffle_key(args.seed, p.epoch);
+  p.perm = make_permutation(args.pairs, epoch_shuffle_key(args.seed, p.epoch));
   return p;
 }
 
@@ -53,7 +53,7 @@ struct BatchPair {
 };
 
 __device__ BatchPair batch_pair(const StepArgs& args, const BatchPosition& pos, int i) {
-  const uint32_t id = permute_index(static_cast<uint32_t>(pos.start + i), args.pairs, pos.key);
+  const uint32_t id = permute_index(static_cast<uint32_t>(pos.start + i), pos.perm);
   return {static_cast<size_t>(args.pair_a[id]) * args.dims, static_cast<size_t>(args.pair_b[id]) * args.dims,
           args.label[id]};
 }

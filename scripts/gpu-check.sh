@@ -13,7 +13,8 @@
 #   env       nvidia-smi, nvcc/ncu/compute-sanitizer versions, kernel, date
 #   tests     cudaembed_gpu_tests --durations yes
 #   process   wall time of the default train: CUDA 3 times (median), CPU once
-#   ncu       ncu --set full of one persistent-kernel launch, plus its details page as text
+#   ncu       ncu --set full of one persistent-kernel launch, plus its details page as text and its
+#             per-instruction SASS page as CSV (in the tarball)
 #   sanitize  memcheck (leak check), racecheck, synccheck, initcheck over the [small] GPU tests, a
 #             2-epoch train per kernel variant, a lazy-adam/cosine/negatives sorted train, evaluate
 #   phases    bench --phase-profile of persistent and deterministic: cycles per step by phase
@@ -390,6 +391,9 @@ step_ncu() {
     "$bin" train --device cuda --kernel persistent --epochs 2 --no-plot --data "$data" --out "$work/runs/ncu" --force
   note_rc "$rc"
   run "$logs/ncu-persistent.txt" 30 ncu --import "$rep.ncu-rep" --page details
+  note_rc "$rc"
+  # Per SASS instruction: executed instructions and warp-stall samples, to find the hot ones.
+  run "$logs/ncu-persistent-sass.csv" 30 ncu --import "$rep.ncu-rep" --page source --csv --print-source sass
   note_rc "$rc"
   $dry && return
   key=$(awk '$1 == "Memory" && $2 == "Throughput" && !m { m = $NF }

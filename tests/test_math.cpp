@@ -221,6 +221,57 @@ TEST_CASE("permute_index is a bijection that changes with the key", "[math][shuf
   CHECK(same < 100);
 }
 
+namespace {
+
+// permute_index as first written, with its 64-bit modulo: the reference for the prepared form.
+uint32_t permute_index_reference(uint32_t i, uint32_t n, uint32_t key) {
+  uint32_t w = n - 1;
+  w |= w >> 1;
+  w |= w >> 2;
+  w |= w >> 4;
+  w |= w >> 8;
+  w |= w >> 16;
+  do {
+    i ^= key;
+    i *= 0xe170893du;
+    i ^= key >> 16;
+    i ^= (i & w) >> 4;
+    i ^= key >> 8;
+    i *= 0x0929eb3fu;
+    i ^= key >> 23;
+    i ^= (i & w) >> 1;
+    i *= 1u | key >> 27;
+    i *= 0x6935fa69u;
+    i ^= (i & w) >> 11;
+    i *= 0x74dcb303u;
+    i ^= (i & w) >> 2;
+    i *= 0x9e501cc3u;
+    i ^= (i & w) >> 2;
+    i *= 0xc860a3dfu;
+    i &= w;
+    i ^= i >> 5;
+  } while (i >= n);
+  return static_cast<uint32_t>((static_cast<uint64_t>(i) + key) % n);
+}
+
+}  // namespace
+
+TEST_CASE("permute_index with a prepared permutation is the one-modulo original", "[math][shuffle]") {
+  // Up to n = 2^32 - 1, where i + key mod n overflows 32 bits.
+  for (uint32_t n : {1u, 2u, 3u, 646u, 100000u, 0x7fffffffu, 0x80000001u, 0xfffffffeu, 0xffffffffu}) {
+    for (uint32_t key : {0u, 1u, n - 1, 0xdeadbeefu, 0xffffffffu, epoch_shuffle_key(42, 3)}) {
+      const Permutation p = make_permutation(n, key);
+      for (uint32_t i : {0u, 1u, n / 3, n / 2, n - 2, n - 1}) {
+        if (i >= n) continue;
+        INFO("n " << n << ", key " << key << ", i " << i);
+        CHECK(permute_index(i, p) == permute_index_reference(i, n, key));
+      }
+    }
+  }
+  const Permutation p = make_permutation(100000, epoch_shuffle_key(42, 7));
+  for (uint32_t i = 0; i < 100000; ++i) REQUIRE(permute_index(i, p) == permute_index_reference(i, 100000, p.key));
+}
+
 TEST_CASE("exp_float and log_float are within 2 ulp of the double results", "[math]") {
   auto ulps = [](float got, double ref) {
     return std::abs(std::bit_cast<int32_t>(got) - std::bit_cast<int32_t>(static_cast<float>(ref)));

@@ -101,16 +101,31 @@ CE_HD uint32_t epoch_shuffle_key(uint64_t seed, int64_t epoch) {
   return static_cast<uint32_t>(mix64(seed ^ mix64(static_cast<uint64_t>(epoch) + 0x5eed5eedull)));
 }
 
-// Position i of a pseudo-random permutation of [0, n), n >= 1. Kensler's hash-based bijection on
-// the next power of two with cycle walking ("Correlated Multi-Jittered Sampling", Pixar 2013).
-// Computing it per element lets a kernel find its own batch members: no shuffled array, no sort.
-CE_HD uint32_t permute_index(uint32_t i, uint32_t n, uint32_t key) {
+// One epoch's permutation of [0, n), n >= 1, with what permute_index needs worked out once: the
+// mask of the next power of two, and key mod n, so that no element pays for a 64-bit division
+// (a subroutine of ~100 instructions on the GPU).
+struct Permutation {
+  uint32_t n, key;
+  uint32_t mask;       // next power of two above n - 1, minus one
+  uint32_t key_mod_n;  // key % n
+};
+
+CE_HD Permutation make_permutation(uint32_t n, uint32_t key) {
   uint32_t w = n - 1;
   w |= w >> 1;
   w |= w >> 2;
   w |= w >> 4;
   w |= w >> 8;
   w |= w >> 16;
+  return {n, key, w, key % n};
+}
+
+// Position i of a pseudo-random permutation of [0, n). Kensler's hash-based bijection on the next
+// power of two with cycle walking ("Correlated Multi-Jittered Sampling", Pixar 2013), then a
+// rotation by the key. Computing it per element lets a kernel find its own batch members: no
+// shuffled array, no sort.
+CE_HD uint32_t permute_index(uint32_t i, const Permutation& p) {
+  const uint32_t key = p.key, w = p.mask;
   do {
     i ^= key;
     i *= 0xe170893du;
@@ -130,9 +145,14 @@ CE_HD uint32_t permute_index(uint32_t i, uint32_t n, uint32_t key) {
     i *= 0xc860a3dfu;
     i &= w;
     i ^= i >> 5;
-  } while (i >= n);
-  return static_cast<uint32_t>((static_cast<uint64_t>(i) + key) % n);
+  } while (i >= p.n);
+  // (i + key) mod n, as (i + key mod n) less n once if over: i < n, so the sum is below 2n.
+  const uint64_t rotated = static_cast<uint64_t>(i) + p.key_mod_n;
+  return static_cast<uint32_t>(rotated >= p.n ? rotated - p.n : rotated);
 }
+
+// The same for one element, the permutation made on the spot.
+CE_HD uint32_t permute_index(uint32_t i, uint32_t n, uint32_t key) { return permute_index(i, make_permutation(n, key)); }
 
 // ---- Loss ----
 // Templated on the scalar so tests can run the same code in double against finite differences;
