@@ -850,3 +850,55 @@ TEST_CASE("cli: the shared text helpers: edit distance for hints, shell words fo
     CHECK(r.output == word);
   }
 }
+
+TEST_CASE("cli: a merged colour row answers to each of its names; --label repeats", "[cli][names]") {
+  TempDir tmp;
+  const std::string out = tmp / "run";
+  REQUIRE(run_cli("train --epochs 2 --pairs 20000 --no-plot --out " + out).status == 0);
+  const RunResult grey = run_cli("neighbours " + out + " grey -k 2");
+  INFO(grey.output);
+  CHECK(grey.status == 0);
+  CHECK_THAT(grey.output, Contains("2 nearest to gray, grey (#BEBEBE)"));
+  const RunResult plot = run_cli("plot " + out + " --size 200 --label 'gray, grey' --label DimGrey --label gold,snow");
+  INFO(plot.output);
+  CHECK(plot.status == 0);
+  const RunResult hint = run_cli("neighbours " + out + " dimgrye");
+  CHECK(hint.status == 1);
+  CHECK_THAT(hint.output, Contains("closest: 'DimGray, DimGrey'"));
+}
+
+TEST_CASE("cli: a pairs-file run speaks of items and plots --colour-by with a legend", "[cli][names]") {
+  TempDir tmp;
+  const std::string pairs = tmp / "pairs.csv";
+  {
+    std::ofstream f(pairs);
+    f << "a,b,label\n";
+    std::mt19937 rng(3);
+    for (int i = 0; i < 4000; ++i) {
+      const int a = static_cast<int>(rng() % 20), b = static_cast<int>(rng() % 20);
+      f << "item" << a << ",item" << b << "," << (a % 2 == b % 2 ? 1 : 0) << "\n";
+    }
+  }
+  std::ofstream(tmp / "items.tsv") << "name\tparity\n"
+                                   << [] {
+                                        std::string s;
+                                        for (int i = 0; i < 20; ++i)
+                                          s += "item" + std::to_string(i) + (i % 2 ? "\todd\n" : "\teven\n");
+                                        return s;
+                                      }();
+  const std::string out = tmp / "run";
+  const RunResult train = run_cli("train --pairs-file " + pairs + " --epochs 4 --batch 64 --out " + out);
+  INFO(train.output);
+  REQUIRE(train.status == 0);
+  CHECK_THAT(read_file(out + "/plot.svg"), Contains("run: 20 items, D = 2"));
+  const RunResult unknown = run_cli("neighbours " + out + " item99");
+  CHECK_THAT(unknown.output, Contains("no item of that name"));
+  const RunResult by = run_cli("plot " + out + " --colour-by parity --vocab " + (tmp / "items.tsv") + " --out " +
+                               (tmp / "by"));
+  INFO(by.output);
+  CHECK(by.status == 0);
+  CHECK(fs::exists(tmp / "by.png"));
+  const RunResult bad = run_cli("plot " + out + " --colour-by cluster --vocab " + (tmp / "items.tsv"));
+  CHECK(bad.status == 1);
+  CHECK_THAT(bad.output, Contains("--colour-by cluster") && Contains("its columns are parity"));
+}
