@@ -25,6 +25,7 @@
 #include "cudaembed/version.hpp"
 #include "input_text.hpp"
 #include "query_commands.hpp"
+#include "run_progress.hpp"
 #include "synth_command.hpp"
 #include "train_command.hpp"
 
@@ -80,7 +81,7 @@ extern "C" void on_sigint(int) {
 
 // --resume takes every setting from the checkpoint; these are the ones it lets you change.
 ResumeOptions resume_options(const CLI::App& cmd, const TrainOptions& o, const std::string& run_dir) {
-  const std::vector<std::string> may_change{"--resume", "--device", "--kernel", "--log-every", "--no-plot"};
+  const std::vector<std::string> may_change{"--resume", "--epochs", "--device", "--kernel", "--log-every", "--no-plot"};
   for (const CLI::Option* opt : cmd.get_options()) {
     const std::string name = opt->get_name();
     if (opt->count() > 0 && std::find(may_change.begin(), may_change.end(), name) == may_change.end())
@@ -91,6 +92,7 @@ ResumeOptions resume_options(const CLI::App& cmd, const TrainOptions& o, const s
   if (cmd.count("--device")) r.device = o.device;
   if (cmd.count("--kernel")) r.kernel = o.train.kernel;
   if (cmd.count("--log-every")) r.log_every = o.log_every;
+  if (cmd.count("--epochs")) r.epochs = o.train.epochs;
   r.no_plot = o.no_plot;
   r.stop = &g_stop;
   r.program = o.program;
@@ -116,8 +118,9 @@ void add_train_options(CLI::App& cmd, TrainOptions& o, ChoiceNames& names) {
       ->check(CLI::NonNegativeNumber)
       ->capture_default_str();
   cmd.add_option("--resume", names.resume,
-                 "Continue the interrupted run in RUN_DIR from its checkpoint, appending to its outputs; only "
-                 "--device, --kernel, --log-every and --no-plot may be given with it")
+                 "Continue the interrupted run in RUN_DIR from its checkpoint, appending to its outputs; with "
+                 "--epochs N, train it (finished or not) to N epochs. Only --epochs, --device, --kernel, --log-every "
+                 "and --no-plot may be given with it")
       ->type_name("RUN_DIR");
   cmd.add_flag("--save-pairs", o.save_pairs,
                "Also write pair_ids.npy (P, 2) uint32 and pair_labels.npy (P,) float32: the exact training data");
@@ -533,10 +536,12 @@ int main(int argc, char** argv) {
       return run_bench(bench_opts, command);
     }
     if (*plot_cmd) {
+      check_run_outputs_current(plot_run_dir, argv[0]);
       write_plot(plot_run_dir, plot_opts);
       return 0;
     }
     if (*animate_cmd) {
+      check_run_outputs_current(animate_run_dir, argv[0]);
       write_animation(animate_run_dir, animate_opts);
       return 0;
     }
@@ -549,8 +554,14 @@ int main(int argc, char** argv) {
       return 0;
     }
     if (*synth_cmd) return run_synth(synth_opts);
-    if (*neighbours_cmd) return run_neighbours(neighbours_opts);
-    if (*evaluate_cmd) return run_evaluate(evaluate_opts);
+    if (*neighbours_cmd) {
+      check_run_outputs_current(neighbours_opts.run_dir, argv[0]);
+      return run_neighbours(neighbours_opts);
+    }
+    if (*evaluate_cmd) {
+      check_run_outputs_current(evaluate_opts.run_dir, argv[0]);
+      return run_evaluate(evaluate_opts);
+    }
   } catch (const Error& e) {
     spdlog::error("{}", e.what());
     return 1;
