@@ -72,6 +72,24 @@ void fsync_path(const std::string& path, int flags) {
   if (rc != 0) throw Error(fmt::format("{}: fsync failed: {}", path, std::strerror(errno)));
 }
 
+// The header's fields other than the arrays' lengths.
+void read_header_fields(const nlohmann::json& header, Checkpoint& c) {
+  c.config_json = header.at("config").dump();
+  c.epoch = header.at("epoch").get<int64_t>();
+  c.state.step = header.at("step").get<int64_t>();
+  c.state.rows = header.at("rows").get<int64_t>();
+  c.state.dims = header.at("dims").get<int>();
+  for (const auto& h : header.at("history")) {
+    EpochRecord record;
+    record.epoch = h.at(0).get<int64_t>();
+    record.metrics = {h.at(1).get<double>(), h.at(2).get<double>(), h.at(3).get<double>(), h.at(4).get<int64_t>()};
+    record.seconds = h.at(5).get<double>();
+    c.history.push_back(record);
+  }
+  const auto& p = header.at("in_progress");
+  c.in_progress = {p.at(0).get<double>(), p.at(1).get<double>(), p.at(2).get<double>(), p.at(3).get<int64_t>()};
+}
+
 }  // namespace
 
 void write_checkpoint(const std::string& path, const Checkpoint& c) {
@@ -149,11 +167,7 @@ Checkpoint read_checkpoint(const std::string& path) {
   std::size_t m_size = 0, v_size = 0, acc_size = 0, step_size = 0;
   try {
     const auto header = nlohmann::json::parse(r.take(header_size, "the header"));
-    c.config_json = header.at("config").dump();
-    c.epoch = header.at("epoch").get<int64_t>();
-    c.state.step = header.at("step").get<int64_t>();
-    c.state.rows = header.at("rows").get<int64_t>();
-    c.state.dims = header.at("dims").get<int>();
+    read_header_fields(header, c);
     m_size = v_size = static_cast<std::size_t>(c.state.rows) * static_cast<std::size_t>(c.state.dims);
     if (version >= 2) {
       const auto& arrays = header.at("optimizer_arrays");
@@ -162,15 +176,6 @@ Checkpoint read_checkpoint(const std::string& path) {
       acc_size = arrays.at("row_acc").get<std::size_t>();
       step_size = arrays.at("row_step").get<std::size_t>();
     }
-    for (const auto& h : header.at("history")) {
-      EpochRecord record;
-      record.epoch = h.at(0).get<int64_t>();
-      record.metrics = {h.at(1).get<double>(), h.at(2).get<double>(), h.at(3).get<double>(), h.at(4).get<int64_t>()};
-      record.seconds = h.at(5).get<double>();
-      c.history.push_back(record);
-    }
-    const auto& p = header.at("in_progress");
-    c.in_progress = {p.at(0).get<double>(), p.at(1).get<double>(), p.at(2).get<double>(), p.at(3).get<int64_t>()};
   } catch (const nlohmann::json::exception& e) {
     throw Error(fmt::format("{}: bad checkpoint header: {}", path, e.what()));
   }
@@ -195,6 +200,24 @@ Checkpoint read_checkpoint(const std::string& path) {
   if (step_size > 0)
     std::memcpy(c.state.row_step.data(), r.take(step_size * sizeof(int64_t), "the row step counts").data(),
                 step_size * sizeof(int64_t));
+  return c;
+}
+
+std::optional<Checkpoint> read_checkpoint_header(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  char start[sizeof kMagic + sizeof(uint32_t) + sizeof(uint64_t)];
+  if (!in.read(start, sizeof start) || std::memcmp(start, kMagic, sizeof kMagic) != 0) return std::nullopt;
+  uint64_t header_size = 0;
+  std::memcpy(&header_size, start + sizeof kMagic + sizeof(uint32_t), sizeof header_size);
+  if (header_size > (uint64_t{1} << 30)) return std::nullopt;
+  std::string header(header_size, '\0');
+  if (!in.read(header.data(), static_cast<std::streamsize>(header_size))) return std::nullopt;
+  Checkpoint c;
+  try {
+    read_header_fields(nlohmann::json::parse(header), c);
+  } catch (const nlohmann::json::exception&) {
+    return std::nullopt;
+  }
   return c;
 }
 

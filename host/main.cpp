@@ -25,6 +25,7 @@
 #include "cudaembed/version.hpp"
 #include "input_text.hpp"
 #include "query_commands.hpp"
+#include "run_progress.hpp"
 #include "synth_command.hpp"
 #include "train_command.hpp"
 
@@ -80,7 +81,7 @@ extern "C" void on_sigint(int) {
 
 // --resume takes every setting from the checkpoint; these are the ones it lets you change.
 ResumeOptions resume_options(const CLI::App& cmd, const TrainOptions& o, const std::string& run_dir) {
-  const std::vector<std::string> may_change{"--resume", "--device", "--kernel", "--log-every", "--no-plot"};
+  const std::vector<std::string> may_change{"--resume", "--epochs", "--device", "--kernel", "--log-every", "--no-plot"};
   for (const CLI::Option* opt : cmd.get_options()) {
     const std::string name = opt->get_name();
     if (opt->count() > 0 && std::find(may_change.begin(), may_change.end(), name) == may_change.end())
@@ -91,6 +92,7 @@ ResumeOptions resume_options(const CLI::App& cmd, const TrainOptions& o, const s
   if (cmd.count("--device")) r.device = o.device;
   if (cmd.count("--kernel")) r.kernel = o.train.kernel;
   if (cmd.count("--log-every")) r.log_every = o.log_every;
+  if (cmd.count("--epochs")) r.epochs = o.train.epochs;
   r.no_plot = o.no_plot;
   r.stop = &g_stop;
   r.program = o.program;
@@ -116,8 +118,9 @@ void add_train_options(CLI::App& cmd, TrainOptions& o, ChoiceNames& names) {
       ->check(CLI::NonNegativeNumber)
       ->capture_default_str();
   cmd.add_option("--resume", names.resume,
-                 "Continue the interrupted run in RUN_DIR from its checkpoint, appending to its outputs; only "
-                 "--device, --kernel, --log-every and --no-plot may be given with it")
+                 "Continue the interrupted run in RUN_DIR from its checkpoint, appending to its outputs; with "
+                 "--epochs N, train it (finished or not) to N epochs. Only --epochs, --device, --kernel, --log-every "
+                 "and --no-plot may be given with it")
       ->type_name("RUN_DIR");
   cmd.add_flag("--save-pairs", o.save_pairs,
                "Also write pair_ids.npy (P, 2) uint32 and pair_labels.npy (P,) float32: the exact training data");
@@ -300,15 +303,23 @@ std::string typo_message(CLI::App& app, int argc, char** argv) {
 void add_plot_options(CLI::App& cmd, std::string& run_dir, PlotOptions& o) {
   cmd.add_option("run_dir", run_dir, "Run directory written by `cudaembed train`")->required();
   cmd.add_option("--out", o.out_prefix, "Writes PREFIX.png and PREFIX.svg (default: RUN_DIR/plot)");
-  cmd.add_option("--label", o.labels, "Colour names to write next to their points, comma-separated (SkyBlue,gold)")
-      ->delimiter(',');
+  cmd.add_option("--label", o.labels,
+                 "A name to write next to its point; repeat it for more (--label SkyBlue --label 'gray, grey'). A "
+                 "value that is no row's name is a comma-separated list (SkyBlue,gold)");
+  cmd.add_option("--colour-by,--color-by", o.colour_by,
+                 "Colour the points by a column of --vocab (a cluster, a label): one colour per value, with a legend")
+      ->type_name("COLUMN");
+  cmd.add_option("--vocab", o.vocab,
+                 "Table for --colour-by: tab-separated, a header line, then one line per row: its name (as in the "
+                 "run's vocab.tsv) and its columns (default: RUN_DIR/metadata.tsv)")
+      ->type_name("TSV");
   cmd.add_option("--size", o.size, "Width and height in pixels")->check(CLI::Range(64, 8192))->capture_default_str();
   cmd.add_option("--azimuth", o.azimuth_deg,
                  "D = 3: camera angle around the x2 axis, in degrees from x0 (default: facing the cloud)");
   cmd.add_option("--elevation", o.elevation_deg,
                  "D = 3: camera angle above the x0-x1 plane, in degrees (default: facing the cloud)")
       ->check(CLI::Range(-90.0, 90.0));
-  cmd.add_option("--title", o.title, "Title (default: \"<run dir name>: N colours, D = d\")");
+  cmd.add_option("--title", o.title, "Title (default: \"<run dir name>: N colours, D = d\", or N items)");
 }
 
 void add_animate_options(CLI::App& cmd, std::string& run_dir, AnimateOptions& o) {
@@ -399,9 +410,10 @@ int main(int argc, char** argv) {
   PlotOptions plot_opts;
   auto* plot_cmd = app.add_subcommand(
       "plot",
-      "Draw a run's embedding to PREFIX.png and PREFIX.svg: each colour a dot of its own RGB. D = 2 as is,\n"
-      "D = 3 an orthographic view (on the unit sphere when the run normalised), D > 3 its top two principal\n"
-      "components, D = 1 against a fixed jitter.");
+      "Draw a run's embedding to PREFIX.png and PREFIX.svg: each colour a dot of its own RGB (a pairs file's\n"
+      "items in one colour, or one per value of --colour-by). D = 2 as is, D = 3 an orthographic view (on the\n"
+      "unit sphere when the run normalised), D > 3 its top two principal components, D = 1 against a fixed\n"
+      "jitter.");
   add_plot_options(*plot_cmd, plot_run_dir, plot_opts);
 
   std::string animate_run_dir;
@@ -415,11 +427,14 @@ int main(int argc, char** argv) {
   NeighboursOptions neighbours_opts;
   auto* neighbours_cmd = app.add_subcommand(
       "neighbours",
-      "The k colours nearest to NAME in a run's embedding, with their embedding and RGB distances (a dot or\n"
-      "cosine head's run: the k most similar by its dot product or cosine similarity).");
+      "The k colours (or a pairs file's items) nearest to NAME in a run's embedding, with their embedding and\n"
+      "RGB distances (a dot or cosine head's run: the k most similar by its dot product or cosine similarity).");
   neighbours_cmd->alias("neighbors");
   neighbours_cmd->add_option("RUN_DIR", neighbours_opts.run_dir, "A directory written by cudaembed train")->required();
-  neighbours_cmd->add_option("NAME", neighbours_opts.name, "Colour name (case, spaces and hyphens ignored)")
+  neighbours_cmd
+      ->add_option("NAME", neighbours_opts.name,
+                   "Name of a colour or item: exactly, any one name of a merged row ('grey' for 'gray, grey'), or "
+                   "ignoring case, spaces and hyphens when that finds only one")
       ->required();
   neighbours_cmd->add_option("-k", neighbours_opts.k, "How many neighbours")
       ->check(CLI::Range(1, 100000))
@@ -524,10 +539,12 @@ int main(int argc, char** argv) {
       return run_bench(bench_opts, command);
     }
     if (*plot_cmd) {
+      check_run_outputs_current(plot_run_dir, argv[0]);
       write_plot(plot_run_dir, plot_opts);
       return 0;
     }
     if (*animate_cmd) {
+      check_run_outputs_current(animate_run_dir, argv[0]);
       write_animation(animate_run_dir, animate_opts);
       return 0;
     }
@@ -540,8 +557,14 @@ int main(int argc, char** argv) {
       return 0;
     }
     if (*synth_cmd) return run_synth(synth_opts);
-    if (*neighbours_cmd) return run_neighbours(neighbours_opts);
-    if (*evaluate_cmd) return run_evaluate(evaluate_opts);
+    if (*neighbours_cmd) {
+      check_run_outputs_current(neighbours_opts.run_dir, argv[0]);
+      return run_neighbours(neighbours_opts);
+    }
+    if (*evaluate_cmd) {
+      check_run_outputs_current(evaluate_opts.run_dir, argv[0]);
+      return run_evaluate(evaluate_opts);
+    }
   } catch (const Error& e) {
     spdlog::error("{}", e.what());
     return 1;

@@ -6,6 +6,8 @@
 #include <cstring>
 #include <ctime>
 #include <filesystem>
+#include <fstream>
+#include <optional>
 #include <utility>
 #include <vector>
 
@@ -37,6 +39,15 @@ void close_and_rename(std::FILE* f, const std::string& temp, const std::string& 
   std::error_code ec;
   fs::rename(temp, path, ec);
   if (ec) throw Error(fmt::format("{}: cannot rename into place: {}", path, ec.message()));
+}
+
+// The first `n` bytes of a file (fewer if it is shorter).
+std::string read_prefix(const std::string& path, std::size_t n) {
+  std::ifstream in(path, std::ios::binary);
+  std::string bytes(n, '\0');
+  in.read(bytes.data(), static_cast<std::streamsize>(n));
+  bytes.resize(static_cast<std::size_t>(in.gcount()));
+  return bytes;
 }
 
 }  // namespace
@@ -85,22 +96,54 @@ NpyStreamWriter::NpyStreamWriter(std::string path, std::vector<uint64_t> shape, 
   for (const uint64_t d : shape) expected_ *= d;
   const std::string header = npy_header(shape);
   const uint64_t bytes = header.size() + values * sizeof(float);
+  // Where a file's data starts, if it is an NPY file holding at least `values` values.
+  auto data_start = [&](const std::string& file) -> std::optional<uint64_t> {
+    std::ifstream in(file, std::ios::binary);
+    char start[10];
+    std::error_code ec;
+    if (!in.read(start, sizeof start) || std::memcmp(start, "\x93NUMPY\x01\x00", 8) != 0) return std::nullopt;
+    const uint64_t offset = 10 + (static_cast<unsigned char>(start[8]) | static_cast<unsigned>(static_cast<unsigned char>(start[9])) << 8);
+    const auto size = fs::file_size(file, ec);
+    if (ec || size < offset + values * sizeof(float)) return std::nullopt;
+    return offset;
+  };
   std::error_code ec;
-  if (values == expected_ && !fs::exists(temp_path_, ec) && fs::file_size(path_, ec) == bytes && !ec) {
-    written_ = values;  // killed after the complete file was renamed into place: nothing to append
+  // The interrupted run's own temporary file: cut back to the checkpoint, its header rewritten for
+  // the shape asked for (--resume --epochs changes the number of epochs).
+  if (const auto offset = data_start(temp_path_); offset && *offset == header.size()) {
+    fs::resize_file(temp_path_, bytes, ec);
+    if (ec) throw Error(fmt::format("{}: cannot cut back to the checkpoint: {}", temp_path_, ec.message()));
+    file_ = std::fopen(temp_path_.c_str(), "r+b");
+    if (!file_) throw Error(fmt::format("{}: cannot reopen: {}", temp_path_, std::strerror(errno)));
+    write_all(file_, header.data(), header.size(), temp_path_);
+    if (std::fseek(file_, 0, SEEK_END) != 0)
+      throw Error(fmt::format("{}: cannot seek: {}", temp_path_, std::strerror(errno)));
+    written_ = values;
     return;
   }
-  const auto size = fs::file_size(temp_path_, ec);
-  if (ec || size < bytes)
+  const auto offset = data_start(path_);
+  if (!offset)
     throw Error(
-        fmt::format("{}: the partial snapshots of the interrupted run are missing or short ({} bytes, the "
-                    "checkpoint needs {})",
-                    temp_path_, ec ? 0 : size, bytes));
-  fs::resize_file(temp_path_, bytes, ec);
-  if (ec) throw Error(fmt::format("{}: cannot cut back to the checkpoint: {}", temp_path_, ec.message()));
-  file_ = std::fopen(temp_path_.c_str(), "ab");
-  if (!file_) throw Error(fmt::format("{}: cannot reopen: {}", temp_path_, std::strerror(errno)));
+        fmt::format("{}: the partial snapshots of the interrupted run are missing or short (the checkpoint needs {} "
+                    "bytes)",
+                    temp_path_, bytes));
   written_ = values;
+  // The finished file, killed after it was renamed into place: nothing to append.
+  if (values == expected_ && fs::file_size(path_, ec) == bytes && read_prefix(path_, header.size()) == header) return;
+  // A finished run trained further: its values under the new header into the temporary file; the
+  // finished file stays as it is until finish() replaces it.
+  file_ = open_for_write(temp_path_);
+  write_all(file_, header.data(), header.size(), temp_path_);
+  std::ifstream in(path_, std::ios::binary);
+  in.seekg(static_cast<std::streamoff>(*offset));
+  std::vector<char> buffer(std::size_t{1} << 20);
+  for (uint64_t left = values * sizeof(float); left > 0;) {
+    const auto n = static_cast<std::size_t>(std::min<uint64_t>(left, buffer.size()));
+    if (!in.read(buffer.data(), static_cast<std::streamsize>(n)))
+      throw Error(fmt::format("{}: cannot read the snapshots to extend them", path_));
+    write_all(file_, buffer.data(), n, temp_path_);
+    left -= n;
+  }
 }
 
 void NpyStreamWriter::sync() {

@@ -318,9 +318,28 @@ std::array<double, 4> padded_extent(const ProjectedPoints& points, bool unit_cir
   return {x0 - pad, x1 + pad, y0 - pad, y1 + pad};
 }
 
-std::vector<int64_t> find_names(const std::vector<std::string>& names, const std::vector<std::string>& wanted) {
+std::vector<int64_t> find_names(const std::vector<std::string>& names, const std::vector<std::string>& wanted,
+                                std::string_view noun) {
   std::vector<int64_t> rows;
-  for (const std::string& name : wanted) rows.push_back(static_cast<int64_t>(find_colour(names, name, "--label")));
+  for (const std::string& name : wanted) {
+    std::vector<std::size_t> found = rows_named(names, name);
+    if (found.empty() && name.find(',') != std::string::npos) {
+      // No row of that whole name: a comma-separated list (--label SkyBlue,gold), each part a name.
+      std::vector<int64_t> parts;
+      for (std::size_t start = 0; start <= name.size();) {
+        const std::size_t end = std::min(name.find(',', start), name.size());
+        std::string part = name.substr(start, end - start);
+        part.erase(0, part.find_first_not_of(' '));
+        part.erase(part.find_last_not_of(' ') + 1);
+        if (!part.empty()) parts.push_back(static_cast<int64_t>(find_row(names, part, "--label", noun)));
+        start = end + 1;
+      }
+      rows.insert(rows.end(), parts.begin(), parts.end());
+      continue;
+    }
+    if (found.size() != 1) throw Error(name_lookup_error(names, name, found, "--label", noun));
+    rows.push_back(static_cast<int64_t>(found[0]));
+  }
   return rows;
 }
 
@@ -334,8 +353,15 @@ PlotScene make_plot_scene(const RunDir& run, const PlotOptions& options) {
   PlotScene scene;
   scene.points = project(projection, rows);
   scene.rgb = run.rgb;
+  if (!options.colour_by.empty()) {
+    ColourBy by = colour_by_column(
+        run, options.vocab.empty() ? (fs::path(run.path) / "metadata.tsv").string() : options.vocab, options.colour_by);
+    scene.rgb = std::move(by.rgb);
+    scene.legend = std::move(by.legend);
+    scene.legend_title = std::move(by.title);
+  }
   scene.names = run.names;
-  scene.labelled = find_names(run.names, options.labels);
+  scene.labelled = find_names(run.names, options.labels, run.noun());
   scene.unit_circle = run.normalize && (run.dims == 2 || run.dims == 3);
   scene.sphere = run.normalize && run.dims == 3;
   scene.compass = axis_compass(projection);
@@ -363,7 +389,7 @@ std::vector<std::array<double, 2>> axis_compass(const Projection& projection) {
 }
 
 std::string default_title(const RunDir& run) {
-  return fmt::format("{}: {} colours, D = {}", run_name(run.path), run.rows, run.dims);
+  return fmt::format("{}: {} {}s, D = {}", run_name(run.path), run.rows, run.noun(), run.dims);
 }
 
 void draw_scene(cairo_t* cr, const PlotScene& scene) {
@@ -515,6 +541,47 @@ void draw_scene(cairo_t* cr, const PlotScene& scene) {
     cairo_stroke_preserve(cr);
     cairo_set_source_rgb(cr, 0, 0, 0);
     cairo_fill(cr);
+  }
+
+  // The legend of --colour-by, in the top right corner of the axes box, on a white panel.
+  if (!scene.legend.empty()) {
+    constexpr std::size_t kMaxEntries = 12;
+    std::vector<std::string> lines;
+    for (std::size_t k = 0; k < std::min(scene.legend.size(), kMaxEntries); ++k) lines.push_back(scene.legend[k].text);
+    if (scene.legend.size() > kMaxEntries) lines.push_back(fmt::format("and {} more", scene.legend.size() - kMaxEntries));
+    set_font(cr, font);
+    double widest = 0;
+    cairo_text_extents_t ext;
+    for (const std::string& text : lines) {
+      cairo_text_extents(cr, text.c_str(), &ext);
+      widest = std::max(widest, ext.x_advance);
+    }
+    set_font(cr, font, true);
+    cairo_text_extents(cr, scene.legend_title.c_str(), &ext);
+    const double line = font * 1.5, swatch = font * 0.8, pad = font * 0.6;
+    const double w = std::max(ext.x_advance, swatch + pad + widest) + 2 * pad;
+    const double h = line * static_cast<double>(lines.size() + 1) + pad;
+    const double x = v.left + v.width - w - pad, y = v.top + pad;
+    cairo_rectangle(cr, x, y, w, h);
+    cairo_set_source_rgba(cr, 1, 1, 1, 0.85);
+    cairo_fill_preserve(cr);
+    cairo_set_source_rgb(cr, 0.6, 0.6, 0.6);
+    cairo_set_line_width(cr, 1);
+    cairo_stroke(cr);
+    cairo_set_source_rgb(cr, 0.1, 0.1, 0.1);
+    draw_text(cr, scene.legend_title, x + pad, y + line, Align::left);
+    set_font(cr, font);
+    for (std::size_t k = 0; k < lines.size(); ++k) {
+      const double baseline = y + line * static_cast<double>(k + 2);
+      if (k < std::min(scene.legend.size(), kMaxEntries)) {
+        const auto& c = scene.legend[k].rgb;
+        cairo_rectangle(cr, x + pad, baseline - swatch, swatch, swatch);
+        cairo_set_source_rgb(cr, c[0], c[1], c[2]);
+        cairo_fill(cr);
+      }
+      cairo_set_source_rgb(cr, 0.1, 0.1, 0.1);
+      draw_text(cr, lines[k], x + pad + swatch + pad, baseline, Align::left);
+    }
   }
 
   // The axes box last, over the points at its edges.

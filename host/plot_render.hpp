@@ -25,7 +25,7 @@ std::vector<std::array<double, 2>> axis_compass(const Projection& projection);
 // The run directory's own name ("runs/abc/" -> "abc").
 std::string run_name(const std::string& path);
 
-// "<run dir name>: N colours, D = d".
+// "<run dir name>: N colours, D = d", or "N items" for a run on a pairs file.
 std::string default_title(const RunDir& run);
 
 }  // namespace cudaembed

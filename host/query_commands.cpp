@@ -66,7 +66,7 @@ std::vector<Neighbour> nearest_neighbours(const RunDir& run, std::size_t query, 
 
 int run_neighbours(const NeighboursOptions& o) {
   const RunDir run = read_run_dir(o.run_dir);
-  const std::size_t query = find_colour(run.names, o.name, "NAME");
+  const std::size_t query = find_row(run.names, o.name, "NAME", run.noun());
   const auto neighbours = nearest_neighbours(run, query, o.k, use_gpu_for(o.device));
   auto hex = [&](std::size_t i) {
     auto c = [&](int ch) { return static_cast<int>(std::lround(run.rgb[i * 3 + ch] * 255)); };

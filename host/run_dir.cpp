@@ -4,6 +4,7 @@
 #include <algorithm>
 #include <cctype>
 #include <cmath>
+#include <cstdint>
 #include <cstring>
 #include <filesystem>
 #include <fstream>
@@ -79,32 +80,84 @@ NpyArray read_npy(const std::string& path) {
 namespace {
 
 // A name as people type it: lower case, without spaces, hyphens or underscores ("Sky Blue" = "SkyBlue").
-std::string name_key(const std::string& name) {
+std::string name_key(std::string_view name) {
   std::string key;
   for (const unsigned char c : name)
     if (c != ' ' && c != '-' && c != '_') key += static_cast<char>(std::tolower(c));
   return key;
 }
 
+// The names a row answers to: its whole name, then, for a merged row ("gray, grey": one RGB value
+// under several names), each of its comma-separated parts.
+std::vector<std::string_view> names_of(std::string_view name) {
+  std::vector<std::string_view> out{name};
+  if (name.find(',') == std::string_view::npos) return out;
+  for (std::size_t start = 0; start <= name.size();) {
+    const std::size_t end = std::min(name.find(',', start), name.size());
+    std::string_view part = name.substr(start, end - start);
+    while (!part.empty() && part.front() == ' ') part.remove_prefix(1);
+    while (!part.empty() && part.back() == ' ') part.remove_suffix(1);
+    if (!part.empty()) out.push_back(part);
+    start = end + 1;
+  }
+  return out;
+}
+
 }  // namespace
 
-std::size_t find_colour(const std::vector<std::string>& names, const std::string& query, const std::string& flag) {
-  const auto exact = std::find(names.begin(), names.end(), query);
-  if (exact != names.end()) return static_cast<std::size_t>(exact - names.begin());
+std::string hint_name(const std::string& name) {
+  const std::string word = shell_word(name);
+  return word == name && name.find(',') != std::string::npos ? "'" + name + "'" : word;
+}
+
+std::vector<std::size_t> rows_named(const std::vector<std::string>& names, const std::string& query) {
   const std::string key = name_key(query);
-  const auto loose = std::find_if(names.begin(), names.end(), [&](const std::string& n) { return name_key(n) == key; });
-  if (loose != names.end()) return static_cast<std::size_t>(loose - names.begin());
-  // The closest names: those that contain what was typed (shortest first), then by edit distance.
+  // Rule 0: the whole name; 1: a part of a merged name; 2 and 3: the same, by name_key.
+  for (int rule = 0; rule < 4; ++rule) {
+    std::vector<std::size_t> rows;
+    for (std::size_t i = 0; i < names.size(); ++i) {
+      const std::vector<std::string_view> all = names_of(names[i]);
+      const auto first = all.begin() + (rule % 2), last = rule % 2 ? all.end() : all.begin() + 1;
+      if (std::any_of(first, last, [&](std::string_view n) { return rule < 2 ? n == query : name_key(n) == key; }))
+        rows.push_back(i);
+    }
+    if (!rows.empty()) return rows;
+  }
+  return {};
+}
+
+std::string name_lookup_error(const std::vector<std::string>& names, const std::string& query,
+                              const std::vector<std::size_t>& rows, const std::string& flag, std::string_view noun) {
+  std::vector<std::string> shown;
+  if (rows.size() > 1) {  // ambiguous: every candidate, so that one can be typed exactly
+    for (std::size_t i = 0; i < std::min<std::size_t>(rows.size(), 10); ++i) shown.push_back(hint_name(names[rows[i]]));
+    if (rows.size() > shown.size()) shown.push_back(fmt::format("and {} more", rows.size() - shown.size()));
+    return fmt::format("{} {}: {} {}s match it when case, spaces and hyphens are ignored: {}; give one exactly", flag,
+                       query, rows.size(), noun, fmt::join(shown, ", "));
+  }
+  // The closest names: those that contain what was typed (shortest first), then by edit distance,
+  // each measured against the nearest of a merged row's names.
+  const std::string key = name_key(query);
   std::vector<std::tuple<bool, std::size_t, std::size_t>> scored;  // (not contained, distance, row)
   for (std::size_t i = 0; i < names.size(); ++i) {
-    const std::string n = name_key(names[i]);
-    scored.emplace_back(key.empty() || n.find(key) == std::string::npos, edit_distance(key, n), i);
+    std::tuple<bool, std::size_t, std::size_t> best{true, SIZE_MAX, i};
+    for (const std::string_view name : names_of(names[i])) {
+      const std::string n = name_key(name);
+      best = std::min(best, std::tuple{key.empty() || n.find(key) == std::string::npos, edit_distance(key, n), i});
+    }
+    scored.push_back(best);
   }
   std::sort(scored.begin(), scored.end());
-  std::vector<std::string> close;
   for (std::size_t i = 0; i < std::min<std::size_t>(5, scored.size()); ++i)
-    close.push_back(names[std::get<2>(scored[i])]);
-  throw Error(fmt::format("{} {}: no colour of that name; closest: {}", flag, query, fmt::join(close, ", ")));
+    shown.push_back(hint_name(names[std::get<2>(scored[i])]));
+  return fmt::format("{} {}: no {} of that name; closest: {}", flag, query, noun, fmt::join(shown, ", "));
+}
+
+std::size_t find_row(const std::vector<std::string>& names, const std::string& query, const std::string& flag,
+                     std::string_view noun) {
+  const std::vector<std::size_t> rows = rows_named(names, query);
+  if (rows.size() == 1) return rows[0];
+  throw Error(name_lookup_error(names, query, rows, flag, noun));
 }
 
 std::vector<float> l2_normalized_rows(const std::vector<float>& table, int dims) {

@@ -24,7 +24,7 @@
 #include "cudaembed/plot.hpp"
 #include "cudaembed/quality.hpp"
 #include "cudaembed/run_dir.hpp"
-#include "input_text.hpp"
+#include "run_progress.hpp"
 #include "cudaembed/trainer.hpp"
 #include "cudaembed/version.hpp"
 
@@ -308,11 +308,35 @@ constexpr uint64_t kMaxTextValues = 10'000'000;
 constexpr int64_t kMaxPlotRows = 100'000;
 constexpr uint64_t kMaxAutoSnapshotBytes = uint64_t{1} << 30;
 
+// Bytes of the whole training state, as checkpoint.bin holds it.
+uint64_t state_bytes(const ModelState& s) {
+  return (s.table.size() + s.table_m.size() + s.table_v.size() + s.row_acc.size()) * sizeof(float) +
+         s.row_step.size() * sizeof(int64_t);
+}
+
+// --resume --epochs N: nothing in a step depends on the planned length (each epoch's shuffle is a
+// function of the seed and the epoch; no schedule looks at the end), so a deterministic backend
+// reaches the same table as a run planned for N epochs from the start.
+void say_whether_bit_identical(int64_t epochs, int64_t planned, const BackendInfo& info) {
+  const std::string what = fmt::format("training to {} epochs, not the {} planned", epochs, planned);
+  if (info.name == "cpu" || info.kernel == "deterministic" || info.kernel == "sorted")
+    spdlog::info("{}: the table will be bit-identical to a run planned for {} epochs from the start (only the "
+                 "seconds in metrics.csv and run.json differ)",
+                 what, epochs);
+  else
+    spdlog::warn("{}: kernel {} adds with float atomics, so its tables are not bit-identical to any other run's, a "
+                 "run planned for {} epochs included (--kernel deterministic is)",
+                 what, info.kernel, epochs);
+}
+
 // One run, fresh or continued from `resume`.
 int run_training(const TrainOptions& o, const Checkpoint* resume) {
   const auto start = Clock::now();
   TrainConfig cfg = o.train;
-  if (!resume && !o.force) refuse_foreign_dir(o.out);
+  if (!resume && !o.force) {
+    refuse_resumable_run(o.out, o.program);
+    refuse_foreign_dir(o.out);
+  }
   if (!resume) check_run_dir(o.out, o.force);
 
   const bool from_file = !o.pairs_file.empty();
@@ -359,10 +383,13 @@ int run_training(const TrainOptions& o, const Checkpoint* resume) {
   ModelState state;
   std::vector<EpochRecord> history;
   nlohmann::json config = {{"options", options_json(o)}};
+  int64_t planned = cfg.epochs;  // the epochs the checkpoint was written for (--resume --epochs changes them)
   if (resume) {
     state = resume->state;
     history = resume->history;
     config = nlohmann::json::parse(resume->config_json);
+    planned = config.at("options").at("epochs").get<int64_t>();
+    config["options"]["epochs"] = cfg.epochs;
     if (state.rows != data.rows || state.dims != cfg.dims)
       throw Error(
           fmt::format("--resume: the checkpoint holds a {} x {} table, but {} has {} rows (was the data file "
@@ -387,15 +414,27 @@ int run_training(const TrainOptions& o, const Checkpoint* resume) {
                to_string(cfg.optimizer), to_string(init.scheme),
                done ? fmt::format(", resuming after epoch {}", done) : std::string());
   warn_if_too_few_steps(pairs.size(), cfg);
+  if (cfg.epochs != planned) say_whether_bit_identical(cfg.epochs, planned, info);
 
   namespace fs = std::filesystem;
   auto path = [&](const char* name) { return (fs::path(o.out) / name).string(); };
   const std::vector<uint64_t> row_shape{static_cast<uint64_t>(state.rows), static_cast<uint64_t>(state.dims)};
   const std::vector<uint64_t> snapshot_shape{static_cast<uint64_t>(cfg.epochs) + 1, row_shape[0], row_shape[1]};
   const uint64_t table_size = row_shape[0] * row_shape[1];
-  const bool keep_snapshots =
-      o.snapshots == "all" ||
-      (o.snapshots == "auto" && snapshot_shape[0] * table_size * sizeof(float) <= kMaxAutoSnapshotBytes);
+  auto keeps_snapshots = [&](int64_t epochs) {
+    return o.snapshots == "all" || (o.snapshots == "auto" && static_cast<uint64_t>(epochs + 1) * table_size *
+                                                                     sizeof(float) <= kMaxAutoSnapshotBytes);
+  };
+  // A resumed run appends to the snapshots its first epochs wrote, if they kept any.
+  const bool keep_snapshots = keeps_snapshots(cfg.epochs) && keeps_snapshots(planned);
+  if (resume && keeps_snapshots(planned) && !keep_snapshots) {
+    std::error_code ec;
+    fs::remove(path("snapshots.npy"), ec);
+    fs::remove(path("snapshots.npy.tmp"), ec);
+    spdlog::info("not keeping snapshots.npy: {} epochs of tables would pass 1 GiB (--snapshots all keeps them); "
+                 "removed the {} epochs' file",
+                 cfg.epochs, planned);
+  }
   if (!keep_snapshots && o.snapshots == "auto" && !resume)
     spdlog::info("not writing snapshots.npy: {} tables of {} x {} would take {:.1f} GiB (--snapshots all keeps them)",
                  snapshot_shape[0], row_shape[0], row_shape[1],
@@ -465,16 +504,14 @@ int run_training(const TrainOptions& o, const Checkpoint* resume) {
   if (static_cast<int64_t>(history.size()) < cfg.epochs) {  // stopped by SIGINT
     write_state(static_cast<int64_t>(history.size()), state);
     if (snapshots) snapshots->keep_partial();
-    spdlog::warn(
-        "interrupted at step {} (epoch {} of {}, step {} of {}): checkpoint written; continue with: "
-        "{} train --resume {}",
-        state.step, history.size() + (in_progress.samples > 0 ? 1 : 0), cfg.epochs, state.step % spe, spe,
-        shell_word(o.program), shell_word(o.out));
+    spdlog::warn("interrupted at step {} (epoch {} of {}, step {} of {}): checkpoint written; continue with: {}",
+                 state.step, history.size() + (in_progress.samples > 0 ? 1 : 0), cfg.epochs, state.step % spe, spe,
+                 resume_command(o.program, o.out));
     return kInterruptedExit;
   }
-  // With checkpoints on, the final state is one too: a run killed while writing its outputs
-  // resumes by writing them again.
-  if (o.checkpoint_every > 0 || resume) write_state(cfg.epochs, state);
+  // The final state is a checkpoint too: a run killed while writing its outputs resumes by writing
+  // them again, and `--resume RUN --epochs N` trains it further. Past 1 GiB only when asked for.
+  if (o.checkpoint_every > 0 || resume || state_bytes(state) <= kMaxAutoSnapshotBytes) write_state(cfg.epochs, state);
   if (snapshots) snapshots->finish();
 
   std::vector<std::string> written{"embedding.npy", "metadata.tsv", "metrics.csv", "run.json"};
@@ -493,6 +530,7 @@ int run_training(const TrainOptions& o, const Checkpoint* resume) {
     written.insert(written.end(), {"pair_ids.npy", "pair_labels.npy"});
   }
   if (snapshots) written.emplace_back("snapshots.npy");
+  if (checkpointed) written.emplace_back("checkpoint.bin");
   write_text_file(path("metadata.tsv"), data.metadata);
   write_text_file(path("metrics.csv"), metrics_csv(history));
   if (!data.vocab.empty()) {
@@ -557,7 +595,7 @@ int run_training(const TrainOptions& o, const Checkpoint* resume) {
 // Refuses a checkpoint that is not the run run.json describes (one copied in, or left behind by
 // another run in the same directory): resuming it would overwrite this run's outputs with another
 // run's. A run interrupted before its end has no run.json yet, and nothing to compare.
-void check_checkpoint_is_the_run(const std::string& run_dir, const TrainOptions& o) {
+void check_checkpoint_is_the_run(const std::string& run_dir, const TrainOptions& o, int64_t epochs_done) {
   const std::string json_path = (std::filesystem::path(run_dir) / "run.json").string();
   if (!std::filesystem::exists(json_path)) return;
   nlohmann::json recorded;
@@ -572,8 +610,12 @@ void check_checkpoint_is_the_run(const std::string& run_dir, const TrainOptions&
   nlohmann::json expected = run_config_json(o);
   expected.erase("device");  // --resume may change these two
   expected.erase("kernel");
+  expected.erase("epochs");  // --resume --epochs changes the plan: the checkpoint must have trained as far as run.json
   expected["seed"] = o.train.seed;
   std::vector<std::string> mismatches;
+  if (recorded.contains("epochs") && recorded.at("epochs").get<int64_t>() > epochs_done)
+    mismatches.push_back(fmt::format("epochs {} in checkpoint.bin, {} in run.json", epochs_done,
+                                     recorded.at("epochs").get<int64_t>()));
   for (const auto& [key, value] : expected.items())
     if (recorded.contains(key) && recorded.at(key) != value)  // older run.json files lack some keys
       mismatches.push_back(
@@ -598,7 +640,17 @@ int resume_train(const ResumeOptions& r) {
   } catch (const nlohmann::json::exception& e) {
     throw Error(fmt::format("{}: the checkpoint's options are unreadable: {}", path, e.what()));
   }
-  check_checkpoint_is_the_run(r.run_dir, o);
+  check_checkpoint_is_the_run(r.run_dir, o, checkpoint.epoch);
+  if (r.epochs) {
+    // The epoch the checkpoint is in, when it stopped inside one, must be finished.
+    const int64_t least = checkpoint.epoch + (checkpoint.in_progress.samples > 0 ? 1 : 0);
+    if (*r.epochs < least)
+      throw Error(fmt::format("--epochs {}: {} has trained {} epochs already{}; give --epochs {} or more{}", *r.epochs,
+                              r.run_dir, checkpoint.epoch, least > checkpoint.epoch ? " and part of the next" : "",
+                              least,
+                              o.snapshots != "none" ? " (snapshots.npy holds the table after every epoch)" : ""));
+    o.train.epochs = *r.epochs;
+  }
   if (checkpoint.epoch >= o.train.epochs)
     spdlog::info("{}: training finished all {} epochs; writing the outputs again", r.run_dir, o.train.epochs);
   o.out = r.run_dir;

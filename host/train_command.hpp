@@ -36,6 +36,7 @@ struct ResumeOptions {
   std::string run_dir;
   std::optional<std::string> device, kernel;
   std::optional<int64_t> log_every;
+  std::optional<int64_t> epochs;  // train to this many epochs instead of the planned number
   bool no_plot = false;
   const std::atomic<bool>* stop = nullptr;
   std::string program = "cudaembed";  // argv[0] as typed
@@ -47,7 +48,8 @@ constexpr int kInterruptedExit = 130;
 // Runs the whole job; throws Error on bad input. Returns 0, or kInterruptedExit.
 int run_train(const TrainOptions& options);
 
-// Continues the run in `run_dir` from its checkpoint, appending to the same outputs.
+// Continues the run in `run_dir` from its checkpoint, appending to the same outputs; with
+// options.epochs, to that many epochs (more or fewer than planned, not fewer than done).
 int resume_train(const ResumeOptions& options);
 
 }  // namespace cudaembed

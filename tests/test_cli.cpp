@@ -21,6 +21,7 @@
 #include <nlohmann/json.hpp>
 
 #include "cudaembed/backend.hpp"
+#include "cudaembed/checkpoint.hpp"
 #include "cudaembed/pairs.hpp"
 #include "input_text.hpp"
 #include "test_support.hpp"
@@ -223,12 +224,12 @@ TEST_CASE("cli: a short training run writes every output", "[cli]") {
   while (w2v >> name >> x0 >> x1) ++lines;
   CHECK(lines == 646);
 
-  // Nothing but the outputs: no *.tmp, no write probe.
+  // Nothing but the outputs (and the final checkpoint, for --resume --epochs): no *.tmp, no write probe.
   std::vector<std::string> names;
   for (const auto& e : fs::directory_iterator(out)) names.push_back(e.path().filename().string());
   std::sort(names.begin(), names.end());
-  CHECK(names == std::vector<std::string>{"embedding.npy", "metadata.tsv", "metrics.csv", "plot.png", "plot.svg",
-                                          "run.json", "snapshots.npy", "vectors.tsv", "word2vec.txt"});
+  CHECK(names == std::vector<std::string>{"checkpoint.bin", "embedding.npy", "metadata.tsv", "metrics.csv", "plot.png",
+                                          "plot.svg", "run.json", "snapshots.npy", "vectors.tsv", "word2vec.txt"});
 }
 
 TEST_CASE("cli: --dims 3 --normalize run", "[cli]") {
@@ -353,13 +354,13 @@ TEST_CASE("cli: --force leaves only the new run's outputs and the user's own fil
   std::vector<std::string> names;
   for (const auto& e : fs::directory_iterator(out)) names.push_back(e.path().filename().string());
   std::sort(names.begin(), names.end());
-  CHECK(names == std::vector<std::string>{"embedding.npy", "extra", "metadata.tsv", "metrics.csv", "my-plot.png",
-                                          "notes.txt", "run.json", "vectors.tsv", "word2vec.txt"});
+  CHECK(names == std::vector<std::string>{"checkpoint.bin", "embedding.npy", "extra", "metadata.tsv", "metrics.csv",
+                                          "my-plot.png", "notes.txt", "run.json", "vectors.tsv", "word2vec.txt"});
   CHECK(read_file(out + "/notes.txt") == "mine");
-  // The old run's checkpoint went with it: nothing to resume.
-  const RunResult resume = run_cli("train --resume " + shell_quote(out));
-  CHECK(resume.status == 1);
-  CHECK_THAT(resume.output, Contains("no checkpoint to resume from"));
+  // The old run's checkpoint went with it: the one there is the new run's own final state.
+  const auto options = nlohmann::json::parse(cudaembed::read_checkpoint(out + "/checkpoint.bin").config_json)["options"];
+  CHECK(options["seed"] == 7);
+  CHECK(options["pairs_file"] == "");
 }
 
 TEST_CASE("cli: bad flags give a one-line error naming the flag", "[cli]") {
@@ -853,4 +854,144 @@ TEST_CASE("cli: the shared text helpers: edit distance for hints, shell words fo
     CHECK(r.status == 0);
     CHECK(r.output == word);
   }
+}
+
+TEST_CASE("cli: a merged colour row answers to each of its names; --label repeats", "[cli][names]") {
+  TempDir tmp;
+  const std::string out = tmp / "run";
+  REQUIRE(run_cli("train --epochs 2 --pairs 20000 --no-plot --out " + out).status == 0);
+  const RunResult grey = run_cli("neighbours " + out + " grey -k 2");
+  INFO(grey.output);
+  CHECK(grey.status == 0);
+  CHECK_THAT(grey.output, Contains("2 nearest to gray, grey (#BEBEBE)"));
+  const RunResult plot = run_cli("plot " + out + " --size 200 --label 'gray, grey' --label DimGrey --label gold,snow");
+  INFO(plot.output);
+  CHECK(plot.status == 0);
+  const RunResult hint = run_cli("neighbours " + out + " dimgrye");
+  CHECK(hint.status == 1);
+  CHECK_THAT(hint.output, Contains("closest: 'DimGray, DimGrey'"));
+}
+
+TEST_CASE("cli: a pairs-file run speaks of items and plots --colour-by with a legend", "[cli][names]") {
+  TempDir tmp;
+  const std::string pairs = tmp / "pairs.csv";
+  {
+    std::ofstream f(pairs);
+    f << "a,b,label\n";
+    std::mt19937 rng(3);
+    for (int i = 0; i < 4000; ++i) {
+      const int a = static_cast<int>(rng() % 20), b = static_cast<int>(rng() % 20);
+      f << "item" << a << ",item" << b << "," << (a % 2 == b % 2 ? 1 : 0) << "\n";
+    }
+  }
+  std::ofstream(tmp / "items.tsv") << "name\tparity\n"
+                                   << [] {
+                                        std::string s;
+                                        for (int i = 0; i < 20; ++i)
+                                          s += "item" + std::to_string(i) + (i % 2 ? "\todd\n" : "\teven\n");
+                                        return s;
+                                      }();
+  const std::string out = tmp / "run";
+  const RunResult train = run_cli("train --pairs-file " + pairs + " --epochs 4 --batch 64 --out " + out);
+  INFO(train.output);
+  REQUIRE(train.status == 0);
+  CHECK_THAT(read_file(out + "/plot.svg"), Contains("run: 20 items, D = 2"));
+  const RunResult unknown = run_cli("neighbours " + out + " item99");
+  CHECK_THAT(unknown.output, Contains("no item of that name"));
+  const RunResult by = run_cli("plot " + out + " --colour-by parity --vocab " + (tmp / "items.tsv") + " --out " +
+                               (tmp / "by"));
+  INFO(by.output);
+  CHECK(by.status == 0);
+  CHECK(fs::exists(tmp / "by.png"));
+  const RunResult bad = run_cli("plot " + out + " --colour-by cluster --vocab " + (tmp / "items.tsv"));
+  CHECK(bad.status == 1);
+  CHECK_THAT(bad.output, Contains("--colour-by cluster") && Contains("its columns are parity"));
+}
+
+namespace {
+
+// The files whose bytes must match between a run and its resumed twin.
+void check_same_tables(const std::string& a, const std::string& b) {
+  for (const char* file : {"embedding.npy", "snapshots.npy", "vectors.tsv"}) {
+    INFO(a << " and " << b << ": " << file);
+    CHECK(read_file(a + "/" + file) == read_file(b + "/" + file));
+  }
+  auto without_seconds = [](const std::string& csv) {
+    std::string out;
+    for (const auto& line : lines_of(csv)) out += line.substr(0, line.rfind(',')) + "\n";
+    return out;
+  };
+  CHECK(without_seconds(read_file(a + "/metrics.csv")) == without_seconds(read_file(b + "/metrics.csv")));
+}
+
+const std::string kShort = "train --pairs 20000 --no-plot --log-every 100";
+
+}  // namespace
+
+TEST_CASE("cli: --resume --epochs trains a run further, bit-identical to one planned that long", "[cli][resume]") {
+  TempDir tmp;
+  for (const int epochs : {6, 8})
+    REQUIRE(run_cli(kShort + " --epochs " + std::to_string(epochs) + " --out " + (tmp / std::to_string(epochs)))
+                .status == 0);
+  const std::string run = tmp / "run";
+  REQUIRE(run_cli(kShort + " --epochs 3 --out " + run).status == 0);
+  const RunResult to6 = run_cli("train --resume " + run + " --epochs 6");
+  INFO(to6.output);
+  REQUIRE(to6.status == 0);
+  CHECK_THAT(to6.output, Contains("training to 6 epochs, not the 3 planned: the table will be bit-identical"));
+  check_same_tables(tmp / "6", run);
+  CHECK(nlohmann::json::parse(read_file(run + "/run.json"))["config"]["epochs"] == 6);
+  CHECK_FALSE(fs::exists(run + "/snapshots.npy.tmp"));
+
+  const RunResult to8 = run_cli("train --resume " + run + " --epochs 8");
+  INFO(to8.output);
+  REQUIRE(to8.status == 0);
+  check_same_tables(tmp / "8", run);
+
+  const std::string embedding = read_file(run + "/embedding.npy");
+  const RunResult shorter = run_cli("train --resume " + run + " --epochs 5");
+  CHECK(shorter.status == 1);
+  CHECK_THAT(shorter.output, Contains("--epochs 5: " + run + " has trained 8 epochs already; give --epochs 8 or more"));
+  CHECK(read_file(run + "/embedding.npy") == embedding);
+
+  // The finished run can be trained further, and `train --out` on it says how.
+  const RunResult again = run_cli(kShort + " --out " + run);
+  CHECK(again.status == 1);
+  CHECK_THAT(again.output, Contains("a run of 8 epochs already exists there; train it further with: ") &&
+                               Contains(" train --resume " + run + " --epochs N") && Contains("--force"));
+}
+
+TEST_CASE("cli: an interrupted run says so, with the command that resumes it", "[cli][resume]") {
+  TempDir tmp;
+  const std::string straight = tmp / "straight", run = tmp / "run";
+  REQUIRE(run_cli(kShort + " --epochs 6 --out " + straight).status == 0);
+  REQUIRE(run_cli(kShort + " --epochs 3 --out " + run).status == 0);
+  // What a run of 6 epochs leaves when killed just after its checkpoint at epoch 3: the checkpoint
+  // and the partial snapshots, no outputs.
+  cudaembed::Checkpoint c = cudaembed::read_checkpoint(run + "/checkpoint.bin");
+  auto config = nlohmann::json::parse(c.config_json);
+  config["options"]["epochs"] = 6;
+  c.config_json = config.dump();
+  cudaembed::write_checkpoint(run + "/checkpoint.bin", c);
+  fs::rename(run + "/snapshots.npy", run + "/snapshots.npy.tmp");
+  for (const char* file : {"embedding.npy", "run.json", "metrics.csv", "metadata.tsv", "vectors.tsv", "word2vec.txt"})
+    fs::remove(run + "/" + file);
+
+  const std::string resume = cudaembed_binary() + " train --resume " + run;
+  for (const std::string command : {"neighbours " + run + " red", "plot " + run, "evaluate " + run}) {
+    const RunResult r = run_cli(command);
+    INFO(command << "\n" << r.output);
+    CHECK(r.status == 1);
+    CHECK_THAT(r.output, Contains(run + ": training was interrupted at epoch 3 of 6, before it wrote its outputs; "
+                                        "continue it with: " + resume));
+  }
+  const RunResult out = run_cli(kShort + " --out " + run);
+  CHECK(out.status == 1);
+  CHECK_THAT(out.output, Contains("--out " + run + ": holds a run interrupted at epoch 3 of 6; continue it with: " +
+                                  resume));
+
+  const RunResult resumed = run_cli("train --resume " + run);
+  INFO(resumed.output);
+  REQUIRE(resumed.status == 0);
+  check_same_tables(straight, run);
 }

@@ -24,6 +24,7 @@
 #include "cudaembed/error.hpp"
 #include "cudaembed/outputs.hpp"
 #include "cudaembed/plot.hpp"
+#include "plot_render.hpp"
 #include "test_support.hpp"
 
 using cudaembed::test::cudaembed_binary;
@@ -294,6 +295,67 @@ TEST_CASE("plot: an unknown --label is an Error naming close matches", "[plot]")
   }
   CHECK_FALSE(fs::exists(tmp / "never.png"));
   CHECK(find_names({"snow", "SkyBlue", "gold"}, {"sky blue", "gold"}) == std::vector<int64_t>{1, 2});
+  // A label with commas is one name when a row has it (a merged row), else a list of names.
+  const std::vector<std::string> merged = {"snow", "gray, grey", "gold"};
+  CHECK(find_names(merged, {"gray, grey"}) == std::vector<int64_t>{1});
+  CHECK(find_names(merged, {"gold,snow"}) == std::vector<int64_t>{2, 0});
+  CHECK(find_names(merged, {"grey"}) == std::vector<int64_t>{1});
+  CHECK_THAT(test::error_of([&] { find_names(merged, {"gold,snwo"}, "item"); }),
+             Contains("--label snwo: no item of that name"));
+}
+
+TEST_CASE("plot: a pairs-file run says items, and --colour-by gives each value a colour and a legend", "[plot]") {
+  TempDir tmp;
+  const std::string dir = write_run(tmp, "items", kFive2d, false);
+  // As a pairs-file run writes it: names only.
+  write_text_file((fs::path(dir) / "metadata.tsv").string(), "name\nred\nSkyBlue\ngold\nwhite\nblack\n");
+  const RunDir run = read_run_dir(dir);
+  CHECK(default_title(run) == "items: 5 items, D = 2");
+  CHECK_THAT(test::error_of([&] { find_row(run.names, "nosuch", "NAME", run.noun()); }),
+             Contains("no item of that name"));
+
+  // Two clusters of two, and one item the table does not list.
+  const std::string table = tmp / "items.tsv";
+  write_text_file(table, "name\tcluster\tkind\nred\twarm\tx\ngold\twarm\ty\nSkyBlue\tcool\tx\nblack\tcool\ty\n");
+  const ColourBy by = colour_by_column(run, table, "cluster");
+  REQUIRE(by.legend.size() == 3);
+  CHECK(by.legend[0].text == "cool");  // equal sizes: by name
+  CHECK(by.legend[1].text == "warm");
+  CHECK(by.legend[2].text == "(none)");
+  auto rgb = [&](std::size_t row) { return std::array<float, 3>{by.rgb[3 * row], by.rgb[3 * row + 1], by.rgb[3 * row + 2]}; };
+  CHECK(rgb(0) == by.legend[1].rgb);  // red: warm
+  CHECK(rgb(2) == by.legend[1].rgb);  // gold: warm
+  CHECK(rgb(1) == by.legend[0].rgb);  // SkyBlue: cool
+  CHECK(rgb(3) == by.legend[2].rgb);  // white: not in the table
+  CHECK(by.legend[0].rgb != by.legend[1].rgb);
+
+  CHECK_THAT(test::error_of([&] { colour_by_column(run, table, "colour"); }),
+             Contains("--colour-by colour") && Contains("its columns are cluster, kind"));
+  CHECK_THAT(test::error_of([&] { colour_by_column(run, (fs::path(dir) / "metadata.tsv").string(), "cluster"); }),
+             Contains("its header names only the item column 'name'"));
+
+  // The picture: each point in its category's colour.
+  PlotOptions options;
+  options.size = 400;
+  options.colour_by = "cluster";
+  options.vocab = table;
+  const PlotScene scene = make_plot_scene(run, options);
+  CHECK(scene.legend_title == "cluster");
+  const Image image = render_image(scene);
+  std::vector<std::array<int, 3>> expected;
+  for (std::size_t i = 0; i < 5; ++i) {
+    const auto c = rgb(i);
+    expected.push_back({static_cast<int>(std::lround(c[0] * 255)), static_cast<int>(std::lround(c[1] * 255)),
+                        static_cast<int>(std::lround(c[2] * 255))});
+  }
+  check_point_colours(
+      expected, scene,
+      [&](double x, double y) {
+        const uint32_t p = image.argb[static_cast<std::size_t>(y) * image.width + static_cast<std::size_t>(x)];
+        return std::array<int, 3>{static_cast<int>(p >> 16 & 0xff), static_cast<int>(p >> 8 & 0xff),
+                                  static_cast<int>(p & 0xff)};
+      },
+      2);
 }
 
 TEST_CASE("plot: animate, the 3-D camera turns and ends on the plot's view", "[plot]") {

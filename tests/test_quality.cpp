@@ -178,11 +178,32 @@ TEST_CASE("neighbours in a trained embedding include the colour's RGB twins", "[
 
 TEST_CASE("an unknown name is an error that suggests close matches", "[quality]") {
   const auto& names = colours().names;
-  CHECK(names[find_colour(names, "SKYBLUE", "NAME")] == "SkyBlue");
-  REQUIRE_THROWS_WITH(find_colour(names, "skyblu", "NAME"),
+  CHECK(names[find_row(names, "SKYBLUE", "NAME")] == "SkyBlue");
+  REQUIRE_THROWS_WITH(find_row(names, "skyblu", "NAME"),
                       Catch::Matchers::Contains("NAME skyblu: no colour of that name") &&
                           Catch::Matchers::Contains("closest: SkyBlue"));
-  REQUIRE_THROWS_WITH(find_colour(names, "zzzzzzzzzzzzzz", "--label"),
+  REQUIRE_THROWS_WITH(find_row(names, "zzzzzzzzzzzzzz", "--label"),
                       Catch::Matchers::StartsWith("--label zzzzzzzzzzzzzz: no colour"));
-  CHECK(names[find_colour(names, "sky blue", "NAME")] == "SkyBlue");
+  CHECK(names[find_row(names, "sky blue", "NAME")] == "SkyBlue");
+}
+
+TEST_CASE("names: a merged row by any of its names, exact before loose, ambiguity an error", "[quality][names]") {
+  const auto& names = colours().names;
+  // The bundled data keeps the names of one RGB value in one row.
+  CHECK(names[find_row(names, "grey", "NAME")] == "gray, grey");
+  CHECK(names[find_row(names, "gray, grey", "NAME")] == "gray, grey");
+  CHECK(names[find_row(names, "dim grey", "NAME")] == "DimGray, DimGrey");
+  // A merged name in a hint is quoted, so that it reads as one name.
+  REQUIRE_THROWS_WITH(find_row(names, "dimgrye", "NAME"), Catch::Matchers::Contains("closest: 'DimGray, DimGrey'"));
+
+  const std::vector<std::string> items = {"A-1", "a1", "b 2", "B-2", "x, y"};
+  CHECK(rows_named(items, "a1") == std::vector<std::size_t>{1});  // the exact name wins over A-1
+  CHECK(rows_named(items, "A-1") == std::vector<std::size_t>{0});
+  CHECK(rows_named(items, "a 1") == std::vector<std::size_t>{0, 1});  // ignoring case and spaces: both
+  CHECK(rows_named(items, "y") == std::vector<std::size_t>{4});
+  CHECK(rows_named(items, "zz").empty());
+  REQUIRE_THROWS_WITH(find_row(items, "b2", "NAME", "item"),
+                      Catch::Matchers::Equals("NAME b2: 2 items match it when case, spaces and hyphens are ignored: "
+                                              "'b 2', B-2; give one exactly"));
+  REQUIRE_THROWS_WITH(find_row(items, "q", "NAME", "item"), Catch::Matchers::StartsWith("NAME q: no item of that name"));
 }

@@ -2,6 +2,7 @@
 #pragma once
 
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -31,5 +32,9 @@ void write_checkpoint(const std::string& path, const Checkpoint& checkpoint);
 
 // Reads and verifies (magic, version, sizes, hash); errors name the file and what is wrong.
 Checkpoint read_checkpoint(const std::string& path);
+
+// The header alone (config, epoch, step, history; no arrays, no hash check), read without loading
+// the table: how far a run got. nullopt when `path` is missing or not a readable checkpoint.
+std::optional<Checkpoint> read_checkpoint_header(const std::string& path);
 
 }  // namespace cudaembed

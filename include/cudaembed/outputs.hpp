@@ -21,8 +21,10 @@ void write_npy(const std::string& path, std::span<const uint32_t> data, const st
 class NpyStreamWriter {
  public:
   NpyStreamWriter(std::string path, std::vector<uint64_t> shape);
-  // Reopens the temporary file of an interrupted run and cuts it back to its first `values` values
-  // (what the last checkpoint had written), to append from there.
+  // Continues a resumed run's array at its first `values` values (what the last checkpoint had
+  // written), with `shape` in the header (a resumed run may train more or fewer epochs): from the
+  // temporary file an interrupted run left, cut back to them, or from the finished file, copied to
+  // the temporary one (which replaces it only at finish()).
   NpyStreamWriter(std::string path, std::vector<uint64_t> shape, uint64_t values);
   ~NpyStreamWriter();  // without finish() or keep_partial(): removes the temporary file
   // Makes what was appended durable (fsync), for a checkpoint to point at.

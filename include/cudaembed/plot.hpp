@@ -10,6 +10,7 @@
 #include <optional>
 #include <span>
 #include <string>
+#include <string_view>
 #include <utility>
 #include <vector>
 
@@ -19,13 +20,32 @@ namespace cudaembed {
 
 struct PlotOptions {
   std::string out_prefix;           // writes <prefix>.png and <prefix>.svg; empty: <run dir>/plot
-  std::vector<std::string> labels;  // colour names to write next to their points
+  std::vector<std::string> labels;  // names to write next to their points (find_names)
   int size = 900;                   // the picture is size x size pixels
   // D = 3: camera angle around the x2 axis from the x0 axis, and above the x0-x1 plane. Unset: the
   // camera faces the cloud (see default_camera).
   std::optional<double> azimuth_deg, elevation_deg;
-  std::string title;  // empty: "<run dir name>: N colours, D = d"
+  std::string title;  // empty: "<run dir name>: N colours, D = d" ("items" for a pairs file)
+  // A column of `vocab` (a TSV: a header line, the name first, then any columns) to colour the
+  // points by: one colour per distinct value, with a legend. Empty: each colour its own RGB, a pairs
+  // file's items one blue. `vocab` empty: the run's metadata.tsv.
+  std::string colour_by, vocab;
 };
+
+// Point colours from a column of a table of names (plot --colour-by).
+struct LegendEntry {
+  std::string text;
+  std::array<float, 3> rgb;
+};
+struct ColourBy {
+  std::vector<float> rgb;            // (N, 3): each row's category colour; light grey without a value
+  std::vector<LegendEntry> legend;  // the categories, largest first, then "(none)" if any row has no value
+  std::string title;                 // the column's name
+};
+// Rows of `run` are found by their exact name in the table's first column; names the run lacks are
+// skipped. Errors: an unknown column (listing the table's columns), a line whose field count differs
+// from the header's, a name twice.
+ColourBy colour_by_column(const RunDir& run, const std::string& table_path, const std::string& column);
 
 // Draws the run's embedding (D = 1: x0 with a fixed jitter; D = 2: as is; D = 3: orthographic view,
 // on the unit sphere when the run normalised its rows; D > 3: the top two principal components) to
@@ -76,6 +96,8 @@ struct PlotScene {
   std::vector<float> rgb;                      // (N, 3) in [0, 1]
   std::vector<std::string> names;              // (N,)
   std::vector<int64_t> labelled;               // rows whose names are drawn
+  std::vector<LegendEntry> legend;             // --colour-by: drawn in the top right corner (none when empty)
+  std::string legend_title;
   bool unit_circle = false;                    // normalised rows, D = 2 or 3: draw the unit circle
   bool sphere = false;                         // D = 3 normalised: the far hemisphere sits behind a white veil
   std::vector<std::array<double, 2>> compass;  // D = 3: picture (x, y) of each data axis's unit vector
@@ -94,9 +116,11 @@ struct Image {
 };
 Image render_image(const PlotScene& scene);
 
-// Row of `names` for each of `wanted`: the exact name, else the first equal to it ignoring case,
-// spaces, hyphens and underscores. An unknown name is an Error that lists the closest names.
-std::vector<int64_t> find_names(const std::vector<std::string>& names, const std::vector<std::string>& wanted);
+// Row of `names` for each of `wanted`, as find_row finds it (a merged row by any of its names). A
+// name that finds no row whole and holds commas is a list of names ("SkyBlue,gold"). An unknown
+// or ambiguous name is an Error that names the closest names or the candidates.
+std::vector<int64_t> find_names(const std::vector<std::string>& names, const std::vector<std::string>& wanted,
+                                std::string_view noun = "colour");
 
 struct AnimateOptions {
   std::string out;              // empty: <run dir>/animation.mp4 (or .gif); with auto, its extension picks the format
