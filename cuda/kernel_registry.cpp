@@ -3,6 +3,7 @@
 
 #include "cuda_check.hpp"
 #include "cudaembed/error.hpp"
+#include "graph_capture.hpp"
 #include "train_kernels.hpp"
 
 namespace cudaembed {
@@ -23,21 +24,7 @@ class GraphRunner final : public EpochRunner {
     if (exec_) cudaGraphExecDestroy(exec_);
   }
   void run_epoch(const StepArgs& args, cudaStream_t stream) override {
-    if (!exec_) {
-      cudaGraph_t graph = nullptr;
-      CE_CUDA_CHECK(cudaStreamBeginCapture(stream, cudaStreamCaptureModeThreadLocal));
-      try {
-        run_epoch_fused(args, stream);
-      } catch (...) {
-        cudaStreamEndCapture(stream, &graph);
-        if (graph) cudaGraphDestroy(graph);
-        throw;
-      }
-      CE_CUDA_CHECK(cudaStreamEndCapture(stream, &graph));
-      const cudaError_t made = cudaGraphInstantiate(&exec_, graph, 0);
-      cudaGraphDestroy(graph);
-      CE_CUDA_CHECK(made);
-    }
+    if (!exec_) exec_ = capture_graph(stream, [&] { run_epoch_fused(args, stream); });
     CE_CUDA_CHECK(cudaGraphLaunch(exec_, stream));
   }
 
