@@ -41,6 +41,8 @@ SortedMemory sorted_device_bytes(uint64_t pairs, int64_t rows, int dims, int64_t
   // lookup gradients; 7 uint32 arrays; per-sample partials; CUB's radix sort double buffers and slack
   m.batch_buffers =
       lookups * row_bytes + lookups * 7 * sizeof(uint32_t) + samples * 5 * sizeof(float) + lookups * 16 + (1u << 20);
+  if (optimizer == Optimizer::adam || optimizer == Optimizer::lazy_adam)
+    m.batch_buffers += kMaxStepSizes * sizeof(float);  // adam_step_size_table, at its longest
   return m;
 }
 
