@@ -13,6 +13,7 @@
 #include "cudaembed/error.hpp"
 #include "device_buffer.hpp"
 #include "device_checks.hpp"
+#include "graph_capture.hpp"
 #include "sorted_kernels.hpp"
 
 namespace cudaembed {
@@ -55,8 +56,16 @@ struct SortedTrainer::Buffers {
       hot_runs;
   DeviceBuffer<unsigned char> cub_temp;
   DeviceBuffer<SortedScalars> scalars;
+  // Made once, when every buffer above has its final size, and the same for the trainer's life:
+  // the step graph bakes these pointers and sizes in. What changes from step to step (the step
+  // counter, and from it the batch, the negatives and Adam's step size; the runs; the hot-run
+  // count) the kernels read from `scalars` in device memory, so one captured step is right for
+  // every step. Another shape, batch or optimizer is another SortedTrainer (CudaBackend::load
+  // makes one per run), and so another capture.
+  SortedArgs args{};
+  cudaGraphExec_t step_graph = nullptr;  // null: SortedLaunch::direct
 
-  SortedArgs args() {
+  SortedArgs make_args() {
     SortedArgs a{};
     a.pairs = pairs.data();
     a.pair_count = pair_count;
@@ -102,7 +111,7 @@ struct SortedTrainer::Buffers {
 };
 
 SortedTrainer::SortedTrainer(const TrainConfig& config, const PairSet& pairs, const ModelState& state,
-                             const cudaDeviceProp& props, cudaStream_t stream)
+                             const cudaDeviceProp& props, cudaStream_t stream, SortedLaunch launch)
     : buffers_(std::make_unique<Buffers>()) {
   Buffers& b = *buffers_;
   if (!sorted_dims_supported(state.dims)) throw Error(unsupported_dims_message(state.dims));
@@ -172,9 +181,12 @@ SortedTrainer::SortedTrainer(const TrainConfig& config, const PairSet& pairs, co
   b.scalars.upload(&host, 1, stream);
   CE_CUDA_CHECK(cudaEventCreate(&b.start));
   CE_CUDA_CHECK(cudaEventCreate(&b.end));
+  b.args = b.make_args();
+  if (launch == SortedLaunch::graph) b.step_graph = capture_graph(stream, [&] { launch_sorted_step(b.args, stream); });
 }
 
 SortedTrainer::~SortedTrainer() {
+  if (buffers_->step_graph) cudaGraphExecDestroy(buffers_->step_graph);
   cudaEventDestroy(buffers_->start);
   cudaEventDestroy(buffers_->end);
 }
@@ -186,10 +198,12 @@ EpochMetrics SortedTrainer::train_epoch() {
   CE_CUDA_CHECK(
       cudaMemsetAsync(reinterpret_cast<char*>(b.scalars.data()) + kSums, 0, sizeof(SortedScalars) - kSums, b.stream));
   CE_CUDA_CHECK(cudaEventRecord(b.start, b.stream));
-  const SortedArgs args = b.args();
   for (long long k = 0; k < b.steps_per_epoch; ++k) {
     nvtx3::scoped_range step{"step"};
-    launch_sorted_step(args, b.stream);
+    if (b.step_graph)
+      CE_CUDA_CHECK(cudaGraphLaunch(b.step_graph, b.stream));
+    else
+      launch_sorted_step(b.args, b.stream);
   }
   CE_CUDA_CHECK(cudaEventRecord(b.end, b.stream));
   CE_CUDA_CHECK(cudaEventSynchronize(b.end));

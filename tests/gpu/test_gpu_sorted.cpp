@@ -1,16 +1,18 @@
 // The sorted-segment kernels (cuda/sorted_kernels.cu) against their CPU twin (host/sorted_step.cpp):
 // every optimizer and head over the instantiated widths, with negatives, pair weights and hot rows
 // long enough for the block-per-row kernel; runs of exact lengths around the hot threshold; many
-// blocks of sorted_finish; Adam past the end of its step-size table; bit-identical repeats; the
-// unsupported-width error.
+// blocks of sorted_finish; Adam past the end of its step-size table; bit-identical repeats, and a
+// replayed step graph bit-identical to launching each kernel; the unsupported-width error.
 #include <string>
 #include <vector>
 
 #include <catch2/catch.hpp>
 
+#include "cuda_check.hpp"
 #include "cudaembed/synthetic.hpp"
 #include "cudaembed/trainer.hpp"
 #include "sorted_kernels.hpp"
+#include "sorted_trainer.hpp"
 #include "test_support.hpp"
 #include "tolerance.hpp"
 
@@ -41,7 +43,7 @@ ModelState initial_state(uint32_t rows, const TrainConfig& cfg) {
   return init_model(rows, cfg.dims, InitSpec{InitScheme::robust, 0.05f, 11}, cfg.optimizer);
 }
 
-// Trains on the CUDA backend and on the CPU twin, and compares; returns the GPU's state.
+// Trains on the CUDA backend (its step graph) and on the CPU twin, and compares; returns the GPU's state.
 ModelState check_against_cpu(const TrainConfig& cfg, const PairSet& pairs, uint32_t rows, int epochs) {
   const ModelState init = initial_state(rows, cfg);
   ModelState cpu = init, gpu = init;
@@ -74,6 +76,48 @@ void check_sorted_against_cpu(Optimizer optimizer, const std::string& head, int 
   cfg.negatives = 1;
   INFO(to_string(optimizer) << ", head " << head << ", D " << dims);
   check_against_cpu(cfg, hot_pairs(3000), 3000, 2);
+}
+
+struct SortedRun {
+  ModelState state;
+  std::vector<EpochMetrics> metrics;
+};
+
+// Trains on SortedTrainer itself, each step launched as `launch` says.
+SortedRun train_sorted(const TrainConfig& cfg, const PairSet& pairs, const ModelState& init, SortedLaunch launch,
+                       int epochs) {
+  cudaDeviceProp props{};
+  CE_CUDA_CHECK(cudaGetDeviceProperties(&props, 0));
+  cudaStream_t stream = nullptr;
+  CE_CUDA_CHECK(cudaStreamCreateWithFlags(&stream, cudaStreamNonBlocking));
+  SortedRun run{init, {}};
+  {
+    SortedTrainer trainer(cfg, pairs, init, props, stream, launch);
+    for (int e = 0; e < epochs; ++e) run.metrics.push_back(trainer.train_epoch());
+    trainer.fetch(run.state, true);
+  }
+  CE_CUDA_CHECK(cudaStreamDestroy(stream));
+  return run;
+}
+
+void check_same_bits(const SortedRun& x, const SortedRun& y) {
+  CHECK(x.state.step == y.state.step);
+  CHECK(x.state.table == y.state.table);
+  CHECK(x.state.table_m == y.state.table_m);
+  CHECK(x.state.table_v == y.state.table_v);
+  CHECK(x.state.row_acc == y.state.row_acc);
+  CHECK(x.state.row_step == y.state.row_step);
+  for (int i = 0; i < 2; ++i) {
+    CHECK(x.state.dense[i] == y.state.dense[i]);
+    CHECK(x.state.dense_m[i] == y.state.dense_m[i]);
+    CHECK(x.state.dense_v[i] == y.state.dense_v[i]);
+  }
+  REQUIRE(x.metrics.size() == y.metrics.size());
+  for (std::size_t e = 0; e < x.metrics.size(); ++e) {
+    CHECK(x.metrics[e].loss_sum == y.metrics[e].loss_sum);
+    CHECK(x.metrics[e].squared_error_sum == y.metrics[e].squared_error_sum);
+    CHECK(x.metrics[e].correct == y.metrics[e].correct);
+  }
 }
 
 // One step an epoch (the batch is every pair), no negatives: the lookups of rows 0-5 per step are
@@ -152,6 +196,20 @@ TEST_CASE("sorted kernels name the widths they support", "[gpu][small]") {
   CHECK_THAT(message, Catch::Contains("--dims 5") && Catch::Contains("128 and 256"));
 }
 
+TEST_CASE("a replayed step graph gives the same bits as launching each kernel", "[gpu]") {
+  const Optimizer optimizer = GENERATE(Optimizer::adam, Optimizer::lazy_adam, Optimizer::sgd, Optimizer::adagrad);
+  const int dims = GENERATE(3, 64, 128);
+  TrainConfig cfg = sorted_config(optimizer, dims);
+  cfg.negatives = 1;
+  const PairSet pairs = hot_pairs(3000);  // 6000 pairs: 3 steps an epoch, the last one partial
+  const ModelState init = initial_state(3000, cfg);
+  const SortedRun graph = train_sorted(cfg, pairs, init, SortedLaunch::graph, 3);
+  const SortedRun direct = train_sorted(cfg, pairs, init, SortedLaunch::direct, 3);
+  INFO(to_string(optimizer) << ", D " << dims);
+  CHECK(graph.state.step == 9);
+  check_same_bits(graph, direct);
+}
+
 TEST_CASE("runs of one row around and far past the hot threshold train like the CPU", "[gpu]") {
   const Optimizer optimizer = GENERATE(Optimizer::adam, Optimizer::lazy_adam, Optimizer::sgd, Optimizer::adagrad);
   const int dims = GENERATE(1, 4, 128, 256);
@@ -162,6 +220,11 @@ TEST_CASE("runs of one row around and far past the hot threshold train like the 
   INFO(to_string(optimizer) << ", D " << dims);
   const ModelState gpu = check_against_cpu(cfg, pairs, rows, 4);
   CHECK(gpu.step == 4);
+  // The same through the kernels launched one by one, to the bit.
+  const SortedRun direct = train_sorted(cfg, pairs, initial_state(rows, cfg), SortedLaunch::direct, 4);
+  CHECK(direct.state.table == gpu.table);
+  CHECK(direct.state.table_v == gpu.table_v);
+  CHECK(direct.state.row_acc == gpu.row_acc);
 }
 
 TEST_CASE("sorted_finish sums many blocks of samples, and a partial last batch", "[gpu]") {
@@ -173,6 +236,9 @@ TEST_CASE("sorted_finish sums many blocks of samples, and a partial last batch",
   const PairSet pairs = hot_pairs(3000);  // 6000 pairs: steps of 5000 and 1000 pairs
   INFO(to_string(optimizer));
   check_against_cpu(cfg, pairs, 3000, 3);
+  const ModelState init = initial_state(3000, cfg);
+  check_same_bits(train_sorted(cfg, pairs, init, SortedLaunch::graph, 2),
+                  train_sorted(cfg, pairs, init, SortedLaunch::graph, 2));
 }
 
 TEST_CASE("adam past the end of its step-size table, and with none, trains like the CPU", "[gpu]") {
