@@ -23,6 +23,7 @@
 #include "cuda_check.hpp"
 #include "device_checks.hpp"
 #include "sorted_kernels.hpp"
+#include "train_kernels.hpp"
 #include "test_support.hpp"
 #include "tolerance.hpp"
 
@@ -479,4 +480,36 @@ TEST_CASE("the step-size table is empty where it would not settle within its len
   CHECK(adam_step_size_table(AdamHyper{1e-3f, 1.0f, 0.999f, 1e-7f}).empty());
   // The default's: about 21,000 steps, 84 KB.
   CHECK(adam_step_size_table(AdamHyper{}).size() < 25'000);
+}
+
+TEST_CASE("kernel auto sends wide or big tables of the tutorial's model to the sorted path", "[sparse]") {
+  cudaDeviceProp h200{};
+  h200.sharedMemPerBlockOptin = 232448;  // 227 KiB, as on an H100 or H200
+  auto sorted = [&](int64_t rows, int dims, bool per_lookup_squares = true) {
+    StepArgs args{};
+    args.rows = rows;
+    args.dims = dims;
+    args.batch = 512;
+    float marker = 0;
+    args.grad_sq = per_lookup_squares ? &marker : nullptr;
+    return auto_takes_sorted_path(args, h200);
+  };
+  CHECK_FALSE(sorted(646, 2));    // the colours: persistent, in shared memory
+  CHECK_FALSE(sorted(100, 64));   // wide, but fits shared memory: persistent
+  CHECK(sorted(20000, 64));       // wide: fused's atomics would bound it
+  CHECK(sorted(1'000'000, 128));  // the big tables the sorted path is for
+  CHECK(sorted(10'000'000, 128, false));
+  CHECK_FALSE(sorted(20000, 16));  // small and narrow: graph's two launches a step win
+  CHECK_FALSE(sorted(200000, 16));
+  CHECK(sorted(int64_t{1} << 18, 16));  // 2^22 elements: the dense Adam pass dominates
+  CHECK(sorted(10'000'000, 1));
+  CHECK_FALSE(sorted(10'000'000, 5));  // no sorted kernel for D = 5: graph takes any D
+  CHECK_FALSE(sorted(20000, 96));
+  // On a device with less shared memory, a table persistent would take elsewhere.
+  cudaDeviceProp small = h200;
+  small.sharedMemPerBlockOptin = 48 * 1024;
+  StepArgs args{};
+  args.rows = 100;
+  args.dims = 64;
+  CHECK(auto_takes_sorted_path(args, small));
 }
