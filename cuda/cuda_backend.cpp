@@ -21,6 +21,17 @@
 namespace cudaembed {
 namespace {
 
+// What a variant's supports() and the auto rules read: the shape, and whether per-lookup squares are kept.
+StepArgs shape_args(int64_t rows, const TrainConfig& config) {
+  StepArgs args{};
+  args.rows = rows;
+  args.dims = config.dims;
+  args.batch = static_cast<int>(config.batch);
+  static float marker = 0;
+  args.grad_sq = config.second_moment == SecondMoment::lookups ? &marker : nullptr;
+  return args;
+}
+
 class CudaBackend final : public Backend {
  public:
   explicit CudaBackend(const TrainConfig& config) : config_(config), sorted_path_(needs_sorted_path(config, false)) {
@@ -87,6 +98,11 @@ class CudaBackend final : public Backend {
     if (pairs.size() == 0) throw Error("no pairs to train on");
     if (pairs.size() >= (1ull << 32))
       throw Error(fmt::format("{} pairs: at most 2^32 - 1 are supported", pairs.size()));
+    if (config_.kernel == "auto" && !needs_sorted_path(config_, false)) {
+      sorted_path_ = auto_takes_sorted_path(shape_args(state.rows, config_), props_);
+      if (sorted_path_) spdlog::info("--kernel auto: sorted for {} x {} on {}", state.rows, state.dims, props_.name);
+    }
+    if (!sorted_path_) sorted_.reset();  // a dense run after a sorted one on the same backend
     if (!pairs.weight.empty() && !sorted_path_)
       throw Error(fmt::format("--kernel {}: weighted pairs need --kernel sorted (or auto)", config_.kernel));
     if (sorted_path_) {
@@ -223,7 +239,7 @@ class CudaBackend final : public Backend {
   }
 
   TrainConfig config_;
-  bool sorted_path_;                        // the sorted-segment path rather than a dense variant
+  bool sorted_path_;                        // the sorted-segment path rather than a dense variant (auto: set in load())
   std::unique_ptr<SortedTrainer> sorted_;   // its state, made in load()
   const KernelVariant* variant_ = nullptr;  // chosen in load() for --kernel auto
   std::unique_ptr<EpochRunner> runner_;
@@ -289,13 +305,7 @@ bool cuda_kernel_supports(const std::string& kernel, int64_t rows, const TrainCo
   const KernelVariant& variant = find_kernel_variant(kernel);
   cudaDeviceProp props{};
   CE_CUDA_CHECK(cudaGetDeviceProperties(&props, 0));
-  StepArgs args{};  // what supports() reads: the shape, and whether per-lookup squares are kept
-  args.rows = rows;
-  args.dims = config.dims;
-  args.batch = static_cast<int>(config.batch);
-  float marker = 0;
-  args.grad_sq = config.second_moment == SecondMoment::lookups ? &marker : nullptr;
-  return variant.supports(args, props);
+  return variant.supports(shape_args(rows, config), props);
 }
 
 std::vector<std::string> cuda_kernel_names() {

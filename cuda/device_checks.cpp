@@ -41,6 +41,11 @@ SortedMemory sorted_device_bytes(uint64_t pairs, int64_t rows, int dims, int64_t
   // lookup gradients; 7 uint32 arrays; per-sample partials; CUB's radix sort double buffers and slack
   m.batch_buffers =
       lookups * row_bytes + lookups * 7 * sizeof(uint32_t) + samples * 5 * sizeof(float) + lookups * 16 + (1u << 20);
+  // the hot-run list, sorted_finish's block sums, and adam_step_size_table at its longest
+  m.batch_buffers += (lookups / kHotRunLength + 1) * sizeof(uint32_t) +
+                     finish_blocks(static_cast<uint32_t>(samples)) * sizeof(FinishPartial);
+  if (optimizer == Optimizer::adam || optimizer == Optimizer::lazy_adam)
+    m.batch_buffers += kMaxStepSizes * sizeof(float);
   return m;
 }
 

@@ -3,6 +3,8 @@
 
 #include "cuda_check.hpp"
 #include "cudaembed/error.hpp"
+#include "graph_capture.hpp"
+#include "sorted_kernels.hpp"
 #include "train_kernels.hpp"
 
 namespace cudaembed {
@@ -23,21 +25,7 @@ class GraphRunner final : public EpochRunner {
     if (exec_) cudaGraphExecDestroy(exec_);
   }
   void run_epoch(const StepArgs& args, cudaStream_t stream) override {
-    if (!exec_) {
-      cudaGraph_t graph = nullptr;
-      CE_CUDA_CHECK(cudaStreamBeginCapture(stream, cudaStreamCaptureModeThreadLocal));
-      try {
-        run_epoch_fused(args, stream);
-      } catch (...) {
-        cudaStreamEndCapture(stream, &graph);
-        if (graph) cudaGraphDestroy(graph);
-        throw;
-      }
-      CE_CUDA_CHECK(cudaStreamEndCapture(stream, &graph));
-      const cudaError_t made = cudaGraphInstantiate(&exec_, graph, 0);
-      cudaGraphDestroy(graph);
-      CE_CUDA_CHECK(made);
-    }
+    if (!exec_) exec_ = capture_graph(stream, [&] { run_epoch_fused(args, stream); });
     CE_CUDA_CHECK(cudaGraphLaunch(exec_, stream));
   }
 
@@ -85,6 +73,22 @@ const KernelVariant& find_kernel_variant(const std::string& name) {
     allowed += fmt::format(", {}", v.name);
   }
   throw Error(fmt::format("--kernel: unknown variant '{}' (allowed: {})", name, allowed));
+}
+
+bool auto_takes_sorted_path(const StepArgs& args, const cudaDeviceProp& props) {
+  // A table that fits one block's shared memory is persistent's; the sorted kernels take only some D.
+  if (fits_in_shared_memory<false>(args, props) || !sorted_dims_supported(args.dims)) return false;
+  // Per pair, `fused` adds 2D gradients (4D with per-lookup squares) with float atomics; from
+  // D = 64 those atomics bound its step. The sorted path writes each lookup's gradient once and
+  // sums each row in registers, with no atomics.
+  constexpr int kWideRow = 64;
+  // Per element per step, `fused`'s dense Adam reads and writes p, m, v and the gradient (and its
+  // square) and zeroes them: 10 accesses; the sorted path's decay reads and writes p, m and v of
+  // the untouched rows: 6. From 2^22 elements (16 MiB an array) those 4 accesses (64 MiB, ~16 us
+  // at 4 TB/s) outweigh the sorted path's extra launches and its sort of the batch. An estimate,
+  // not yet measured.
+  constexpr uint64_t kBigTable = uint64_t{1} << 22;
+  return args.dims >= kWideRow || static_cast<uint64_t>(args.rows) * static_cast<uint64_t>(args.dims) >= kBigTable;
 }
 
 const KernelVariant& auto_kernel_variant(const StepArgs& args, const cudaDeviceProp& props) {

@@ -16,7 +16,8 @@ namespace {
 
 constexpr int kThreads = 256;
 constexpr int kHotThreads = 512;
-constexpr int kFinishThreads = 1024;
+constexpr int kFinishThreads = 256;
+static_assert(kFinishChunk % kFinishThreads == 0);
 
 // How a group of lanes holds a row of D floats: kLanes lanes, each with kLoads loads of kVec floats.
 template <int D>
@@ -76,6 +77,12 @@ __device__ __forceinline__ float group_sum(float v) {
 #pragma unroll
   for (int offset = RowLayout<D>::kLanes / 2; offset > 0; offset /= 2) v += __shfl_xor_sync(0xffffffffu, v, offset);
   return v;
+}
+
+// Adam's step size for step t (1-based): the host's table, or adam_step_size where there is none.
+__device__ __forceinline__ float step_size_at(const SortedArgs& a, long long t) {
+  if (a.step_size_count == 0) return adam_step_size(a.adam, t);
+  return a.step_sizes[min(t, static_cast<long long>(a.step_size_count)) - 1];
 }
 
 // Where this step's batch sits, from the step counter in device memory.
@@ -157,13 +164,14 @@ __global__ void __launch_bounds__(kThreads) sorted_forward_backward(SortedArgs a
   a.lookup_row[2 * s + 1] = valid ? x.b : a.rows;
   a.lookup_id[2 * s] = 2 * s;
   a.lookup_id[2 * s + 1] = 2 * s + 1;
-  float* p = a.sample_partials + 5 * static_cast<size_t>(s);
+  float* p = a.sample_partials + s;  // column s of (5, max_samples): each partial coalesced across samples
+  const size_t column = a.max_samples;
   const float error = x.label - out.prob;
   p[0] = valid ? dlogit * f.score : 0.0f;
-  p[1] = valid ? dlogit : 0.0f;
-  p[2] = valid ? x.weight * out.loss : 0.0f;
-  p[3] = valid ? error * error : 0.0f;
-  p[4] = valid && (out.prob > 0.5f) == (x.label > 0.5f) ? 1.0f : 0.0f;
+  p[column] = valid ? dlogit : 0.0f;
+  p[2 * column] = valid ? x.weight * out.loss : 0.0f;
+  p[3 * column] = valid ? error * error : 0.0f;
+  p[4 * column] = valid && (out.prob > 0.5f) == (x.label > 0.5f) ? 1.0f : 0.0f;
 }
 
 // The optimizer on one row, given the group's share of its summed gradient and per-lookup squares.
@@ -199,7 +207,7 @@ __device__ void update_row(const SortedArgs& a, uint32_t row, int g, bool mine, 
     LaneRow<D> m, v;
     load_row<D>(m_row, g, m);
     load_row<D>(v_row, g, v);
-    const float step_size = adam_step_size(a.adam, t);
+    const float step_size = step_size_at(a, t);
     for (int i = 0; i < L::kPerLane; ++i) adam_update(p[i], m[i], v[i], grad[i], grad_sq[i], step_size, a.coef);
     store_row<D>(m_row, g, m);
     store_row<D>(v_row, g, v);
@@ -237,7 +245,10 @@ __global__ void __launch_bounds__(kThreads) sorted_segments(SortedArgs a) {
       mine = false;
     }
     LaneRow<D> sum = {}, sum_sq = {};
-    for (uint32_t j = 0; mine && j < length; ++j) {
+    const uint32_t count = mine ? length : 0;
+    // Unrolled so that the loads of four lookups are in flight together; the adds stay in lookup order.
+#pragma unroll 4
+    for (uint32_t j = 0; j < count; ++j) {
       LaneRow<D> v;
       load_row<D>(a.lookup_grad + static_cast<size_t>(a.sorted_id[offset + j]) * D, g, v);
       for (int i = 0; i < L::kPerLane; ++i) {
@@ -249,90 +260,150 @@ __global__ void __launch_bounds__(kThreads) sorted_segments(SortedArgs a) {
   }
 }
 
-// 3: a block per hot run: each lane group sums a contiguous slice of the lookups, the slices are
-// added in order (so the result does not depend on timing), and warp 0 applies the optimizer.
+// 3: a block per hot run (the grid is fixed; each block takes every gridDim.x-th run of the list):
+// each lane group sums a contiguous slice of the lookups, the slices are added in order (so the
+// result does not depend on timing or on which block takes the run), and warp 0 applies the optimizer.
 template <int D>
 __global__ void __launch_bounds__(kHotThreads) sorted_hot_segments(SortedArgs a) {
   using L = RowLayout<D>;
   constexpr int kGroups = kHotThreads / L::kLanes;
   __shared__ float slice_sum[kGroups][D], slice_sq[kGroups][D];
-  if (blockIdx.x >= a.scalars->hot_count) return;
-  const uint32_t r = a.hot_runs[blockIdx.x];
-  const uint32_t row = a.unique_row[r], length = a.run_length[r], offset = a.run_offset[r];
+  const unsigned int hot = a.scalars->hot_count;
+  const long long step = a.scalars->step + 1;
   const int g = threadIdx.x % L::kLanes, group = threadIdx.x / L::kLanes;
-  const uint32_t slice = (length + kGroups - 1) / kGroups;
-  const uint32_t begin = min(length, group * slice), end = min(length, begin + slice);
-  LaneRow<D> sum = {}, sum_sq = {};
-  for (uint32_t j = begin; j < end; ++j) {
-    LaneRow<D> v;
-    load_row<D>(a.lookup_grad + static_cast<size_t>(a.sorted_id[offset + j]) * D, g, v);
+  for (unsigned int h = blockIdx.x; h < hot; h += gridDim.x) {
+    const uint32_t r = a.hot_runs[h];
+    const uint32_t row = a.unique_row[r], length = a.run_length[r], offset = a.run_offset[r];
+    const uint32_t slice = (length + kGroups - 1) / kGroups;
+    const uint32_t begin = min(length, group * slice), end = min(length, begin + slice);
+    LaneRow<D> sum = {}, sum_sq = {};
+#pragma unroll 4
+    for (uint32_t j = begin; j < end; ++j) {
+      LaneRow<D> v;
+      load_row<D>(a.lookup_grad + static_cast<size_t>(a.sorted_id[offset + j]) * D, g, v);
+      for (int i = 0; i < L::kPerLane; ++i) {
+        sum[i] += v[i];
+        sum_sq[i] += v[i] * v[i];
+      }
+    }
     for (int i = 0; i < L::kPerLane; ++i) {
-      sum[i] += v[i];
-      sum_sq[i] += v[i] * v[i];
+      slice_sum[group][element<D>(g, i)] = sum[i];
+      slice_sq[group][element<D>(g, i)] = sum_sq[i];
     }
-  }
-  for (int i = 0; i < L::kPerLane; ++i) {
-    slice_sum[group][element<D>(g, i)] = sum[i];
-    slice_sq[group][element<D>(g, i)] = sum_sq[i];
-  }
-  __syncthreads();
-  if (threadIdx.x >= 32) return;
-  for (int i = 0; i < L::kPerLane; ++i) {
-    float total = 0.0f, total_sq = 0.0f;
-    for (int q = 0; q < kGroups; ++q) {
-      total += slice_sum[q][element<D>(g, i)];
-      total_sq += slice_sq[q][element<D>(g, i)];
+    __syncthreads();
+    if (threadIdx.x < 32) {
+      for (int i = 0; i < L::kPerLane; ++i) {
+        float total = 0.0f, total_sq = 0.0f;
+        for (int q = 0; q < kGroups; ++q) {
+          total += slice_sum[q][element<D>(g, i)];
+          total_sq += slice_sq[q][element<D>(g, i)];
+        }
+        sum[i] = total;
+        sum_sq[i] = total_sq;
+      }
+      update_row<D>(a, row, g, group == 0, sum, sum_sq, step);
     }
-    sum[i] = total;
-    sum_sq[i] = total_sq;
+    __syncthreads();  // warp 0 has read the slices before the next run writes them
   }
-  update_row<D>(a, row, g, group == 0, sum, sum_sq, a.scalars->step + 1);
 }
 
 // 4 (adam only): Keras's dense Adam moves the rows the step did not touch too, with a zero gradient.
+// A warp per word of the touched bitmap: its 32 rows are 32 * D contiguous floats, walked in
+// vectors of kVec (the row of a vector is a division by a constant); then the word is cleared for
+// the next step.
+template <int D>
 __global__ void __launch_bounds__(kThreads) sorted_decay_untouched(SortedArgs a) {
-  const float step_size = adam_step_size(a.adam, a.scalars->step + 1);
-  const size_t n = static_cast<size_t>(a.rows) * a.dims;
-  for (size_t i = blockIdx.x * size_t{kThreads} + threadIdx.x; i < n; i += size_t{gridDim.x} * kThreads) {
-    const auto row = static_cast<uint32_t>(i / a.dims);
-    if (a.touched[row / 32] & (1u << (row % 32))) continue;
-    adam_update(a.table[i], a.table_m[i], a.table_v[i], 0.0f, 0.0f, step_size, a.coef);
+  constexpr int kVec = RowLayout<D>::kVec;
+  constexpr uint32_t kRowVecs = D / kVec;
+  const float step_size = step_size_at(a, a.scalars->step + 1);
+  const int lane = threadIdx.x & 31;
+  const size_t words = touched_bitmap_words(a.rows);
+  const size_t warps = size_t{gridDim.x} * (kThreads / 32);
+  for (size_t w = (size_t{blockIdx.x} * kThreads + threadIdx.x) / 32; w < words; w += warps) {
+    const uint32_t touched = a.touched[w];
+    const size_t first = w * 32 * D;  // the word's first float
+    const uint32_t vecs = min(32u, a.rows - static_cast<uint32_t>(w * 32)) * kRowVecs;
+    for (uint32_t e = lane; e < vecs; e += 32) {
+      if (touched >> (e / kRowVecs) & 1u) continue;
+      float* p = a.table + first + size_t{e} * kVec;
+      float* m = a.table_m + first + size_t{e} * kVec;
+      float* v = a.table_v + first + size_t{e} * kVec;
+      if constexpr (kVec == 4) {
+        float4 p4 = *reinterpret_cast<float4*>(p), m4 = *reinterpret_cast<float4*>(m),
+               v4 = *reinterpret_cast<float4*>(v);
+        adam_update(p4.x, m4.x, v4.x, 0.0f, 0.0f, step_size, a.coef);
+        adam_update(p4.y, m4.y, v4.y, 0.0f, 0.0f, step_size, a.coef);
+        adam_update(p4.z, m4.z, v4.z, 0.0f, 0.0f, step_size, a.coef);
+        adam_update(p4.w, m4.w, v4.w, 0.0f, 0.0f, step_size, a.coef);
+        *reinterpret_cast<float4*>(p) = p4;
+        *reinterpret_cast<float4*>(m) = m4;
+        *reinterpret_cast<float4*>(v) = v4;
+      } else {
+        adam_update(*p, *m, *v, 0.0f, 0.0f, step_size, a.coef);
+      }
+    }
+    __syncwarp();  // every lane has read the word before lane 0 clears it
+    if (lane == 0 && touched != 0) a.touched[w] = 0;
   }
 }
 
-// 5: one block sums the samples' partials in a fixed order, updates the Dense layer and the
-// epoch's sums, and advances the step.
-__global__ void __launch_bounds__(kFinishThreads) sorted_finish(SortedArgs a) {
-  const StepShape shape = step_shape(a);
-  float dense_grad[2] = {0.0f, 0.0f};
-  double metrics[3] = {0.0, 0.0, 0.0};
-  for (uint32_t s = threadIdx.x; s < shape.samples; s += kFinishThreads) {
-    const float* p = a.sample_partials + 5 * static_cast<size_t>(s);
-    dense_grad[0] += p[0];
-    dense_grad[1] += p[1];
-    for (int c = 0; c < 3; ++c) metrics[c] += p[2 + c];
-  }
+// The block's sum of five per-thread values (two float, three double). CUB's BlockReduce adds in
+// an order fixed by the block size, so the sum does not depend on timing. Thread 0 gets the result.
+__device__ FinishPartial block_sum(FinishPartial mine) {
   using FloatReduce = cub::BlockReduce<float, kFinishThreads>;
   using DoubleReduce = cub::BlockReduce<double, kFinishThreads>;
   __shared__ union {
     typename FloatReduce::TempStorage f;
     typename DoubleReduce::TempStorage d;
   } temp;
-  float total_grad[2];
-  double total_metrics[3];
+  FinishPartial total;
   for (int c = 0; c < 2; ++c) {
-    total_grad[c] = FloatReduce(temp.f).Sum(dense_grad[c]);
+    total.dense_grad[c] = FloatReduce(temp.f).Sum(mine.dense_grad[c]);
     __syncthreads();
   }
   for (int c = 0; c < 3; ++c) {
-    total_metrics[c] = DoubleReduce(temp.d).Sum(metrics[c]);
+    total.metrics[c] = DoubleReduce(temp.d).Sum(mine.metrics[c]);
     __syncthreads();
   }
+  return total;
+}
+
+// 5: block b sums samples [b * kFinishChunk, (b + 1) * kFinishChunk) of the partials (each thread
+// 8 samples in order, then the block in CUB's order) into finish_partials[b]. The last block to
+// finish (a ticket) adds the blocks' sums in block order, updates the Dense layer and the epoch's
+// sums, and advances the step. The grid is finish_blocks(max_samples): fixed, so every sum has one order.
+__global__ void __launch_bounds__(kFinishThreads) sorted_finish(SortedArgs a) {
+  const StepShape shape = step_shape(a);
+  const size_t column = a.max_samples;
+  FinishPartial mine{{0.0f, 0.0f}, {0.0, 0.0, 0.0}};
+  const uint32_t first = blockIdx.x * kFinishChunk;
+  for (uint32_t s = first + threadIdx.x; s < min(first + kFinishChunk, shape.samples); s += kFinishThreads) {
+    const float* p = a.sample_partials + s;
+    mine.dense_grad[0] += p[0];
+    mine.dense_grad[1] += p[column];
+    for (int c = 0; c < 3; ++c) mine.metrics[c] += p[(2 + c) * column];
+  }
+  const FinishPartial block = block_sum(mine);
+  __shared__ bool last;
+  if (threadIdx.x == 0) {
+    a.finish_partials[blockIdx.x] = block;
+    __threadfence();  // the partial is visible to every block before the ticket is taken
+    last = atomicAdd(&a.scalars->finish_done, 1u) == gridDim.x - 1;
+  }
+  __syncthreads();
+  if (!last) return;
+  mine = FinishPartial{{0.0f, 0.0f}, {0.0, 0.0, 0.0}};
+  for (uint32_t b = threadIdx.x; b < gridDim.x; b += kFinishThreads) {
+    const FinishPartial* q = a.finish_partials + b;  // written by other blocks: read past L1
+    for (int c = 0; c < 2; ++c) mine.dense_grad[c] += __ldcg(&q->dense_grad[c]);
+    for (int c = 0; c < 3; ++c) mine.metrics[c] += __ldcg(&q->metrics[c]);
+  }
+  const FinishPartial total = block_sum(mine);
   if (threadIdx.x != 0) return;
   SortedScalars* sc = a.scalars;
-  const float step_size = adam_step_size(a.adam, sc->step + 1);
+  const float step_size = step_size_at(a, sc->step + 1);
   for (int i = 0; i < 2; ++i) {
-    const float gr = total_grad[i];
+    const float gr = total.dense_grad[i];
     if (a.optimizer == Optimizer::adam || a.optimizer == Optimizer::lazy_adam)
       adam_update(sc->dense[i], sc->dense_m[i], sc->dense_v[i], gr, gr * gr, step_size, a.coef);
     else if (a.optimizer == Optimizer::sgd)
@@ -340,10 +411,11 @@ __global__ void __launch_bounds__(kFinishThreads) sorted_finish(SortedArgs a) {
     else
       adagrad_update(sc->dense[i], sc->dense_v[i], gr, a.adam.lr, a.adam.epsilon);
   }
-  sc->loss_sum += total_metrics[0];
-  sc->squared_error_sum += total_metrics[1];
-  sc->correct += total_metrics[2];
+  sc->loss_sum += total.metrics[0];
+  sc->squared_error_sum += total.metrics[1];
+  sc->correct += total.metrics[2];
   sc->hot_count = 0;
+  sc->finish_done = 0;
   sc->step += 1;
 }
 
@@ -367,8 +439,17 @@ void launch_dims(const SortedArgs& a, cudaStream_t stream) {
       std::max<size_t>(1, std::min<size_t>(8 * a.sm_count, (size_t{lookups} * L::kLanes + kThreads - 1) / kThreads)));
   sorted_segments<D><<<segment_blocks, kThreads, 0, stream>>>(a);
   CE_CHECK_LAUNCH("sorted_segments");
-  sorted_hot_segments<D><<<lookups / kHotRunLength + 1, kHotThreads, 0, stream>>>(a);
+  // Hot runs are counted on the device: a fixed grid that loops over however many there are.
+  const auto hot_blocks = static_cast<unsigned>(std::min<size_t>(lookups / kHotRunLength + 1, 2 * a.sm_count));
+  sorted_hot_segments<D><<<hot_blocks, kHotThreads, 0, stream>>>(a);
   CE_CHECK_LAUNCH("sorted_hot_segments");
+  if (a.optimizer == Optimizer::adam) {
+    const size_t warps = touched_bitmap_words(a.rows);
+    const auto decay_blocks = static_cast<unsigned>(
+        std::max<size_t>(1, std::min<size_t>((warps * 32 + kThreads - 1) / kThreads, 8 * a.sm_count)));
+    sorted_decay_untouched<D><<<decay_blocks, kThreads, 0, stream>>>(a);
+    CE_CHECK_LAUNCH("sorted_decay_untouched");
+  }
 }
 
 // The one switch from a run-time D to the kernels' template parameter.
@@ -436,15 +517,7 @@ std::size_t sorted_cub_temp_bytes(uint32_t max_samples, int key_bits) {
 
 void launch_sorted_step(const SortedArgs& a, cudaStream_t stream) {
   if (!with_dims(a.dims, [&]<int D>() { launch_dims<D>(a, stream); })) throw Error(unsupported_dims_message(a.dims));
-  if (a.optimizer == Optimizer::adam) {
-    const size_t n = static_cast<size_t>(a.rows) * a.dims;
-    const int blocks =
-        static_cast<int>(std::max<size_t>(1, std::min<size_t>((n + kThreads - 1) / kThreads, 8 * a.sm_count)));
-    sorted_decay_untouched<<<blocks, kThreads, 0, stream>>>(a);
-    CE_CHECK_LAUNCH("sorted_decay_untouched");
-    CE_CUDA_CHECK(cudaMemsetAsync(a.touched, 0, touched_bitmap_words(a.rows) * sizeof(uint32_t), stream));
-  }
-  sorted_finish<<<1, kFinishThreads, 0, stream>>>(a);
+  sorted_finish<<<finish_blocks(a.max_samples), kFinishThreads, 0, stream>>>(a);
   CE_CHECK_LAUNCH("sorted_finish");
 }
 

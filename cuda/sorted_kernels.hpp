@@ -7,6 +7,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <string>
+#include <vector>
 
 #include <cuda_runtime.h>
 
@@ -21,15 +22,36 @@ struct SortedScalars {
   long long step;  // steps completed
   float dense[2];  // Dense(1): weight, bias
   float dense_m[2], dense_v[2];
-  int runs;                // distinct rows in this step's lookups (CUB's run-length encode writes it)
-  unsigned int hot_count;  // runs longer than kHotRunLength this step, listed in hot_runs
-  double loss_sum;         // this epoch's per-sample sums (the host zeroes them before each epoch)
+  int runs;                  // distinct rows in this step's lookups (CUB's run-length encode writes it)
+  unsigned int hot_count;    // runs longer than kHotRunLength this step, listed in hot_runs
+  unsigned int finish_done;  // last-block-done ticket of sorted_finish (0 between steps)
+  double loss_sum;           // this epoch's per-sample sums (the host zeroes them before each epoch)
   double squared_error_sum;
   double correct;
 };
 
-// A run of more lookups than this is reduced by a whole block, not a lane group.
-constexpr uint32_t kHotRunLength = 256;
+// A run of more lookups than this is reduced by a whole block, not a lane group: a lane group
+// walks its run serially (four loads in flight), a block splits it into one slice per group.
+constexpr uint32_t kHotRunLength = 64;
+
+// Samples that one block of sorted_finish sums (256 threads x 8). Fixed, so the order of the
+// float additions depends on the step's shape only, never on timing.
+constexpr uint32_t kFinishChunk = 2048;
+constexpr uint32_t finish_blocks(uint32_t max_samples) { return (max_samples + kFinishChunk - 1) / kFinishChunk; }
+
+// One block's sums in sorted_finish; the last block adds them up in a fixed order.
+struct FinishPartial {
+  float dense_grad[2];  // dL/dw, dL/db
+  double metrics[3];    // weighted loss, squared error, correct
+};
+
+// Adam's step size for t = 1, 2, ..., computed on the host with adam_step_size (so the device uses
+// exactly the CPU twin's values, with no double pow per row). It stops where the step size has
+// settled: from its last entry on, adam_step_size(hyper, t) rounds to that same float for every
+// larger t. Empty when that takes more than kMaxStepSizes steps (betas within ~1e-5 of 1); the
+// kernels then compute adam_step_size themselves.
+constexpr std::size_t kMaxStepSizes = std::size_t{1} << 18;
+std::vector<float> adam_step_size_table(const AdamHyper& hyper);
 
 struct SortedArgs {
   const PairRecord* pairs;  // (P,)
@@ -45,7 +67,7 @@ struct SortedArgs {
   float* table_v;       // (N, D) adam, lazy-adam
   float* row_acc;       // (N,) adagrad
   long long* row_step;  // (N,) lazy-adam
-  uint32_t* touched;    // (ceil(N / 32),) adam: rows this step updated, so the decay skips them
+  uint32_t* touched;    // (ceil(N / 32),) adam: rows this step updated; the decay skips and clears them
   uint32_t rows;
   int dims;
   bool normalize;
@@ -54,6 +76,8 @@ struct SortedArgs {
   SecondMoment second_moment;
   AdamHyper adam;
   AdamCoefficients coef;
+  const float* step_sizes;  // (step_size_count,) adam_step_size_table: entry t - 1 is step t's
+  uint32_t step_size_count;
 
   // Per-step scratch; lookups are 2 * max_samples, one per row read.
   uint32_t* lookup_row;    // (2S,) row of each lookup; `rows` (sorts last) past this step's samples
@@ -65,9 +89,10 @@ struct SortedArgs {
   uint32_t* run_offset;    // (2S,) exclusive sum of run_length
   uint32_t* hot_runs;      // (2S / kHotRunLength + 1,)
   float* lookup_grad;      // (2S, D)
-  float* sample_partials;  // (S, 5): dL/dw, dL/db, weighted loss, squared error, correct
+  float* sample_partials;  // (5, S): dL/dw, dL/db, weighted loss, squared error, correct; S = max_samples
   SortedScalars* scalars;
-  int key_bits;  // bits of a row id the sort looks at (enough for `rows` itself)
+  FinishPartial* finish_partials;  // (finish_blocks(S),) sorted_finish's per-block sums
+  int key_bits;                    // bits of a row id the sort looks at (enough for `rows` itself)
   void* cub_temp;
   std::size_t cub_temp_bytes;
   int sm_count;
@@ -85,6 +110,8 @@ std::string unsupported_dims_message(int dims);
 std::size_t sorted_cub_temp_bytes(uint32_t max_samples, int key_bits);
 
 // One training step: forward and backward, sort, segments, optimizer, Dense update. Checks every launch.
+// It reads no per-step arguments (the step counter is in `scalars`), so it can be captured once
+// as a CUDA graph and replayed for every step while `args` stays the same.
 void launch_sorted_step(const SortedArgs& args, cudaStream_t stream);
 
 }  // namespace cudaembed

@@ -1,7 +1,9 @@
 // The sorted-segment path's device memory and epoch loop (kernels in sorted_kernels.cu).
 #include "sorted_trainer.hpp"
 
+#include <algorithm>
 #include <bit>
+#include <cmath>
 #include <cstddef>
 
 #include <fmt/format.h>
@@ -11,6 +13,7 @@
 #include "cudaembed/error.hpp"
 #include "device_buffer.hpp"
 #include "device_checks.hpp"
+#include "graph_capture.hpp"
 #include "sorted_kernels.hpp"
 
 namespace cudaembed {
@@ -22,6 +25,21 @@ std::string unsupported_dims_message(int dims) {
       dims);
 }
 
+std::vector<float> adam_step_size_table(const AdamHyper& hyper) {
+  const double b1 = std::fabs(static_cast<double>(hyper.beta1)), b2 = std::fabs(static_cast<double>(hyper.beta2));
+  if (!(b1 < 1.0 && b2 < 1.0)) return {};
+  std::vector<float> sizes;
+  for (std::size_t t = 1; t <= kMaxStepSizes; ++t) {
+    sizes.push_back(adam_step_size(hyper, static_cast<int64_t>(t)));
+    // step(t) = lr sqrt(1 - b2^t) / (1 - b1^t) = lr (1 + d), |d| <= max(b2^t, 2 b1^t) once b1^t <= 1/2,
+    // and d only shrinks with t. Below 2^-27, a quarter of the smallest half-ulp of a float
+    // relative to it, every later step rounds to float(lr): the last entry serves them all.
+    const double x = std::pow(b2, static_cast<double>(t)), y = std::pow(b1, static_cast<double>(t));
+    if (y <= 0.5 && std::max(x, 2 * y) < 0x1p-27 && sizes.back() == hyper.lr) return sizes;
+  }
+  return {};
+}
+
 struct SortedTrainer::Buffers {
   TrainConfig config;
   cudaStream_t stream = nullptr;
@@ -31,14 +49,23 @@ struct SortedTrainer::Buffers {
   uint32_t pair_count = 0, rows = 0, max_samples = 0;
   int dims = 0, key_bits = 0;
   DeviceBuffer<PairRecord> pairs;
-  DeviceBuffer<float> table, table_m, table_v, row_acc, lookup_grad, sample_partials;
+  DeviceBuffer<float> table, table_m, table_v, row_acc, lookup_grad, sample_partials, step_sizes;
+  DeviceBuffer<FinishPartial> finish_partials;
   DeviceBuffer<long long> row_step;
   DeviceBuffer<uint32_t> touched, lookup_row, lookup_id, sorted_row, sorted_id, unique_row, run_length, run_offset,
       hot_runs;
   DeviceBuffer<unsigned char> cub_temp;
   DeviceBuffer<SortedScalars> scalars;
+  // Made once, when every buffer above has its final size, and the same for the trainer's life:
+  // the step graph bakes these pointers and sizes in. What changes from step to step (the step
+  // counter, and from it the batch, the negatives and Adam's step size; the runs; the hot-run
+  // count) the kernels read from `scalars` in device memory, so one captured step is right for
+  // every step. Another shape, batch or optimizer is another SortedTrainer (CudaBackend::load
+  // makes one per run), and so another capture.
+  SortedArgs args{};
+  cudaGraphExec_t step_graph = nullptr;  // null: SortedLaunch::direct
 
-  SortedArgs args() {
+  SortedArgs make_args() {
     SortedArgs a{};
     a.pairs = pairs.data();
     a.pair_count = pair_count;
@@ -61,6 +88,8 @@ struct SortedTrainer::Buffers {
     a.second_moment = config.second_moment;
     a.adam = config.adam;
     a.coef = adam_coefficients(config.adam);
+    a.step_sizes = step_sizes.data();
+    a.step_size_count = static_cast<uint32_t>(step_sizes.size());
     a.lookup_row = lookup_row.data();
     a.lookup_id = lookup_id.data();
     a.sorted_row = sorted_row.data();
@@ -71,6 +100,7 @@ struct SortedTrainer::Buffers {
     a.hot_runs = hot_runs.data();
     a.lookup_grad = lookup_grad.data();
     a.sample_partials = sample_partials.data();
+    a.finish_partials = finish_partials.data();
     a.scalars = scalars.data();
     a.key_bits = key_bits;
     a.cub_temp = cub_temp.data();
@@ -81,7 +111,7 @@ struct SortedTrainer::Buffers {
 };
 
 SortedTrainer::SortedTrainer(const TrainConfig& config, const PairSet& pairs, const ModelState& state,
-                             const cudaDeviceProp& props, cudaStream_t stream)
+                             const cudaDeviceProp& props, cudaStream_t stream, SortedLaunch launch)
     : buffers_(std::make_unique<Buffers>()) {
   Buffers& b = *buffers_;
   if (!sorted_dims_supported(state.dims)) throw Error(unsupported_dims_message(state.dims));
@@ -136,6 +166,9 @@ SortedTrainer::SortedTrainer(const TrainConfig& config, const PairSet& pairs, co
   b.hot_runs.resize(lookups / kHotRunLength + 1);
   b.lookup_grad.resize(lookups * static_cast<std::size_t>(b.dims));
   b.sample_partials.resize(5 * samples);
+  b.finish_partials.resize(finish_blocks(b.max_samples));
+  if (config.optimizer == Optimizer::adam || config.optimizer == Optimizer::lazy_adam)
+    b.step_sizes.upload(adam_step_size_table(config.adam), stream);
   b.cub_temp.resize(sorted_cub_temp_bytes(b.max_samples, b.key_bits));
 
   SortedScalars host{};
@@ -148,9 +181,12 @@ SortedTrainer::SortedTrainer(const TrainConfig& config, const PairSet& pairs, co
   b.scalars.upload(&host, 1, stream);
   CE_CUDA_CHECK(cudaEventCreate(&b.start));
   CE_CUDA_CHECK(cudaEventCreate(&b.end));
+  b.args = b.make_args();
+  if (launch == SortedLaunch::graph) b.step_graph = capture_graph(stream, [&] { launch_sorted_step(b.args, stream); });
 }
 
 SortedTrainer::~SortedTrainer() {
+  if (buffers_->step_graph) cudaGraphExecDestroy(buffers_->step_graph);
   cudaEventDestroy(buffers_->start);
   cudaEventDestroy(buffers_->end);
 }
@@ -162,10 +198,12 @@ EpochMetrics SortedTrainer::train_epoch() {
   CE_CUDA_CHECK(
       cudaMemsetAsync(reinterpret_cast<char*>(b.scalars.data()) + kSums, 0, sizeof(SortedScalars) - kSums, b.stream));
   CE_CUDA_CHECK(cudaEventRecord(b.start, b.stream));
-  const SortedArgs args = b.args();
   for (long long k = 0; k < b.steps_per_epoch; ++k) {
     nvtx3::scoped_range step{"step"};
-    launch_sorted_step(args, b.stream);
+    if (b.step_graph)
+      CE_CUDA_CHECK(cudaGraphLaunch(b.step_graph, b.stream));
+    else
+      launch_sorted_step(b.args, b.stream);
   }
   CE_CUDA_CHECK(cudaEventRecord(b.end, b.stream));
   CE_CUDA_CHECK(cudaEventSynchronize(b.end));

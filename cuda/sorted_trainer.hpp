@@ -10,12 +10,18 @@
 
 namespace cudaembed {
 
+// How an epoch's steps are launched: one step captured as a CUDA graph and replayed (one launch
+// a step instead of about ten), or kernel by kernel. Both run the same kernels with the same
+// arguments, so they give the same bits; `direct` is there to test that.
+enum class SortedLaunch { graph, direct };
+
 class SortedTrainer {
  public:
   // Checks that everything fits on the device (throws Error with the breakdown if not), then
-  // uploads the pairs and the state. `state.step` must be at an epoch boundary.
+  // uploads the pairs and the state, and (SortedLaunch::graph) captures one step.
+  // `state.step` must be at an epoch boundary.
   SortedTrainer(const TrainConfig& config, const PairSet& pairs, const ModelState& state, const cudaDeviceProp& props,
-                cudaStream_t stream);
+                cudaStream_t stream, SortedLaunch launch = SortedLaunch::graph);
   ~SortedTrainer();
   SortedTrainer(const SortedTrainer&) = delete;
   SortedTrainer& operator=(const SortedTrainer&) = delete;

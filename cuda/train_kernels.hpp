@@ -102,5 +102,10 @@ const std::vector<KernelVariant>& kernel_variants();
 const KernelVariant& find_kernel_variant(const std::string& name);
 // The variant --kernel auto runs for this shape: the first in kernel_variants() that supports it.
 const KernelVariant& auto_kernel_variant(const StepArgs& args, const cudaDeviceProp& props);
+// Whether --kernel auto trains the tutorial's model on the sorted-segment path (sorted_kernels.cu)
+// instead: a table too big for shared memory whose rows are wide (the atomics bound `fused`) or
+// that is big (the dense Adam pass bounds it). A function of the shape (rows, dims, batch, and
+// grad_sq null or not) and the device only.
+bool auto_takes_sorted_path(const StepArgs& args, const cudaDeviceProp& props);
 
 }  // namespace cudaembed

@@ -107,11 +107,13 @@ void check_variant_against_cpu(const VariantCase& c) {
 
 }  // namespace
 
-TEST_CASE("kernel auto picks persistent for the colours and graph for a table too big for it", "[gpu]") {
+TEST_CASE("kernel auto picks persistent for the colours, sorted for wide rows and graph for small narrow ones",
+          "[gpu]") {
   TrainConfig cfg;
   cfg.epochs = 1;
   const PairSet pairs = hot_row_pairs(20, 1000);
-  for (const auto& [rows, dims, expected] : {std::tuple{646, 2, "persistent"}, std::tuple{20000, 64, "graph"}}) {
+  for (const auto& [rows, dims, expected] :
+       {std::tuple{646, 2, "persistent"}, std::tuple{20000, 64, "sorted"}, std::tuple{20000, 16, "graph"}}) {
     cfg.dims = dims;
     auto backend = make_cuda_backend(cfg);
     ModelState s = init_model(rows, dims, InitSpec{});

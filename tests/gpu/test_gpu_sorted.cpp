@@ -1,12 +1,18 @@
 // The sorted-segment kernels (cuda/sorted_kernels.cu) against their CPU twin (host/sorted_step.cpp):
 // every optimizer and head over the instantiated widths, with negatives, pair weights and hot rows
-// long enough for the block-per-row kernel; bit-identical repeats; the unsupported-width error.
+// long enough for the block-per-row kernel; runs of exact lengths around the hot threshold; many
+// blocks of sorted_finish; Adam past the end of its step-size table; bit-identical repeats, and a
+// replayed step graph bit-identical to launching each kernel; the unsupported-width error.
 #include <string>
+#include <vector>
 
 #include <catch2/catch.hpp>
 
+#include "cuda_check.hpp"
 #include "cudaembed/synthetic.hpp"
 #include "cudaembed/trainer.hpp"
+#include "sorted_kernels.hpp"
+#include "sorted_trainer.hpp"
 #include "test_support.hpp"
 #include "tolerance.hpp"
 
@@ -23,24 +29,28 @@ PairSet hot_pairs(uint32_t rows) {
   return p;
 }
 
-void check_sorted_against_cpu(Optimizer optimizer, const std::string& head, int dims) {
+TrainConfig sorted_config(Optimizer optimizer, int dims) {
   TrainConfig cfg;
   cfg.dims = dims;
   cfg.optimizer = optimizer;
-  parse_head(head, cfg);
   cfg.kernel = "sorted";
   cfg.batch = 2048;
-  cfg.negatives = 1;
   cfg.adam.lr = optimizer == Optimizer::sgd ? 0.1f : 0.01f;
-  const uint32_t rows = 3000;
-  const PairSet pairs = hot_pairs(rows);
-  const ModelState init = init_model(rows, dims, InitSpec{InitScheme::robust, 0.05f, 11}, optimizer);
+  return cfg;
+}
+
+ModelState initial_state(uint32_t rows, const TrainConfig& cfg) {
+  return init_model(rows, cfg.dims, InitSpec{InitScheme::robust, 0.05f, 11}, cfg.optimizer);
+}
+
+// Trains on the CUDA backend (its step graph) and on the CPU twin, and compares; returns the GPU's state.
+ModelState check_against_cpu(const TrainConfig& cfg, const PairSet& pairs, uint32_t rows, int epochs) {
+  const ModelState init = initial_state(rows, cfg);
   ModelState cpu = init, gpu = init;
   auto cpu_backend = make_cpu_backend(cfg);
   auto gpu_backend = make_cuda_backend(cfg);
-  const auto cpu_hist = train(*cpu_backend, pairs, cpu, 2, nullptr);
-  const auto gpu_hist = train(*gpu_backend, pairs, gpu, 2, nullptr);
-  INFO(to_string(optimizer) << ", head " << head << ", D " << dims);
+  const auto cpu_hist = train(*cpu_backend, pairs, cpu, epochs, nullptr);
+  const auto gpu_hist = train(*gpu_backend, pairs, gpu, epochs, nullptr);
   // The GPU sums each row's elements across lanes and a hot row's lookups in slices: another
   // order of float additions than the CPU's, a few ulps per step, through 6 normalised steps.
   const Tolerance tol{2e-5, 1e-3};
@@ -52,8 +62,85 @@ void check_sorted_against_cpu(Optimizer optimizer, const std::string& head, int 
   CHECK_CLOSE(gpu.row_acc, cpu.row_acc, (Tolerance{1e-9, 1e-3}));
   CHECK(gpu.row_step == cpu.row_step);
   CHECK_CLOSE(std::vector<float>(gpu.dense, gpu.dense + 2), std::vector<float>(cpu.dense, cpu.dense + 2), tol);
-  for (std::size_t e = 0; e < cpu_hist.size(); ++e)
+  for (std::size_t e = 0; e < cpu_hist.size(); ++e) {
     CHECK(gpu_hist[e].metrics.loss() == Approx(cpu_hist[e].metrics.loss()).epsilon(1e-4));
+    CHECK(gpu_hist[e].metrics.mse() == Approx(cpu_hist[e].metrics.mse()).epsilon(1e-4));
+    CHECK(gpu_hist[e].metrics.correct == Approx(cpu_hist[e].metrics.correct).margin(3));
+  }
+  return gpu;
+}
+
+void check_sorted_against_cpu(Optimizer optimizer, const std::string& head, int dims) {
+  TrainConfig cfg = sorted_config(optimizer, dims);
+  parse_head(head, cfg);
+  cfg.negatives = 1;
+  INFO(to_string(optimizer) << ", head " << head << ", D " << dims);
+  check_against_cpu(cfg, hot_pairs(3000), 3000, 2);
+}
+
+struct SortedRun {
+  ModelState state;
+  std::vector<EpochMetrics> metrics;
+};
+
+// Trains on SortedTrainer itself, each step launched as `launch` says.
+SortedRun train_sorted(const TrainConfig& cfg, const PairSet& pairs, const ModelState& init, SortedLaunch launch,
+                       int epochs) {
+  cudaDeviceProp props{};
+  CE_CUDA_CHECK(cudaGetDeviceProperties(&props, 0));
+  cudaStream_t stream = nullptr;
+  CE_CUDA_CHECK(cudaStreamCreateWithFlags(&stream, cudaStreamNonBlocking));
+  SortedRun run{init, {}};
+  {
+    SortedTrainer trainer(cfg, pairs, init, props, stream, launch);
+    for (int e = 0; e < epochs; ++e) run.metrics.push_back(trainer.train_epoch());
+    trainer.fetch(run.state, true);
+  }
+  CE_CUDA_CHECK(cudaStreamDestroy(stream));
+  return run;
+}
+
+void check_same_bits(const SortedRun& x, const SortedRun& y) {
+  CHECK(x.state.step == y.state.step);
+  CHECK(x.state.table == y.state.table);
+  CHECK(x.state.table_m == y.state.table_m);
+  CHECK(x.state.table_v == y.state.table_v);
+  CHECK(x.state.row_acc == y.state.row_acc);
+  CHECK(x.state.row_step == y.state.row_step);
+  for (int i = 0; i < 2; ++i) {
+    CHECK(x.state.dense[i] == y.state.dense[i]);
+    CHECK(x.state.dense_m[i] == y.state.dense_m[i]);
+    CHECK(x.state.dense_v[i] == y.state.dense_v[i]);
+  }
+  REQUIRE(x.metrics.size() == y.metrics.size());
+  for (std::size_t e = 0; e < x.metrics.size(); ++e) {
+    CHECK(x.metrics[e].loss_sum == y.metrics[e].loss_sum);
+    CHECK(x.metrics[e].squared_error_sum == y.metrics[e].squared_error_sum);
+    CHECK(x.metrics[e].correct == y.metrics[e].correct);
+  }
+}
+
+// One step an epoch (the batch is every pair), no negatives: the lookups of rows 0-5 per step are
+// exactly 2000, 64 (the longest run a lane group walks), 65 (the shortest a block takes), 256,
+// 257 and 1; the b side and the other a's are spread over rows 10 and up.
+PairSet exact_run_pairs(uint32_t rows) {
+  PairSet p;
+  auto add = [&](uint32_t a, int count) {
+    for (int i = 0; i < count; ++i) {
+      const auto k = static_cast<uint32_t>(p.a.size());
+      p.a.push_back(a);
+      p.b.push_back(10 + (k * 7919u) % (rows - 10));
+      p.label.push_back(k % 3 == 0 ? 1.0f : 0.0f);
+    }
+  };
+  add(0, 2000);
+  add(1, static_cast<int>(kHotRunLength));
+  add(2, static_cast<int>(kHotRunLength) + 1);
+  add(3, 256);
+  add(4, 257);
+  add(5, 1);
+  for (uint32_t k = 0; k < 1500; ++k) add(10 + (k * 104729u) % (rows - 10), 1);
+  return p;
 }
 
 }  // namespace
@@ -107,4 +194,67 @@ TEST_CASE("sorted kernels name the widths they support", "[gpu][small]") {
     train(*backend, pairs, s, 1, nullptr);
   });
   CHECK_THAT(message, Catch::Contains("--dims 5") && Catch::Contains("128 and 256"));
+}
+
+TEST_CASE("a replayed step graph gives the same bits as launching each kernel", "[gpu]") {
+  const Optimizer optimizer = GENERATE(Optimizer::adam, Optimizer::lazy_adam, Optimizer::sgd, Optimizer::adagrad);
+  const int dims = GENERATE(3, 64, 128);
+  TrainConfig cfg = sorted_config(optimizer, dims);
+  cfg.negatives = 1;
+  const PairSet pairs = hot_pairs(3000);  // 6000 pairs: 3 steps an epoch, the last one partial
+  const ModelState init = initial_state(3000, cfg);
+  const SortedRun graph = train_sorted(cfg, pairs, init, SortedLaunch::graph, 3);
+  const SortedRun direct = train_sorted(cfg, pairs, init, SortedLaunch::direct, 3);
+  INFO(to_string(optimizer) << ", D " << dims);
+  CHECK(graph.state.step == 9);
+  check_same_bits(graph, direct);
+}
+
+TEST_CASE("runs of one row around and far past the hot threshold train like the CPU", "[gpu]") {
+  const Optimizer optimizer = GENERATE(Optimizer::adam, Optimizer::lazy_adam, Optimizer::sgd, Optimizer::adagrad);
+  const int dims = GENERATE(1, 4, 128, 256);
+  const uint32_t rows = 5000;
+  const PairSet pairs = exact_run_pairs(rows);
+  TrainConfig cfg = sorted_config(optimizer, dims);
+  cfg.batch = pairs.size();
+  INFO(to_string(optimizer) << ", D " << dims);
+  const ModelState gpu = check_against_cpu(cfg, pairs, rows, 4);
+  CHECK(gpu.step == 4);
+  // The same through the kernels launched one by one, to the bit.
+  const SortedRun direct = train_sorted(cfg, pairs, initial_state(rows, cfg), SortedLaunch::direct, 4);
+  CHECK(direct.state.table == gpu.table);
+  CHECK(direct.state.table_v == gpu.table_v);
+  CHECK(direct.state.row_acc == gpu.row_acc);
+}
+
+TEST_CASE("sorted_finish sums many blocks of samples, and a partial last batch", "[gpu]") {
+  const Optimizer optimizer = GENERATE(Optimizer::adam, Optimizer::sgd);
+  TrainConfig cfg = sorted_config(optimizer, 8);
+  cfg.batch = 5000;
+  cfg.negatives = 2;  // 15,000 samples a step: 8 blocks of kFinishChunk
+  REQUIRE(finish_blocks(15000) == 8);
+  const PairSet pairs = hot_pairs(3000);  // 6000 pairs: steps of 5000 and 1000 pairs
+  INFO(to_string(optimizer));
+  check_against_cpu(cfg, pairs, 3000, 3);
+  const ModelState init = initial_state(3000, cfg);
+  check_same_bits(train_sorted(cfg, pairs, init, SortedLaunch::graph, 2),
+                  train_sorted(cfg, pairs, init, SortedLaunch::graph, 2));
+}
+
+TEST_CASE("adam past the end of its step-size table, and with none, trains like the CPU", "[gpu]") {
+  const Optimizer optimizer = GENERATE(Optimizer::adam, Optimizer::lazy_adam);
+  // Betas whose table ends after about 37 steps; betas too close to 1 for a table.
+  const AdamHyper hyper = GENERATE(AdamHyper{0.01f, 0.5f, 0.6f, 1e-7f}, AdamHyper{0.01f, 0.9f, 0.9999999f, 1e-7f});
+  const int dims = GENERATE(3, 128);
+  TrainConfig cfg = sorted_config(optimizer, dims);
+  cfg.adam = hyper;
+  cfg.batch = 256;  // 24 steps an epoch, 72 in all
+  const std::vector<float> table = adam_step_size_table(hyper);
+  CHECK(table.size() < 40);
+  const uint32_t rows = 1003;  // the touched bitmap's last word is partial
+  INFO(to_string(optimizer) << ", beta2 " << hyper.beta2 << ", D " << dims);
+  const ModelState gpu = check_against_cpu(cfg, hot_pairs(rows), rows, 3);
+  CHECK(gpu.step == 72);
+  if (optimizer == Optimizer::lazy_adam)  // the hot rows' own step counts went past the table
+    CHECK(*std::max_element(gpu.row_step.begin(), gpu.row_step.end()) > 40);
 }
