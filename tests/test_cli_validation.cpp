@@ -205,3 +205,62 @@ TEST_CASE("cli: --validation and evaluate --pairs say what is wrong", "[cli][val
 
   CHECK(run_cli("evaluate --device cpu " + shell_quote(out) + " --filter " + shell_quote(graph)).status != 0);
 }
+
+// An independent implementation: tests/scripts/link_prediction_reference.py recomputes reconstruction
+// as Nickel & Kiela's code does (sorted positions, scikit-learn's average precision) and the filtered
+// link prediction by sorting, in plain Python. A trained table has no exact ties, where the two
+// tie rules would differ, so the numbers must agree to rounding.
+TEST_CASE("cli: evaluate --pairs agrees with an independent Python reference", "[cli][validation]") {
+  if (cudaembed::test::run_shell("python3 --version >/dev/null 2>&1").status != 0) {
+    WARN("python3 not found: the independent reference is not run");
+    return;
+  }
+  TempDir tmp;
+  const std::string graph = tmp / "graph.csv";
+  std::ofstream(graph) << community_graph_csv();
+  for (const char* head : {"euclidean", "cosine"}) {
+    const std::string out = tmp / head;
+    REQUIRE(run_cli(kTrain + "--epochs 20 --head " + head + " --pairs-file " + shell_quote(graph) + " --out " +
+                    shell_quote(out))
+                .status == 0);
+    const RunResult ours =
+        run_cli("evaluate --device cpu --json " + shell_quote(out) + " --pairs " + shell_quote(graph));
+    const RunResult reference = cudaembed::test::run_shell(
+        "python3 " + shell_quote(std::string(CUDAEMBED_SOURCE_DIR) + "/tests/scripts/link_prediction_reference.py") +
+        " " + shell_quote(out) + " " + shell_quote(graph));
+    INFO(head << "\nours: " << ours.output << "\nreference: " << reference.output);
+    REQUIRE(ours.status == 0);
+    REQUIRE(reference.status == 0);
+    const auto a = nlohmann::json::parse(ours.output), b = nlohmann::json::parse(reference.output);
+    for (const char* group : {"link_prediction", "reconstruction"})
+      for (const auto& [key, value] : b[group].items()) {
+        INFO(group << "." << key);
+        CHECK(a[group][key].get<double>() == Approx(value.get<double>()).epsilon(1e-9));
+      }
+  }
+}
+
+// --resume of a finished run writes its outputs again: val_loss comes back from the checkpoint.
+TEST_CASE("cli: --resume keeps the val_loss column", "[cli][validation]") {
+  TempDir tmp;
+  const std::string graph = tmp / "graph.csv";
+  std::ofstream(graph) << community_graph_csv();
+  const std::string out = tmp / "run";
+  REQUIRE(run_cli(kTrain + "--epochs 6 --checkpoint-every 2 --validation 0.1 --pairs-file " + shell_quote(graph) +
+                  " --out " + shell_quote(out))
+              .status == 0);
+  auto without_seconds = [](const std::string& csv) {
+    std::string out;
+    for (const std::string& line : lines(csv)) {
+      const auto last = line.rfind(','), before = line.rfind(',', last - 1);
+      out += line.substr(0, before) + line.substr(last) + "\n";
+    }
+    return out;
+  };
+  const std::string metrics = without_seconds(slurp(out + "/metrics.csv"));
+  const RunResult resumed = run_cli("train --resume " + shell_quote(out));
+  INFO(resumed.output);
+  REQUIRE(resumed.status == 0);
+  CHECK(without_seconds(slurp(out + "/metrics.csv")) == metrics);
+  CHECK_THAT(metrics, Contains(",val_loss\n"));
+}
