@@ -81,7 +81,7 @@ TEST_CASE("validation split: seeded, reproducible, disjoint, exact counts", "[va
   CHECK(other.held_positives == 30);
 }
 
-TEST_CASE("validation split: weights travel with their pairs; too few positives is an error", "[validation]") {
+TEST_CASE("validation split: weights travel with their pairs, and too few positives is an error", "[validation]") {
   PairSet p = pairs_of({{0, 1, 1}, {1, 2, 1}, {2, 3, 1}, {3, 4, 0}});
   p.weight = {0.5f, 1.5f, 2.5f, 3.5f};
   const ValidationSplit s = split_validation(p, 0.34, 1);  // round(0.34 * 3) = 1 positive, round(0.34) = 0 others

@@ -124,7 +124,8 @@ CE_HD uint64_t known_count(const RankView& v, uint64_t q) {
 // (1 + better) and the pessimistic one (1 + better + equal).
 CE_HD double rank_of(const RankCounts& c) { return 1.0 + c.better + 0.5 * c.equal; }
 
-// The share of candidates scored below the target, ties counting half: the query's AUC.
+// The share of candidates scored below the target, ties counting half: the query's AUC (1 with no
+// candidate at all).
 CE_HD double auc_of(const RankCounts& c) {
   return c.candidates ? (c.candidates - c.better - 0.5 * c.equal) / c.candidates : 1.0;
 }
