@@ -37,6 +37,9 @@ LinkPrediction HeldOutPairs::rank(std::span<const float> table, float dense_weig
     }
   const int64_t rows = static_cast<int64_t>(table.size()) / config_.dims;
   const uint32_t sampled = eval_candidates_for(eval_candidates, rows);
+  spdlog::info("ranking {} held-out positives against {} on the {}", sources.size(),
+               sampled ? fmt::format("{} drawn rows each", sampled) : fmt::format("all {} rows", rows),
+               use_gpu ? "GPU" : "CPU");
   const RankingInput in{table,   config_.dims, config_.head, dense_weight, sources,
                         targets, &known_,      sampled,      config_.seed};
   return link_prediction(rank_counts(in, use_gpu), sampled);

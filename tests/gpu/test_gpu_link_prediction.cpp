@@ -11,6 +11,7 @@
 #include <catch2/catch.hpp>
 
 #include "cudaembed/link_prediction.hpp"
+#include "held_out.hpp"
 #include "test_support.hpp"
 
 using namespace cudaembed;
@@ -122,5 +123,25 @@ TEST_CASE("GPU link prediction and reconstruction metrics equal the CPU's", "[gp
     const Reconstruction rg = reconstruction(c.table, c.dims, Head::dot, 1.0f, known, true);
     CHECK(rg.map == rc.map);
     CHECK(rg.mean_rank == rc.mean_rank);
+  }
+}
+
+TEST_CASE("train --validation's held-out ranking is the same on the GPU", "[gpu][small]") {
+  // What run_training calls at the end of a CUDA run, against the CPU: every row, and drawn rows.
+  const uint32_t rows = 1000;
+  PairSet p = graph(rows, 11);
+  TrainConfig config;
+  config.dims = 16;
+  config.negatives = 2;
+  const HeldOutPairs held(p, 0.1, config, rows);
+  const std::vector<float> table = test::random_points(rows, 16, 12);
+  for (const int64_t candidates : {int64_t{0}, int64_t{250}}) {
+    INFO("--eval-candidates " << candidates);
+    const LinkPrediction cpu = held.rank(table, -1.0f, candidates, false);
+    const LinkPrediction gpu = held.rank(table, -1.0f, candidates, true);
+    CHECK(gpu.queries == cpu.queries);
+    CHECK(gpu.mrr == cpu.mrr);
+    CHECK(gpu.hits10 == cpu.hits10);
+    CHECK(gpu.auc == cpu.auc);
   }
 }
