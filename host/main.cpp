@@ -59,6 +59,28 @@ const CLI::Validator kPositive(
     },
     "> 0");
 
+// A fraction strictly between 0 and 1 (--validation).
+const CLI::Validator kOpenFraction(
+    [](std::string& value) {
+      double x = 0;
+      try {
+        x = std::stod(value);
+      } catch (const std::exception&) {
+        return "must be a fraction between 0 and 1, got " + value;
+      }
+      return x > 0 && x < 1 ? std::string() : "must be between 0 and 1 (exclusive), got " + value;
+    },
+    "in (0, 1)");
+
+// --eval-candidates, for train and evaluate.
+void add_eval_candidates_option(CLI::App& cmd, int64_t& value) {
+  cmd.add_option("--eval-candidates", value,
+                 "Rank each held-out target against N rows drawn uniformly (seeded) instead of every row; 0: every "
+                 "row. Default: every row up to 100000 rows, 10000 drawn above")
+      ->check(CLI::Range(int64_t{0}, int64_t{0xFFFFFFFF}))
+      ->group("Evaluation");
+}
+
 // Flags whose values name enum choices, converted after parsing.
 struct ChoiceNames {
   std::string init = "robust";
@@ -238,6 +260,14 @@ void add_train_options(CLI::App& cmd, TrainOptions& o, ChoiceNames& names) {
       ->check(CLI::NonNegativeNumber)
       ->capture_default_str()
       ->group(g);
+
+  cmd.add_option("--validation", o.validation,
+                 "Hold out this fraction of a --pairs-file's positive pairs (and of its other pairs), seeded by "
+                 "--seed: metrics.csv gets val_loss per epoch, run.json link_prediction (filtered MRR, Hits@1/10/50, "
+                 "AUC) at the end, and validation_pairs.csv the held-out pairs")
+      ->check(kOpenFraction)
+      ->group("Evaluation");
+  add_eval_candidates_option(cmd, o.eval_candidates);
 }
 
 // The candidate `typed` most likely misspells: within a third of its length in edits, or a prefix
@@ -449,7 +479,8 @@ int main(int argc, char** argv) {
   auto* evaluate_cmd = app.add_subcommand(
       "evaluate",
       "How well a run's embedding orders colours like RGB does: the Spearman rank correlation of all pairwise\n"
-      "distances, and the mean overlap of k-nearest-neighbour sets (ties counted fairly).");
+      "distances, and the mean overlap of k-nearest-neighbour sets (ties counted fairly). With --pairs FILE, any\n"
+      "run: link prediction and graph reconstruction on that file (docs/evaluation.md).");
   evaluate_cmd->add_option("RUN_DIR", evaluate_opts.run_dir, "A directory written by cudaembed train")->required();
   evaluate_cmd->add_option("-k", evaluate_opts.k, "Neighbourhood size")
       ->check(CLI::Range(1, 100000))
@@ -460,6 +491,24 @@ int main(int argc, char** argv) {
       ->check(CLI::IsMember({"auto", "cpu", "cuda"}))
       ->capture_default_str();
   evaluate_cmd->add_flag("--json", evaluate_opts.json, "Print one JSON line instead of a sentence");
+  evaluate_cmd
+      ->add_option("--pairs", evaluate_opts.pairs,
+                   "Link prediction on a pairs file (names or ids of the run's rows): filtered MRR, Hits@1/10/50, "
+                   "AUC of its positives, and reconstruction MAP and mean rank (Nickel & Kiela 2017); any run")
+      ->check(CLI::ExistingFile)
+      ->group("Evaluation");
+  evaluate_cmd
+      ->add_option("--filter", evaluate_opts.filters,
+                   "With --pairs: more pairs files whose positives are known too, filtered out of the candidates "
+                   "(the training file, as PyTorch-BigGraph filters); repeatable")
+      ->check(CLI::ExistingFile)
+      ->needs("--pairs")
+      ->group("Evaluation");
+  add_eval_candidates_option(*evaluate_cmd, evaluate_opts.eval_candidates);
+  evaluate_cmd->get_option("--eval-candidates")->needs("--pairs");
+  evaluate_cmd->add_option("--seed", evaluate_opts.seed, "Seed of the drawn candidates (default: the run's seed)")
+      ->needs("--pairs")
+      ->group("Evaluation");
 
   std::string convert_in, convert_out, convert_ids = "auto";
   uint64_t convert_rows = 0;

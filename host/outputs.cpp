@@ -240,6 +240,7 @@ constexpr const char* kRunOutputNames[] = {
     "embedding.npy",  "snapshots.npy", "pair_ids.npy", "pair_labels.npy", "metadata.tsv",
     "metrics.csv",    "run.json",      "vocab.tsv",    "vectors.tsv",     "word2vec.txt",
     "checkpoint.bin", "plot.png",      "plot.svg",     "animation.mp4",   "animation.gif",
+    "validation_pairs.csv",  // the held-out pairs of `train --validation`
 };
 
 // Names the writers use on the way: "<name>.tmp" (every atomic write, the partial snapshots of an

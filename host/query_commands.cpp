@@ -15,16 +15,12 @@
 #include "cudaembed/run_dir.hpp"
 
 namespace cudaembed {
-namespace {
-
 bool use_gpu_for(const std::string& device) {
   const DeviceChoice choice = parse_device_choice(device);
   if (choice == DeviceChoice::cuda && cuda_device_count() == 0)
     throw Error("--device cuda: no CUDA device is visible (try --device cpu or auto)");
   return choice == DeviceChoice::cuda || (choice == DeviceChoice::automatic && cuda_device_count() > 0);
 }
-
-}  // namespace
 
 std::string neighbour_measure(const RunDir& run) {
   if (run.head == "cosine") return "cosine similarity";
@@ -108,11 +104,12 @@ int run_neighbours(const NeighboursOptions& o) {
 }
 
 int run_evaluate(const EvaluateOptions& o) {
+  if (!o.pairs.empty()) return run_evaluate_pairs(o);
   const RunDir run = read_run_dir(o.run_dir);
   if (!run.has_colours)
     throw Error(
         fmt::format("{}: evaluate compares distances with the colours' RGB, and this run was trained on a "
-                    "pairs file (its metadata.tsv has no hex column)",
+                    "pairs file (its metadata.tsv has no hex column); evaluate it on pairs with --pairs FILE",
                     o.run_dir));
   const EmbeddingQuality q =
       evaluate_embedding(run.effective_embedding(), run.dims, run.rgb, 3, o.k, use_gpu_for(o.device));

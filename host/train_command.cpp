@@ -27,6 +27,7 @@
 #include "run_progress.hpp"
 #include "cudaembed/trainer.hpp"
 #include "cudaembed/version.hpp"
+#include "held_out.hpp"
 
 namespace cudaembed {
 namespace {
@@ -79,11 +80,16 @@ std::string metadata_tsv(const std::vector<std::string>& names, const ColourTabl
   return out;
 }
 
-std::string metrics_csv(const std::vector<EpochRecord>& history) {
-  std::string out = "epoch,loss,mse,accuracy,seconds\n";
-  for (const auto& r : history)
-    out += fmt::format("{},{:.9g},{:.9g},{:.9g},{:.6f}\n", r.epoch, r.metrics.loss(), r.metrics.mse(),
+// With --validation, a val_loss column: the loss on the held-out pairs after each epoch.
+std::string metrics_csv(const std::vector<EpochRecord>& history, const std::vector<double>& val_loss) {
+  std::string out =
+      val_loss.empty() ? "epoch,loss,mse,accuracy,seconds\n" : "epoch,loss,mse,accuracy,seconds,val_loss\n";
+  for (std::size_t i = 0; i < history.size(); ++i) {
+    const EpochRecord& r = history[i];
+    out += fmt::format("{},{:.9g},{:.9g},{:.9g},{:.6f}", r.epoch, r.metrics.loss(), r.metrics.mse(),
                        r.metrics.accuracy(), r.seconds);
+    out += val_loss.empty() ? "\n" : fmt::format(",{:.9g}\n", val_loss[i]);
+  }
   return out;
 }
 
@@ -235,6 +241,8 @@ TrainOptions options_from_json(const nlohmann::json& j) {
   o.checkpoint_every = j.at("checkpoint_every").get<int64_t>();
   o.save_pairs = j.at("save_pairs").get<bool>();
   o.no_plot = j.at("no_plot").get<bool>();
+  o.validation = j.value("validation", 0.0);
+  o.eval_candidates = j.value("eval_candidates", int64_t{-1});
   return o;
 }
 
@@ -340,6 +348,10 @@ int run_training(const TrainOptions& o, const Checkpoint* resume) {
   if (!resume) check_run_dir(o.out, o.force);
 
   const bool from_file = !o.pairs_file.empty();
+  if (o.validation > 0 && !from_file)
+    throw Error(
+        "--validation: holds out pairs of a --pairs-file; the colour run draws new random pairs every run "
+        "(`cudaembed evaluate RUN` measures how well it orders the colours like RGB)");
   std::optional<TrainingData> loaded;
   std::optional<ColourTable> colours;
   if (!from_file) {
@@ -364,6 +376,8 @@ int run_training(const TrainOptions& o, const Checkpoint* resume) {
     spdlog::warn("--kernel {}: ignored, the CPU backend has no kernel variants (it runs its {} path)", o.train.kernel,
                  info.kernel);
   if (!from_file) loaded = load_colours(o, *colours, parse_s, *backend, cfg);
+  std::optional<HeldOutPairs> held_out;  // --validation: loaded->pairs keeps the pairs that train
+  if (o.validation > 0) held_out.emplace(loaded->pairs, o.validation, cfg, loaded->rows);
   const TrainingData& data = *loaded;
   const PairSet& pairs = data.pairs;
 
@@ -384,6 +398,9 @@ int run_training(const TrainOptions& o, const Checkpoint* resume) {
   std::vector<EpochRecord> history;
   nlohmann::json config = {{"options", options_json(o)}};
   int64_t planned = cfg.epochs;  // the epochs the checkpoint was written for (--resume --epochs changes them)
+  // Only runs with --validation carry its options, so that every other checkpoint stays as it was.
+  if (o.validation > 0)
+    config["options"].update({{"validation", o.validation}, {"eval_candidates", o.eval_candidates}});
   if (resume) {
     state = resume->state;
     history = resume->history;
@@ -472,6 +489,7 @@ int run_training(const TrainOptions& o, const Checkpoint* resume) {
         [&](const EpochRecord& r, const ModelState& s) {
           if (snapshots) append_snapshot(s.table);
           history.push_back(r);
+          if (held_out) config["val_loss"].push_back(held_out->loss(s));  // in the checkpoint: --resume keeps it
           interval_s += r.seconds;
           ++interval_epochs;
           if (r.epoch % every == 0 || r.epoch == cfg.epochs || r.epoch == done + 1) {
@@ -482,9 +500,11 @@ int run_training(const TrainOptions& o, const Checkpoint* resume) {
                                         ? "  eta " + duration_text(epoch_s * static_cast<double>(cfg.epochs - r.epoch))
                                         : std::string();
             spdlog::info(
-                "epoch {:>{}}/{}  loss {:.4f}  mse {:.4f}  accuracy {:.4f}  {:.0f} steps/s  {:.3g} samples/s{}",
-                r.epoch, fmt::formatted_size("{}", cfg.epochs), cfg.epochs, r.metrics.loss(), r.metrics.mse(),
-                r.metrics.accuracy(), steps / std::max(interval_s, 1e-9), samples / std::max(interval_s, 1e-9), eta);
+                "epoch {:>{}}/{}  loss {:.4f}{}  mse {:.4f}  accuracy {:.4f}  {:.0f} steps/s  {:.3g} samples/s{}",
+                r.epoch, fmt::formatted_size("{}", cfg.epochs), cfg.epochs, r.metrics.loss(),
+                held_out ? fmt::format("  val_loss {:.4f}", config["val_loss"].back().get<double>()) : std::string(),
+                r.metrics.mse(), r.metrics.accuracy(), steps / std::max(interval_s, 1e-9),
+                samples / std::max(interval_s, 1e-9), eta);
             interval_s = 0;
             interval_epochs = 0;
           }
@@ -532,7 +552,8 @@ int run_training(const TrainOptions& o, const Checkpoint* resume) {
   if (snapshots) written.emplace_back("snapshots.npy");
   if (checkpointed) written.emplace_back("checkpoint.bin");
   write_text_file(path("metadata.tsv"), data.metadata);
-  write_text_file(path("metrics.csv"), metrics_csv(history));
+  write_text_file(path("metrics.csv"), metrics_csv(history, held_out ? config.at("val_loss").get<std::vector<double>>()
+                                                                     : std::vector<double>{}));
   if (!data.vocab.empty()) {
     write_vocab_tsv(path("vocab.tsv"), data.vocab);
     written.emplace_back("vocab.tsv");
@@ -561,8 +582,18 @@ int run_training(const TrainOptions& o, const Checkpoint* resume) {
   }
   spdlog::info("done in {:.2f} s (training {:.2f} s): loss {:.4f}, accuracy {:.4f}{}", seconds_since(start), train_s,
                last.loss(), last.accuracy(), quality_text);
+  nlohmann::json link_json;
+  if (held_out) {
+    final_json["val_loss"] = config.at("val_loss").back();
+    const LinkPrediction lp = held_out->rank(rows, state.dense[0], o.eval_candidates, info.name == "cuda");
+    spdlog::info("held-out link prediction: {}", summary(lp));
+    link_json = to_json(lp);
+    held_out->write_csv(path("validation_pairs.csv"), data.names);
+    written.emplace_back("validation_pairs.csv");
+  }
 
   nlohmann::json run_config = run_config_json(o);
+  if (held_out) run_config["validation"] = o.validation;
   run_config["pairs"] = pairs.size();
   run_config["steps_per_epoch"] = spe;
   run_config["kernel"] = cfg.kernel;  // sorted where the pairs carry weights
@@ -580,6 +611,10 @@ int run_training(const TrainOptions& o, const Checkpoint* resume) {
        {{"parse", data.parse_s}, {"pairs", data.pairs_s}, {"train", train_s}, {"total", seconds_since(start)}}},
       {"final", final_json},
   };
+  if (held_out) {
+    run["data"]["validation"] = held_out->summary();
+    run["link_prediction"] = link_json;
+  }
   write_text_file(path("run.json"), run.dump(2) + "\n");
   if (!o.no_plot && state.rows <= kMaxPlotRows) {
     write_plot(o.out);  // last: it reads the run directory back

@@ -26,6 +26,8 @@ struct TrainOptions {
   const std::atomic<bool>* stop = nullptr;  // set by SIGINT: stop after this epoch, checkpoint
   bool save_pairs = false;                  // also write pair_ids.npy and pair_labels.npy (for peers and audits)
   std::string program = "cudaembed";        // argv[0] as typed, for commands a run suggests
+  double validation = 0;                    // pairs files: the fraction held out (0: none), see held_out.hpp
+  int64_t eval_candidates = -1;             // held-out ranking: sampled candidates, 0 all rows, -1 by table size
   PairSpec pairs;
   InitSpec init;
   TrainConfig train;

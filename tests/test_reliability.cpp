@@ -21,17 +21,11 @@
 #include "test_support.hpp"
 
 using namespace cudaembed;
+using test::slurp;
 using test::TempDir;
 namespace fs = std::filesystem;
 
 namespace {
-
-std::string slurp(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  std::ostringstream s;
-  s << in.rdbuf();
-  return s.str();
-}
 
 // Starts `cudaembed ARGS` with its output to `log`; returns the child's pid.
 pid_t spawn(const std::string& args, const std::string& log) {

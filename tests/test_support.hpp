@@ -2,8 +2,10 @@
 #pragma once
 
 #include <filesystem>
+#include <fstream>
 #include <functional>
 #include <random>
+#include <sstream>
 #include <string>
 #include <vector>
 
@@ -23,6 +25,14 @@ namespace cudaembed::test {
 inline const ColourTable& bundled_colours() {
   static const ColourTable table = read_colours_csv(std::string(CUDAEMBED_SOURCE_DIR) + "/data/colours.csv");
   return table;
+}
+
+// The whole file as bytes; empty when it cannot be read.
+inline std::string slurp(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  std::ostringstream s;
+  s << in.rdbuf();
+  return s.str();
 }
 
 // Runs `f`, requires that it throws cudaembed::Error (nothing else) and returns the message.
