@@ -6,18 +6,21 @@
 // The block's warps split in two (docs/design.md, "The persistent step"). A step is two phases
 // and two barriers:
 //   A  compute warps (0-15): one pair per thread from the pair buffer: its forward, both rows'
-//      gradients into shared memory, the Dense gradient into a warp partial;
+//      gradients into shared memory, the Dense gradient into the thread's slot;
 //      fetch warps (16-31): the next step's pairs, permuted and loaded from global memory into the
 //      other half of the double-buffered pair buffer, so their latency hides behind the compute;
 //   -- barrier: gradients complete, next pairs in place --
-//   B  all warps: the table's Adam, element by element; compute warps also sum the 16 warp
-//      partials with a butterfly and update their copy of the Dense layer (every copy sees the
-//      same sums in the same order, so they stay equal without a broadcast);
+//   B  all warps: the table's Adam, element by element; compute warps also sum the 512 Dense
+//      slots (a butterfly at the end) and update their copy of the Dense layer (every copy sees
+//      the same sums in the same order, so they stay equal without a broadcast);
 //   -- barrier: parameters updated, gradient zeroed --
 // The Ncu profile of the first restructure (one lookup per thread) showed the step issue-bound:
 // 28,700 warp instructions a step, most of them a pair's forward computed twice, the permutation
 // computed twice, and CAS loops run once per divergent group. Hence one pair per thread, fetching
-// in other warps, and __syncwarp() before the CAS loops and shuffles.
+// in other warps, and __syncwarp() before the CAS loops. Its second profile still showed the CAS
+// loops splitting warps (lanes that succeeded ran ahead, and the rest of the backward then ran once
+// per group) and the Dense shuffles taking their diverged path: hence a warp-uniform CAS loop, and
+// per-thread Dense slots summed in phase B, where warps are converged.
 #include <cub/block/block_reduce.cuh>
 
 #include "cuda_check.hpp"
@@ -28,8 +31,7 @@ namespace {
 
 constexpr int kThreads = 1024;
 constexpr int kComputeThreads = kThreads / 2;  // warps 0-15; warps 16-31 fetch
-constexpr int kComputeWarps = kComputeThreads / 32;
-static_assert(kComputeWarps <= 32, "dense_gradient reads one warp partial per lane");
+static_assert(kComputeThreads % 32 == 0, "dense_gradient reads the slots 32 at a time");
 // Adam step sizes are computed this many steps at a time. Small, so that the kernel's static shared
 // memory stays within the 4 KiB that kernel_registry.cpp reserves for it.
 constexpr int kStepSizes = 256;
@@ -74,12 +76,16 @@ struct DenseLayer {
   float w, b;         // both, in every lane
 };
 
-// The step's Dense gradient: lane l reads compute warp l's partial (lanes past the last warp add
-// exact zeros), and a butterfly gives every lane the total. Each level adds the same two values in
-// each lane of a pair (a + b == b + a exactly), so every lane of every warp ends with the same
-// bits, without a barrier to broadcast them.
-__device__ float2 dense_gradient(const float2* partials, int lane) {
-  float2 g = lane < kComputeWarps ? partials[lane] : make_float2(0.0f, 0.0f);
+// The step's Dense gradient from the compute threads' slots (kComputeThreads,): lane l sums slots
+// l, l + 32, ... in that order, and a butterfly gives every lane the total. Each level adds the
+// same two values in each lane of a pair (a + b == b + a exactly), so every lane of every warp ends
+// with the same bits, without a barrier to broadcast them.
+__device__ float2 dense_gradient(const float2* slots, int lane) {
+  float2 g = slots[lane];
+  for (int j = lane + 32; j < kComputeThreads; j += 32) {
+    g.x += slots[j].x;
+    g.y += slots[j].y;
+  }
   for (int mask = 16; mask > 0; mask /= 2) {
     g.x += __shfl_xor_sync(0xffffffffu, g.x, mask);
     g.y += __shfl_xor_sync(0xffffffffu, g.y, mask);
@@ -88,16 +94,22 @@ __device__ float2 dense_gradient(const float2* partials, int lane) {
 }
 
 // Adds g to element .x and g^2 to .y with one 64-bit compare-and-swap. sm_90 has no shared-memory
-// float atomicAdd: it compiles to a CAS loop anyway, so packing the two sums halves the loops.
-__device__ void add_packed(float2* at, float g) {
+// float atomicAdd: it compiles to a CAS loop anyway, so packing the two sums halves the loops. The
+// retry loop is one the warp's `lanes` run together: in a loop per lane, lanes that succeed run
+// ahead and the warp then runs the rest of the backward once per group.
+__device__ void add_packed(float2* at, float g, unsigned lanes) {
   auto* word = reinterpret_cast<unsigned long long*>(at);  // .x in the low half (little-endian)
-  unsigned long long seen = *word, expected;
-  do {
-    expected = seen;
-    const float x = __uint_as_float(static_cast<unsigned>(expected)) + g;
-    const float y = __uint_as_float(static_cast<unsigned>(expected >> 32)) + g * g;
-    seen = atomicCAS(word, expected, static_cast<unsigned long long>(__float_as_uint(y)) << 32 | __float_as_uint(x));
-  } while (seen != expected);  // compares bits, so a NaN cannot make it spin
+  unsigned long long seen = *word;
+  bool pending = true;
+  while (__any_sync(lanes, pending)) {
+    if (pending) {
+      const unsigned long long expected = seen;
+      const float x = __uint_as_float(static_cast<unsigned>(expected)) + g;
+      const float y = __uint_as_float(static_cast<unsigned>(expected >> 32)) + g * g;
+      seen = atomicCAS(word, expected, static_cast<unsigned long long>(__float_as_uint(y)) << 32 | __float_as_uint(x));
+      pending = seen != expected;  // compares bits, so a NaN cannot make it spin
+    }
+  }
 }
 
 // clock64() stamps per warp behind StepArgs::phase_cycles (bench --phase-profile): where a step's
@@ -137,8 +149,8 @@ __device__ float2 train_pair(const StepArgs& args, const BatchPair& pair, uint32
                   [&](int c, float g) { slot_b[c] = g; });
   } else {
     pair_backward(table + row_a, table + row_b, D, f, dlogit * dense.w,
-                  [&](int c, float g) { add_packed(grad + row_a + c, g); },
-                  [&](int c, float g) { add_packed(grad + row_b + c, g); });
+                  [&](int c, float g) { add_packed(grad + row_a + c, g, lanes); },
+                  [&](int c, float g) { add_packed(grad + row_b + c, g, lanes); });
   }
   sums.loss += out.loss;
   sums.squared_error += (pair.label - out.prob) * (pair.label - out.prob);
@@ -154,10 +166,12 @@ __global__ void __launch_bounds__(kThreads) persistent_epoch(StepArgs args) {
   const bool computes = tid < kComputeThreads;
   const size_t n = static_cast<size_t>(args.rows) * D;
   const size_t batch = static_cast<size_t>(args.batch);
-  // The next two steps' pairs (2, batch), first: 4-byte fields, any offset after them keeps the
-  // float2 gradient's alignment because 2 * batch * 12 bytes is a multiple of 8.
-  auto* pair_buffer = reinterpret_cast<BatchPair*>(smem);
-  float* rest = smem + 2 * batch * (sizeof(BatchPair) / sizeof(float));
+  // Each compute thread's Dense gradient this step (kComputeThreads,); then the next two steps'
+  // pairs (2, batch): 2 * batch * 12 bytes, a multiple of 8, so the float2 gradient after them
+  // stays aligned.
+  auto* dense_slots = reinterpret_cast<float2*>(smem);
+  auto* pair_buffer = reinterpret_cast<BatchPair*>(dense_slots + kComputeThreads);
+  float* rest = reinterpret_cast<float*>(pair_buffer + 2 * batch);
   // Atomic mode: the gradient and Keras's per-lookup squares, packed (N, D) x (g, g^2).
   auto* grad = reinterpret_cast<float2*>(rest);
   float* table = Deterministic ? rest : rest + 2 * n;  // (N, D)
@@ -166,7 +180,6 @@ __global__ void __launch_bounds__(kThreads) persistent_epoch(StepArgs args) {
   // Deterministic mode: each lookup's gradient (2 * batch, D) and its row (2 * batch,).
   float* lookup_grad = v + n;
   auto* lookup_row = reinterpret_cast<uint32_t*>(lookup_grad + 2 * batch * D);
-  __shared__ float2 dense_partial[kComputeWarps];  // (dL/dw, dL/db) of each compute warp's pairs
   __shared__ float step_sizes[kStepSizes];         // Adam's step sizes for this chunk of steps
   __shared__ typename cub::BlockReduce<EpochSums, kThreads>::TempStorage sums_temp;
 
@@ -209,12 +222,7 @@ __global__ void __launch_bounds__(kThreads) persistent_epoch(StepArgs args) {
           dense_grad.y += g.y;
         }
       }
-      __syncwarp();
-      for (int offset = 16; offset > 0; offset /= 2) {
-        dense_grad.x += __shfl_down_sync(0xffffffffu, dense_grad.x, offset);
-        dense_grad.y += __shfl_down_sync(0xffffffffu, dense_grad.y, offset);
-      }
-      if (lane == 0) dense_partial[warp] = dense_grad;
+      dense_slots[tid] = dense_grad;
     } else if (k + 1 < steps) {
       fetch_batch(args, step_position(args, k + 1), perm, pair_buffer + ((k + 1) % 2) * batch, tid - kComputeThreads);
     }
@@ -225,7 +233,7 @@ __global__ void __launch_bounds__(kThreads) persistent_epoch(StepArgs args) {
     clock.start();
     const float step_size = step_sizes[k % kStepSizes];
     if (computes) {
-      const float2 total = dense_gradient(dense_partial, lane);
+      const float2 total = dense_gradient(dense_slots, lane);
       const float g = own_param == 0 ? total.x : total.y;
       adam_update(dense.param, dense.m, dense.v, g, g * g, step_size, args.coef);
       dense.w = __shfl_sync(0xffffffffu, dense.param, 0);
@@ -289,7 +297,8 @@ __global__ void __launch_bounds__(kThreads) persistent_epoch(StepArgs args) {
 std::size_t persistent_shared_bytes(const StepArgs& args, bool deterministic) {
   const auto table = static_cast<std::size_t>(args.rows) * args.dims * sizeof(float);
   const auto batch = static_cast<std::size_t>(args.batch);
-  const std::size_t pair_buffer = 2 * batch * sizeof(BatchPair);  // this step's pairs and the next's
+  // The compute threads' Dense slots, and this step's pairs and the next's.
+  const std::size_t pair_buffer = kComputeThreads * sizeof(float2) + 2 * batch * sizeof(BatchPair);
   if (deterministic)  // table, m, v, and the batch's lookups: a gradient of D floats and a row each
     return pair_buffer + 3 * table + 2 * batch * (args.dims * sizeof(float) + sizeof(uint32_t));
   return pair_buffer + 5 * table;  // table, m, v, and the packed (g, g^2)

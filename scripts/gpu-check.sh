@@ -56,7 +56,7 @@ all_steps=(env tests phases process ncu sanitize bench peers)
 declare -A cap=([env]=20 [tests]=60 [phases]=40 [process]=45 [ncu]=75 [sanitize]=110 [bench]=210 [peers]=130)
 san_run_cap=40      # one compute-sanitizer run
 bench_default_cap=80
-bench_sparse_cap=130  # builds 1M- and 10M-row tables on the host
+bench_sparse_cap=200  # builds 1M- and 10M-row tables on the host, and copies them back every epoch as train does
 peers_run_all_cap=90
 min_step_s=10       # a step with less than this left of the budget is skipped
 

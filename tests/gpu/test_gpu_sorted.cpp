@@ -243,18 +243,21 @@ TEST_CASE("sorted_finish sums many blocks of samples, and a partial last batch",
 
 TEST_CASE("adam past the end of its step-size table, and with none, trains like the CPU", "[gpu]") {
   const Optimizer optimizer = GENERATE(Optimizer::adam, Optimizer::lazy_adam);
-  // Betas whose table ends after about 37 steps; betas too close to 1 for a table.
-  const AdamHyper hyper = GENERATE(AdamHyper{0.01f, 0.5f, 0.6f, 1e-7f}, AdamHyper{0.01f, 0.9f, 0.9999999f, 1e-7f});
+  // Betas whose table ends after 178 steps; betas too close to 1 for a table. (On the H200, betas
+  // of 0.5 and 0.6 with lr 0.01 made dense Adam at D = 128 differ from the CPU by most of one lr
+  // step in a few elements: Adam that aggressive flips a step's sign on an ulp of difference in a
+  // near-zero gradient, and the GPU contracts to FMA where the CPU does not.)
+  const AdamHyper hyper = GENERATE(AdamHyper{0.001f, 0.5f, 0.9f, 1e-7f}, AdamHyper{0.001f, 0.9f, 0.9999999f, 1e-7f});
   const int dims = GENERATE(3, 128);
   TrainConfig cfg = sorted_config(optimizer, dims);
   cfg.adam = hyper;
-  cfg.batch = 256;  // 24 steps an epoch, 72 in all
+  cfg.batch = 256;  // 24 steps an epoch, 192 in all
   const std::vector<float> table = adam_step_size_table(hyper);
-  CHECK(table.size() < 40);
+  CHECK(table.size() < 180);
   const uint32_t rows = 1003;  // the touched bitmap's last word is partial
   INFO(to_string(optimizer) << ", beta2 " << hyper.beta2 << ", D " << dims);
-  const ModelState gpu = check_against_cpu(cfg, hot_pairs(rows), rows, 3);
-  CHECK(gpu.step == 72);
+  const ModelState gpu = check_against_cpu(cfg, hot_pairs(rows), rows, 8);
+  CHECK(gpu.step == 192);
   if (optimizer == Optimizer::lazy_adam)  // the hot rows' own step counts went past the table
-    CHECK(*std::max_element(gpu.row_step.begin(), gpu.row_step.end()) > 40);
+    CHECK(*std::max_element(gpu.row_step.begin(), gpu.row_step.end()) > 180);
 }
