@@ -207,6 +207,7 @@ TEST_CASE("cli: a short training run writes every output", "[cli]") {
   CHECK(j["data"]["pairs"] == 2000);
   CHECK(j["config"]["epochs"] == 2);
   CHECK(j["config"]["dims"] == 2);
+  CHECK_THAT(j["pair_rng"].get<std::string>(), Contains("philox4x32-10") && Contains("PSEUDO_LEGACY"));
   CHECK(std::isfinite(j["final"]["loss"].get<double>()));
   CHECK(j["final"]["spearman_rgb"].get<double>() > 0.0);
   CHECK(j["final"]["knn10_overlap_rgb"].get<double>() > 0.0);
