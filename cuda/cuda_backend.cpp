@@ -31,7 +31,7 @@ class CudaBackend final : public Backend {
                       "unweighted pairs); use --kernel sorted or auto",
                       config.kernel));
     if (sorted_path_ && !sorted_dims_supported(config.dims)) throw Error(unsupported_dims_message(config.dims));
-    if (cuda_device_count() == 0) throw Error("--device cuda: no CUDA device is visible (try --device cpu or auto)");
+    require_cuda_device();
     CE_CUDA_CHECK(cudaSetDevice(0));
     CE_CUDA_CHECK(cudaGetDeviceProperties(&props_, 0));
     if (const auto problem = compute_capability_problem(props_.major, props_.minor, props_.name); !problem.empty())
@@ -235,6 +235,10 @@ int cuda_device_count() {
   return count;
 }
 
+void require_cuda_device() {
+  if (cuda_device_count() == 0) throw Error("--device cuda: no CUDA device is visible (try --device cpu or auto)");
+}
+
 std::string cuda_versions() {
   int runtime = 0, driver = 0;
   cudaRuntimeGetVersion(&runtime);
@@ -279,12 +283,6 @@ bool cuda_kernel_supports(const std::string& kernel, int64_t rows, const TrainCo
   float marker = 0;
   args.grad_sq = config.second_moment == SecondMoment::lookups ? &marker : nullptr;
   return variant.supports(args, props);
-}
-
-std::vector<std::string> cuda_kernel_names() {
-  std::vector<std::string> names{"auto", "sorted"};
-  for (const auto& v : kernel_variants()) names.emplace_back(v.name);
-  return names;
 }
 
 }  // namespace cudaembed

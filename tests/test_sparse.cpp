@@ -19,9 +19,7 @@
 #include "cudaembed/run_dir.hpp"
 #include "cudaembed/synthetic.hpp"
 #include "cudaembed/trainer.hpp"
-#include "cuda_check.hpp"
-#include "device_checks.hpp"
-#include "sorted_kernels.hpp"
+#include "cudaembed/version.hpp"
 #include "test_support.hpp"
 #include "tolerance.hpp"
 
@@ -264,18 +262,6 @@ TEST_CASE("negatives are drawn per step and the same on every call", "[sparse]")
   for (int count : counts) CHECK(count == Approx(2000).margin(200));
 }
 
-TEST_CASE("memory check names what a sorted run needs and what is free", "[sparse]") {
-  const SortedMemory need = sorted_device_bytes(20'000'000, 10'000'000, 128, 65536, 0, Optimizer::lazy_adam);
-  CHECK(need.table == 10'000'000ull * 128 * 4 * 3 + 10'000'000ull * 8);
-  CHECK(need.pairs == 20'000'000ull * 16);
-  CHECK(sorted_memory_problem(need, need.total(), need.total(), "H100").empty());
-  const std::string message = sorted_memory_problem(need, 8ull << 30, 80ull << 30, "H100");
-  CHECK_THAT(message, Catch::Contains("needs 15101.7 MiB") &&
-                          Catch::Contains("for the table and its optimizer state") &&
-                          Catch::Contains("8192.0 MiB free of 81920.0 MiB") && Catch::Contains("--batch"));
-  CHECK(sorted_device_bytes(1, 1000, 8, 10, 0, Optimizer::sgd).table == 1000 * 8 * 4);
-}
-
 TEST_CASE("train recovers known positions from a pairs file of names", "[sparse][cli]") {
   test::TempDir dir;
   const LatentPairs latent = latent_pairs({120, 30000, 0.2f, 3});
@@ -368,8 +354,9 @@ TEST_CASE("cli: pairs-file flags that conflict or do not apply are refused", "[s
            {"train --rows 5", "--rows requires --pairs-file"},
            {"train --head taxicab", "--head"},
            {"train --optimizer rmsprop", "--optimizer"},
-           // Checked before the device is looked for, so it is testable without one.
-           {"train --device cuda --optimizer sgd --dims 5", "--dims 5: the GPU's sorted-segment kernels are built for"},
+           // Checked before the device is looked for, so it is testable without one (not without CUDA).
+           {"train --device cuda --optimizer sgd --dims 5",
+            kWithCuda ? "--dims 5: the GPU's sorted-segment kernels are built for" : "-DCUDAEMBED_CUDA=ON"},
            {"train --pairs-file " + file + " --rows 2", "not below --rows 2"},
            {"train --pairs-file " + file + " --id-kind names --rows 9", "--rows"},
        }) {
@@ -427,29 +414,9 @@ TEST_CASE("cli: synth files train; --snapshots none and big tables skip what nob
   CHECK_FALSE(std::filesystem::exists(big + "/vocab.tsv"));  // integer ids have no names to write
 }
 
-TEST_CASE("the touched-row bitmap is sized in 64 bits up to the largest table the GPU takes", "[sparse]") {
-  CHECK(touched_bitmap_words(1) == 1);
-  CHECK(touched_bitmap_words(32) == 1);
-  CHECK(touched_bitmap_words(33) == 2);
-  // 2^32 - 2 rows, the most the GPU path takes: (rows + 31) / 32 in uint32_t would wrap to 0.
-  const uint64_t most = 0xffffffffull - 1;
-  CHECK(touched_bitmap_words(most) == (most + 31) / 32);
-  CHECK(touched_bitmap_words(most) == std::size_t{1} << 27);
-  // The memory check counts the same words: 2^27 of them past the table and its moments.
-  const SortedMemory m = sorted_device_bytes(1, static_cast<int64_t>(most), 1, 1, 0, Optimizer::adam);
-  CHECK(m.table == 3 * most * sizeof(float) + (std::size_t{1} << 27) * sizeof(uint32_t));
-}
-
 TEST_CASE("a pair record is one aligned 16-byte load on the GPU", "[sparse]") {
   CHECK(sizeof(PairRecord) == 16);
   CHECK(alignof(PairRecord) == 16);
   std::vector<PairRecord> records(3);
   CHECK(reinterpret_cast<std::uintptr_t>(records.data()) % 16 == 0);
-}
-
-TEST_CASE("a launch error names the kernel, file and line", "[sparse]") {
-  const std::string message =
-      test::error_of([] { throw_launch_error(cudaErrorInvalidConfiguration, "sorted_segments", "k.cu", 42); });
-  CHECK_THAT(message, Catch::Contains("cudaErrorInvalidConfiguration") && Catch::Contains("sorted_segments") &&
-                          Catch::Contains("k.cu:42"));
 }
