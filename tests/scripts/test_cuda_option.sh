@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # CUDAEMBED_CUDA's answers, by configuring the project (no build) in temporary folders: AUTO without
 # nvcc configures the CPU backend alone, ON without nvcc stops with a message naming nvcc and the
-# OFF option, OFF never looks, and ON finds the nvcc an earlier AUTO did not.
+# OFF option, OFF never looks, and ON finds the nvcc an earlier AUTO did not. gpu-pack.sh refuses
+# a CPU-only build.
 # Usage: tests/scripts/test_cuda_option.sh SOURCE_DIR CMAKE     (ctest runs it as cuda_option)
 set -uo pipefail
 src=$1 cmake=$2
@@ -31,9 +32,12 @@ cpu_only() {
 through=("$without_nvcc")
 configure auto || fail "AUTO without nvcc failed to configure: $out"
 cpu_only auto
+# There is nothing for a GPU machine to run, and gpu-pack.sh says so rather than "build it first".
+pack=$(bash "$src/scripts/gpu-pack.sh" "$tmp/auto" "$tmp/pack" 2>&1) && fail "gpu-pack.sh packed a CPU-only build"
+grep -qF "is a CPU-only build" <<<"$pack" || fail "gpu-pack.sh on a CPU-only build: $pack"
 
 configure on -DCUDAEMBED_CUDA=ON && fail "ON without nvcc configured"
-grep -qF "CMake finds no nvcc" <<<"$out" && grep -qF -- "-DCUDAEMBED_CUDA=OFF" <<<"$out" ||
+{ grep -qF "CMake finds no nvcc" <<<"$out" && grep -qF -- "-DCUDAEMBED_CUDA=OFF" <<<"$out"; } ||
   fail "ON without nvcc: the message does not name nvcc and the OFF option: $out"
 
 through=()
@@ -46,8 +50,12 @@ if command -v nvcc >/dev/null; then
   grep -qF "CPU and CUDA backends" <<<"$out" || fail "ON after AUTO: no CUDA backend: $out"
 fi
 
+if command -v shellcheck >/dev/null; then
+  sc=$(shellcheck "$without_nvcc" "$0" "$src/.ci/run" 2>&1) || fail "shellcheck: $sc"
+fi
+
 if [ "$failures" -gt 0 ]; then
   echo "$failures failure(s)"
   exit 1
 fi
-echo "OK: AUTO, ON and OFF configure as documented"
+echo "OK: AUTO, ON and OFF configure as documented; gpu-pack.sh refuses a CPU-only build"
