@@ -42,7 +42,7 @@ class CudaBackend final : public Backend {
                       "unweighted pairs); use --kernel sorted or auto",
                       config.kernel));
     if (sorted_path_ && !sorted_dims_supported(config.dims)) throw Error(unsupported_dims_message(config.dims));
-    if (cuda_device_count() == 0) throw Error("--device cuda: no CUDA device is visible (try --device cpu or auto)");
+    require_cuda_device();
     CE_CUDA_CHECK(cudaSetDevice(0));
     CE_CUDA_CHECK(cudaGetDeviceProperties(&props_, 0));
     if (const auto problem = compute_capability_problem(props_.major, props_.minor, props_.name); !problem.empty())
@@ -268,6 +268,10 @@ int cuda_device_count() {
   return count;
 }
 
+void require_cuda_device() {
+  if (cuda_device_count() == 0) throw Error("--device cuda: no CUDA device is visible (try --device cpu or auto)");
+}
+
 std::string cuda_versions() {
   int runtime = 0, driver = 0;
   cudaRuntimeGetVersion(&runtime);
@@ -306,12 +310,6 @@ bool cuda_kernel_supports(const std::string& kernel, int64_t rows, const TrainCo
   cudaDeviceProp props{};
   CE_CUDA_CHECK(cudaGetDeviceProperties(&props, 0));
   return variant.supports(shape_args(rows, config), props);
-}
-
-std::vector<std::string> cuda_kernel_names() {
-  std::vector<std::string> names{"auto", "sorted"};
-  for (const auto& v : kernel_variants()) names.emplace_back(v.name);
-  return names;
 }
 
 }  // namespace cudaembed

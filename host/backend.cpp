@@ -33,6 +33,12 @@ std::unique_ptr<Backend> make_backend(DeviceChoice choice, const TrainConfig& co
   throw Error("unreachable device choice");
 }
 
+std::vector<std::string> cuda_kernel_names() {
+  // Listed here rather than read from cuda/kernel_registry.cpp, so that a CPU-only build takes the
+  // same command lines; the CUDA build's tests check the list against the registry.
+  return {"auto", "sorted", "persistent", "graph", "fused", "baseline", "deterministic"};
+}
+
 double measured_copy_bandwidth_gbs(DeviceChoice device) {
   if (device == DeviceChoice::cuda || (device == DeviceChoice::automatic && cuda_device_count() > 0))
     return cuda_copy_bandwidth_gbs();

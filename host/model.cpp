@@ -6,7 +6,7 @@
 #include "cudaembed/error.hpp"
 #include "cudaembed/math.hpp"
 #include "cudaembed/model.hpp"
-#include "curand_host.hpp"
+#include "philox_host.hpp"
 
 namespace cudaembed {
 

@@ -1,10 +1,10 @@
-// Pair generation on the CPU: cuRAND's host generator, then the labels of math.hpp.
+// Pair generation on the CPU: cuRAND's Philox stream (philox_host.hpp), then the labels of math.hpp.
 #include <fmt/format.h>
 
 #include "cudaembed/error.hpp"
 #include "cudaembed/math.hpp"
 #include "cudaembed/pairs.hpp"
-#include "curand_host.hpp"
+#include "philox_host.hpp"
 
 namespace cudaembed {
 

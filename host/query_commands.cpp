@@ -17,8 +17,7 @@
 namespace cudaembed {
 bool use_gpu_for(const std::string& device) {
   const DeviceChoice choice = parse_device_choice(device);
-  if (choice == DeviceChoice::cuda && cuda_device_count() == 0)
-    throw Error("--device cuda: no CUDA device is visible (try --device cpu or auto)");
+  if (choice == DeviceChoice::cuda) require_cuda_device();
   return choice == DeviceChoice::cuda || (choice == DeviceChoice::automatic && cuda_device_count() > 0);
 }
 

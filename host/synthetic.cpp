@@ -7,7 +7,7 @@
 #include "cudaembed/config.hpp"
 #include "cudaembed/error.hpp"
 #include "cudaembed/math.hpp"
-#include "curand_host.hpp"
+#include "philox_host.hpp"
 
 namespace cudaembed {
 

@@ -24,10 +24,11 @@
 #include "cudaembed/plot.hpp"
 #include "cudaembed/quality.hpp"
 #include "cudaembed/run_dir.hpp"
-#include "run_progress.hpp"
 #include "cudaembed/trainer.hpp"
 #include "cudaembed/version.hpp"
 #include "held_out.hpp"
+#include "philox_host.hpp"
+#include "run_progress.hpp"
 
 namespace cudaembed {
 namespace {
@@ -604,6 +605,7 @@ int run_training(const TrainOptions& o, const Checkpoint* resume) {
       {"initial_dense", {json_number(initial_dense[0]), json_number(initial_dense[1])}},
       {"rows_l2_normalized", cfg.normalize},  // embedding.npy, snapshots.npy, vectors.tsv, word2vec.txt
       {"seed", cfg.seed},
+      {"pair_rng", kPairRng},  // the same bits on every backend and build
       {"backend", {{"name", info.name}, {"device", info.device}, {"kernel", info.kernel}}},
       {"versions", {{"cuda", cuda_versions()}, {"compiler", kCompiler}, {"build_type", kBuildType}}},
       {"data", data.summary},

@@ -13,6 +13,11 @@ build=${1:-$root/build}
 pack=${2:-$root/.gpu-pack}
 bins=("$build/cudaembed" "$build/tests/cudaembed_gpu_tests")
 
+if grep -qF "kWithCuda = false" "$build/generated/cudaembed/version.hpp" 2>/dev/null; then
+  echo "gpu-pack: $build is a CPU-only build (no nvcc when it was configured); configure it with" \
+    "-DCUDAEMBED_CUDA=ON and nvcc on PATH" >&2
+  exit 2
+fi
 for b in "${bins[@]}"; do
   [ -x "$b" ] || { echo "gpu-pack: $b is missing; build it first (cmake --build $build)" >&2; exit 2; }
 done

@@ -23,6 +23,7 @@
 #include "cudaembed/backend.hpp"
 #include "cudaembed/checkpoint.hpp"
 #include "cudaembed/pairs.hpp"
+#include "cudaembed/version.hpp"
 #include "input_text.hpp"
 #include "test_support.hpp"
 
@@ -208,6 +209,7 @@ TEST_CASE("cli: a short training run writes every output", "[cli]") {
   CHECK(j["data"]["pairs"] == 2000);
   CHECK(j["config"]["epochs"] == 2);
   CHECK(j["config"]["dims"] == 2);
+  CHECK_THAT(j["pair_rng"].get<std::string>(), Contains("philox4x32-10") && Contains("PSEUDO_LEGACY"));
   CHECK(std::isfinite(j["final"]["loss"].get<double>()));
   CHECK(j["final"]["spearman_rgb"].get<double>() > 0.0);
   CHECK(j["final"]["knn10_overlap_rgb"].get<double>() > 0.0);
@@ -448,7 +450,15 @@ TEST_CASE("cli: --device cuda fails clearly without a GPU and trains with one", 
   } else {
     CHECK(r.status != 0);
     CHECK(r.status != -1);
-    CHECK_THAT(r.output, Contains("no CUDA device"));
+    if (cudaembed::kWithCuda) {
+      CHECK_THAT(r.output, Contains("no CUDA device"));
+    } else {
+      // A CPU-only build names the build option that brings CUDA and the device that works; auto
+      // says in its log why it trains on the CPU.
+      CHECK_THAT(r.output, Contains("--device cuda: this cudaembed was built without CUDA") &&
+                               Contains("-DCUDAEMBED_CUDA=ON") && Contains("use --device cpu"));
+      CHECK_THAT(probe.output, Contains("a CPU-only build): training on the CPU backend"));
+    }
     if (fs::exists(out))
       for (const auto& e : fs::directory_iterator(out)) CHECK(e.path().extension() != ".tmp");
   }
@@ -570,7 +580,8 @@ TEST_CASE("cli: --device cuda for neighbours and evaluate without a GPU is a cle
     const RunResult r = run_cli(command);
     INFO(command << "\n" << r.output);
     CHECK(r.status == 1);
-    CHECK_THAT(r.output, Contains("--device cuda: no CUDA device is visible"));
+    CHECK_THAT(r.output,
+               Contains(cudaembed::kWithCuda ? "--device cuda: no CUDA device is visible" : "-DCUDAEMBED_CUDA=ON"));
   }
 }
 

@@ -17,7 +17,6 @@
 
 #include "cudaembed/checkpoint.hpp"
 #include "cudaembed/trainer.hpp"
-#include "device_checks.hpp"
 #include "test_support.hpp"
 
 using namespace cudaembed;
@@ -228,23 +227,6 @@ TEST_CASE("reliability: --resume refuses a checkpoint that is not run.json's run
   CHECK(slurp(mine + "/embedding.npy") == embedding);  // the run's outputs are left as they were
   // Its own checkpoint resumes as before.
   CHECK(run("train --resume " + other, tmp / "own.log") == 0);
-}
-
-TEST_CASE("reliability: a GPU too small or too old gets a message naming need and supply", "[reliability]") {
-  // The colours: 100k pairs (1.2 MB) and a 646 x 2 table with its Adam state.
-  const uint64_t need = training_device_bytes(100000, 646, 2, 512, true);
-  CHECK(need == 100000 * 12 + 646 * 2 * 4 * 5 + 512 * 5 * 4 + 4096);
-  CHECK(device_memory_problem(need, need, 2 * need, "H100").empty());
-  const uint64_t huge = training_device_bytes(4'000'000'000ull, 10'000'000, 256, 65536, true);
-  const std::string message = device_memory_problem(huge, 70ull << 30, 80ull << 30, "NVIDIA H100 80GB HBM3");
-  // 4e9 pairs x 12 B = 45,776 MiB; 10M x 256 floats x 5 arrays = 48,828 MiB.
-  CHECK_THAT(message, Catch::Contains("needs 94605.7 MiB") &&
-                          Catch::Contains("NVIDIA H100 80GB HBM3 has 71680.0 MiB free of 81920.0"));
-  CHECK(compute_capability_problem(9, 0, "H100").empty());
-  CHECK(compute_capability_problem(8, 0, "A100").empty());
-  CHECK_THAT(compute_capability_problem(7, 5, "Tesla T4"),
-             Catch::Contains("Tesla T4 is compute capability 7.5, older than this build supports (8.0 and newer)") &&
-                 Catch::Contains("-DCUDAEMBED_CUDA_ARCHITECTURES=75"));
 }
 
 TEST_CASE("reliability: the CPU backend stops after a step and finishes the same epoch exactly", "[reliability]") {

@@ -65,8 +65,12 @@ std::unique_ptr<Backend> make_cuda_backend(const TrainConfig& config);
 // automatic: CUDA when a device exists, else the CPU (and says so in the log).
 std::unique_ptr<Backend> make_backend(DeviceChoice choice, const TrainConfig& config);
 
-// What the CUDA runtime sees: 0 devices when there is no GPU or no driver (never throws).
+// What the CUDA runtime sees: 0 devices when there is no GPU or no driver (never throws); 0 in a
+// CPU-only build.
 int cuda_device_count();
+// Returns when a CUDA device is visible; otherwise throws the Error `--device cuda` gets: no
+// device, or a build without CUDA (then it names the build option and --device cpu).
+void require_cuda_device();
 // "CUDA runtime 13.0, driver 13.0" or "... driver none".
 std::string cuda_versions();
 // Copy bandwidth (bytes read + bytes written per second, in GB/s) measured now: cudaMemcpy
@@ -75,7 +79,8 @@ std::string cuda_versions();
 double measured_copy_bandwidth_gbs(DeviceChoice device);
 double cuda_copy_bandwidth_gbs();
 
-// Kernel variants the CUDA backend offers, "auto" first.
+// The values --kernel takes, "auto" first: the CUDA backend's variants, the same in a CPU-only build
+// (whose CPU backend runs its own path and says so).
 std::vector<std::string> cuda_kernel_names();
 // Whether `--kernel NAME` can train a `rows` x config.dims table on CUDA device 0: persistent and
 // deterministic need the table in one block's shared memory, sorted an instantiated D. False with
