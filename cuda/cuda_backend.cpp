@@ -1,6 +1,7 @@
 // The CUDA backend: pairs from cuRAND's device generator, training by a kernel variant, the
-// parameters copied back to the host once per epoch.
+// parameters checked for NaN/Inf on the device after each epoch and copied back when asked for.
 #include <algorithm>
+#include <cmath>
 #include <cstddef>
 #include <memory>
 #include <type_traits>
@@ -14,6 +15,7 @@
 #include "cudaembed/error.hpp"
 #include "device_buffer.hpp"
 #include "device_checks.hpp"
+#include "finite_check.hpp"
 #include "sorted_kernels.hpp"
 #include "sorted_trainer.hpp"
 #include "train_kernels.hpp"
@@ -143,6 +145,7 @@ class CudaBackend final : public Backend {
     rows_ = state.rows;
     dims_ = state.dims;
     forward_cache_.resize(static_cast<std::size_t>(config_.batch));
+    nonfinite_.resize(1);
     phase_cycles_.resize(config_.phase_profile ? 1 : 0);
     phase_cycles_.zero(stream_);
 
@@ -171,13 +174,19 @@ class CudaBackend final : public Backend {
     CE_CUDA_CHECK(cudaEventRecord(epoch_start_, stream_));
     runner_->run_epoch(step_args(), stream_);
     CE_CUDA_CHECK(cudaEventRecord(epoch_end_, stream_));
-    CE_CUDA_CHECK(cudaEventSynchronize(epoch_end_));
-    float ms = 0;
-    CE_CUDA_CHECK(cudaEventElapsedTime(&ms, epoch_start_, epoch_end_));
+    // The divergence guard, after the compute events: train's time counts it, the kernel's does not.
+    nonfinite_.zero(stream_);
+    launch_nonfinite_check(table_.data(), table_.size(), nonfinite_.data(), props_.multiProcessorCount, stream_);
     DeviceScalars host{};
     scalars_.download(&host, 1, stream_);
-    return {host.loss_sum, host.squared_error_sum, static_cast<double>(host.correct),
-            static_cast<int64_t>(pair_a_.size()), ms / 1e3};
+    unsigned int nonfinite = 0;
+    nonfinite_.download(&nonfinite, 1, stream_);
+    float ms = 0;
+    CE_CUDA_CHECK(cudaEventElapsedTime(&ms, epoch_start_, epoch_end_));
+    EpochMetrics metrics{host.loss_sum, host.squared_error_sum, static_cast<double>(host.correct),
+                         static_cast<int64_t>(pair_a_.size()), ms / 1e3};
+    metrics.parameters_finite = nonfinite == 0 && std::isfinite(host.dense[0]) && std::isfinite(host.dense[1]);
+    return metrics;
   }
 
   std::string phase_report() const override {
@@ -250,6 +259,7 @@ class CudaBackend final : public Backend {
   DeviceBuffer<float> label_, table_, table_m_, table_v_, grad_, grad_sq_;
   DeviceBuffer<PairForward<float>> forward_cache_;
   DeviceBuffer<DeviceScalars> scalars_;
+  DeviceBuffer<unsigned int> nonfinite_;    // (1,): set by the divergence guard when the table is not finite
   DeviceBuffer<PhaseCycles> phase_cycles_;  // (1,) with config_.phase_profile, else empty
   long long steps_per_epoch_ = 0, rows_ = 0;
   int dims_ = 0;

@@ -13,6 +13,7 @@
 #include "cudaembed/error.hpp"
 #include "device_buffer.hpp"
 #include "device_checks.hpp"
+#include "finite_check.hpp"
 #include "graph_capture.hpp"
 #include "sorted_kernels.hpp"
 
@@ -56,6 +57,7 @@ struct SortedTrainer::Buffers {
       hot_runs;
   DeviceBuffer<unsigned char> cub_temp;
   DeviceBuffer<SortedScalars> scalars;
+  DeviceBuffer<unsigned int> nonfinite;  // (1,): set by the divergence guard when the table is not finite
   // Made once, when every buffer above has its final size, and the same for the trainer's life:
   // the step graph bakes these pointers and sizes in. What changes from step to step (the step
   // counter, and from it the batch, the negatives and Adam's step size; the runs; the hot-run
@@ -179,6 +181,7 @@ SortedTrainer::SortedTrainer(const TrainConfig& config, const PairSet& pairs, co
     host.dense_v[i] = state.dense_v[i];
   }
   b.scalars.upload(&host, 1, stream);
+  b.nonfinite.resize(1);
   CE_CUDA_CHECK(cudaEventCreate(&b.start));
   CE_CUDA_CHECK(cudaEventCreate(&b.end));
   b.args = b.make_args();
@@ -206,13 +209,19 @@ EpochMetrics SortedTrainer::train_epoch() {
       launch_sorted_step(b.args, b.stream);
   }
   CE_CUDA_CHECK(cudaEventRecord(b.end, b.stream));
-  CE_CUDA_CHECK(cudaEventSynchronize(b.end));
-  float ms = 0;
-  CE_CUDA_CHECK(cudaEventElapsedTime(&ms, b.start, b.end));
+  // The divergence guard, after the compute events: train's time counts it, the kernel's does not.
+  b.nonfinite.zero(b.stream);
+  launch_nonfinite_check(b.table.data(), b.table.size(), b.nonfinite.data(), b.sm_count, b.stream);
   SortedScalars host{};
   b.scalars.download(&host, 1, b.stream);
+  unsigned int nonfinite = 0;
+  b.nonfinite.download(&nonfinite, 1, b.stream);
+  float ms = 0;
+  CE_CUDA_CHECK(cudaEventElapsedTime(&ms, b.start, b.end));
   const auto samples = static_cast<int64_t>(b.pair_count) * (b.config.negatives + 1);
-  return {host.loss_sum, host.squared_error_sum, host.correct, samples, ms / 1e3};
+  EpochMetrics metrics{host.loss_sum, host.squared_error_sum, host.correct, samples, ms / 1e3};
+  metrics.parameters_finite = nonfinite == 0 && std::isfinite(host.dense[0]) && std::isfinite(host.dense[1]);
+  return metrics;
 }
 
 void SortedTrainer::fetch(ModelState& state, bool with_optimizer) {

@@ -145,6 +145,7 @@ class CpuBackend final : public Backend {
       train_steps(std::span<const PairRecord>(records_), stop, metrics,
                   [&](auto batch) { cpu_sorted_step(state_, batch, config_, sorted_work_, metrics); });
       metrics.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start_time).count();
+      metrics.parameters_finite = parameters_finite(state_);
       return metrics;
     }
     // The shuffled gather is memory-bound (random reads of the pairs): the next epoch's runs on
@@ -161,6 +162,7 @@ class CpuBackend final : public Backend {
     train_steps(std::span<const LabelledPair>(shuffled_), stop, metrics,
                 [&](auto batch) { cpu_train_step(state_, batch, config_, *work_, metrics); });
     metrics.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start_time).count();
+    metrics.parameters_finite = parameters_finite(state_);  // a scan in place: no copy to check
     return metrics;
   }
 

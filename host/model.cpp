@@ -1,4 +1,5 @@
 // Initial parameters: Keras's initialisers, drawn from cuRAND's host generator.
+#include <algorithm>
 #include <cmath>
 
 #include <fmt/format.h>
@@ -42,6 +43,11 @@ ModelState init_model(int64_t rows, int dims, const InitSpec& spec, Optimizer op
   if (optimizer == Optimizer::lazy_adam) s.row_step.assign(static_cast<std::size_t>(rows), 0);
   if (optimizer == Optimizer::adagrad) s.row_acc.assign(static_cast<std::size_t>(rows), 0.0f);
   return s;
+}
+
+bool parameters_finite(const ModelState& state) {
+  return std::all_of(state.table.begin(), state.table.end(), [](float x) { return std::isfinite(x); }) &&
+         std::isfinite(state.dense[0]) && std::isfinite(state.dense[1]);
 }
 
 }  // namespace cudaembed

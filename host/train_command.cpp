@@ -515,7 +515,11 @@ int run_training(const TrainOptions& o, const Checkpoint* resume) {
             write_state(r.epoch, full);
           }
         },
-        done, o.stop, &in_progress);
+        done, o.stop, &in_progress,
+        // The callback reads the weights only for snapshots and val_loss: the progress line needs
+        // the metrics, a checkpoint fetches its own full state. Past 1 GiB, with snapshots off,
+        // no epoch's table leaves the device until the end.
+        [&](int64_t) { return snapshots.has_value() || held_out.has_value(); });
   } catch (...) {
     // A failed run (divergence, a device error) keeps its last good checkpoint resumable.
     if (checkpointed && snapshots) snapshots->keep_partial();

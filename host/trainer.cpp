@@ -11,18 +11,9 @@
 
 namespace cudaembed {
 
-namespace {
-
-bool all_finite(const ModelState& s) {
-  return std::all_of(s.table.begin(), s.table.end(), [](float x) { return std::isfinite(x); }) &&
-         std::isfinite(s.dense[0]) && std::isfinite(s.dense[1]);
-}
-
-}  // namespace
-
 std::vector<EpochRecord> train(Backend& backend, const PairSet& pairs, ModelState& state, int64_t epochs,
                                const EpochCallback& on_epoch, int64_t first_epoch, const std::atomic<bool>* stop,
-                               EpochMetrics* in_progress) {
+                               EpochMetrics* in_progress, const WeightsWanted& weights_wanted) {
   backend.load(pairs, state);
   std::vector<EpochRecord> history;
   history.reserve(static_cast<std::size_t>(epochs));
@@ -34,10 +25,14 @@ std::vector<EpochRecord> train(Backend& backend, const PairSet& pairs, ModelStat
     EpochRecord record;
     record.metrics = backend.train_epoch(stop, std::exchange(carried, {}));
     record.epoch = first_epoch + e + 1;
-    // The divergence guard: nothing non-finite reaches the caller (or a checkpoint).
+    // Copied back only for a callback that reads them, or to check them where the backend did not.
+    const bool wanted = record.metrics.complete && on_epoch && (!weights_wanted || weights_wanted(record.epoch));
     ModelState weights;
-    backend.fetch(weights, false);
-    if (!std::isfinite(record.metrics.loss()) || !all_finite(weights)) {
+    if (wanted || !record.metrics.parameters_finite) backend.fetch(weights, false);
+    // The divergence guard: nothing non-finite reaches the caller (or a checkpoint).
+    const bool finite = record.metrics.parameters_finite.value_or(false) ||
+                        (!record.metrics.parameters_finite && parameters_finite(weights));
+    if (!std::isfinite(record.metrics.loss()) || !finite) {
       const std::string where =
           record.metrics.first_nonfinite_step >= 0
               ? fmt::format(", first at step {} of the epoch", record.metrics.first_nonfinite_step)
@@ -46,9 +41,11 @@ std::vector<EpochRecord> train(Backend& backend, const PairSet& pairs, ModelStat
           fmt::format("training diverged in epoch {}: the {} became non-finite (NaN or Inf){}; try a smaller --lr",
                       record.epoch, std::isfinite(record.metrics.loss()) ? "parameters" : "loss", where));
     }
-    state.table = std::move(weights.table);
-    std::copy(weights.dense, weights.dense + 2, state.dense);
-    state.step = weights.step;
+    if (wanted) {
+      state.table = std::move(weights.table);
+      std::copy(weights.dense, weights.dense + 2, state.dense);
+      state.step = weights.step;
+    }
     if (!record.metrics.complete) {  // stopped inside the epoch: no record, its sums go back
       if (in_progress) *in_progress = record.metrics;
       break;
@@ -57,7 +54,7 @@ std::vector<EpochRecord> train(Backend& backend, const PairSet& pairs, ModelStat
     history.push_back(record);
     if (on_epoch) on_epoch(record, state);
   }
-  backend.fetch(state, true);
+  backend.fetch(state, true);  // the final state, always in full
   return history;
 }
 

@@ -70,22 +70,38 @@ void require_same_outputs(const std::string& reference, const std::string& resum
 }
 
 // A backend whose loss turns NaN in one epoch, for the guard.
-class NanBackend final : public Backend {
+// A backend whose epoch `bad_epoch` (0: none) goes non-finite: its loss (at step 7 of the epoch)
+// or only the table's first value, which otherwise holds the epoch count. It counts the trainer's
+// copies back, and with `flags` checks its own parameters (EpochMetrics::parameters_finite), as
+// the real backends do; without, it leaves that to the trainer.
+class FakeBackend final : public Backend {
  public:
-  explicit NanBackend(int64_t bad_epoch) : bad_epoch_(bad_epoch) {}
+  enum class Bad { loss, table };
+  FakeBackend(int64_t bad_epoch, Bad what, bool flags) : bad_epoch_(bad_epoch), what_(what), flags_(flags) {}
   BackendInfo info() const override { return {"fake", "fake", "fake"}; }
   PairSet generate_pairs(std::span<const float>, const PairSpec&) override { return {}; }
   void load(const PairSet&, const ModelState& s) override { state_ = s; }
   EpochMetrics train_epoch(const std::atomic<bool>*, const EpochMetrics&) override {
     ++epoch_;
     state_.step += 1;
-    const double loss = epoch_ == bad_epoch_ ? std::numeric_limits<double>::quiet_NaN() : 1.0;
-    return {loss, 0, 0, 1, 0, epoch_ == bad_epoch_ ? 7 : -1};
+    const bool bad = epoch_ == bad_epoch_;
+    constexpr float kNaN = std::numeric_limits<float>::quiet_NaN();
+    state_.table[0] = bad && what_ == Bad::table ? kNaN : static_cast<float>(epoch_);
+    EpochMetrics m{bad && what_ == Bad::loss ? kNaN : 1.0, 0, 0, 1, 0, bad && what_ == Bad::loss ? 7 : -1};
+    if (flags_) m.parameters_finite = !(bad && what_ == Bad::table);
+    return m;
   }
-  void fetch(ModelState& s, bool) override { s = state_; }
+  void fetch(ModelState& s, bool with_optimizer) override {
+    ++fetches;
+    full_fetches += with_optimizer;
+    s = state_;
+  }
+  int fetches = 0, full_fetches = 0;
 
  private:
   int64_t bad_epoch_, epoch_ = 0;
+  Bad what_;
+  bool flags_;
   ModelState state_;
 };
 
@@ -135,13 +151,68 @@ TEST_CASE("reliability: a checkpoint reads back exactly and refuses damage", "[r
 }
 
 TEST_CASE("reliability: the divergence guard stops at the first non-finite epoch", "[reliability]") {
-  NanBackend backend(3);
+  FakeBackend backend(3, FakeBackend::Bad::loss, false);
   ModelState state = init_model(4, 2, InitSpec{});
   std::vector<int64_t> seen;
   CHECK_THROWS_WITH(
       train(backend, {}, state, 10, [&](const EpochRecord& r, const ModelState&) { seen.push_back(r.epoch); }),
       Catch::Contains("diverged in epoch 3") && Catch::Contains("step 7 of the epoch"));
   CHECK(seen == std::vector<int64_t>{1, 2});  // epoch 3 never reaches the callback (or a checkpoint)
+}
+
+TEST_CASE("reliability: the weights are copied back only for the epochs that read them", "[reliability]") {
+  auto run_with = [](FakeBackend& backend, const EpochCallback& on_epoch, const WeightsWanted& wanted) {
+    ModelState state = init_model(4, 2, InitSpec{});
+    train(backend, {}, state, 6, on_epoch, 0, nullptr, nullptr, wanted);
+    CHECK(state.step == 6);  // the final state is always fetched in full
+    CHECK(state.table[0] == 6.0f);
+    CHECK(backend.full_fetches == 1);
+    return backend.fetches;
+  };
+  std::vector<int64_t> read;
+  const EpochCallback reader = [&](const EpochRecord& r, const ModelState& s) {
+    if (r.epoch % 2 == 0) {  // only the epochs it asked for: their own weights
+      CHECK(s.step == r.epoch);
+      CHECK(s.table[0] == static_cast<float>(r.epoch));
+      read.push_back(r.epoch);
+    }
+  };
+  const WeightsWanted even = [](int64_t epoch) { return epoch % 2 == 0; };
+  {
+    FakeBackend backend(0, FakeBackend::Bad::table, true);
+    CHECK(run_with(backend, reader, even) == 3 + 1);
+    CHECK(read == std::vector<int64_t>{2, 4, 6});
+  }
+  {
+    FakeBackend backend(0, FakeBackend::Bad::table, true);  // no callback: nothing reads the weights until the end
+    CHECK(run_with(backend, nullptr, {}) == 1);
+  }
+  {
+    FakeBackend backend(0, FakeBackend::Bad::table, true);  // a callback that does not say: every epoch, as before
+    CHECK(run_with(backend, [](const EpochRecord&, const ModelState&) {}, {}) == 6 + 1);
+  }
+  {
+    FakeBackend backend(0, FakeBackend::Bad::table, false);  // no check of its own: the trainer copies to check
+    CHECK(run_with(backend, nullptr, [](int64_t) { return false; }) == 6 + 1);
+  }
+}
+
+TEST_CASE("reliability: the backend's own finiteness flag stops training without a copy back", "[reliability]") {
+  for (const bool flags : {true, false}) {
+    INFO("backend checks its parameters: " << flags);
+    FakeBackend backend(3, FakeBackend::Bad::table, flags);
+    ModelState state = init_model(4, 2, InitSpec{});
+    std::vector<int64_t> seen;
+    const EpochCallback on_epoch = [&](const EpochRecord& r, const ModelState& s) {
+      CHECK(std::isfinite(s.table[0]));
+      seen.push_back(r.epoch);
+    };
+    CHECK_THROWS_WITH(train(backend, {}, state, 10, on_epoch, 0, nullptr, nullptr, [](int64_t) { return false; }),
+                      "training diverged in epoch 3: the parameters became non-finite (NaN or Inf); "
+                      "try a smaller --lr");
+    CHECK(seen == std::vector<int64_t>{1, 2});
+    CHECK(backend.fetches == (flags ? 0 : 3));
+  }
 }
 
 TEST_CASE("reliability: killed at any moment and resumed, a run ends bit-identical", "[reliability]") {

@@ -5,6 +5,7 @@
 #include <atomic>
 #include <cstdint>
 #include <memory>
+#include <optional>
 #include <span>
 #include <string>
 #include <vector>
@@ -24,6 +25,10 @@ struct EpochMetrics {
   double seconds = 0;                 // the epoch's compute time: CUDA events on the GPU, the steady clock on the CPU
   int64_t first_nonfinite_step = -1;  // step of the epoch whose loss first went non-finite (CPU only)
   bool complete = true;               // false when `stop` ended the epoch early
+  // Whether the table and the Dense layer were all finite at the end of the epoch, as the backend
+  // checked them where they live (a reduction on the GPU); empty when it did not check, and then
+  // the trainer copies them back to check them itself.
+  std::optional<bool> parameters_finite = std::nullopt;
 
   double loss() const { return samples ? loss_sum / samples : 0.0; }
   double mse() const { return samples ? squared_error_sum / samples : 0.0; }

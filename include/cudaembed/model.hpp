@@ -45,4 +45,7 @@ struct InitSpec {
 // (its own stream of the seed), so an initial state does not depend on the backend.
 ModelState init_model(int64_t rows, int dims, const InitSpec& spec, Optimizer optimizer = Optimizer::adam);
 
+// Whether the table and the Dense layer hold no NaN or Inf (the optimizer state is not looked at).
+bool parameters_finite(const ModelState& state);
+
 }  // namespace cudaembed
