@@ -13,8 +13,9 @@
 //   B  all warps: the table's Adam, element by element; compute warps also sum the 512 Dense
 //      slots (a butterfly at the end) and update their copy of the Dense layer (every copy sees
 //      the same sums in the same order, so they stay equal without a broadcast).
-//      Deterministic: first a stable block radix sort of the step's lookups by row, so that a
-//      thread finds its row's lookups and sums them in slot order (see sort_lookups);
+//      Deterministic: first a stable block radix sort of the step's lookups by row (its own
+//      barriers, and one after it), so that a thread finds its rows' lookups and sums them in
+//      slot order (see sort_lookups; docs/design.md, "deterministic's optimizer phase");
 //   -- barrier: parameters updated, gradient zeroed --
 // The Ncu profile of the first restructure (one lookup per thread) showed the step issue-bound:
 // 28,700 warp instructions a step, most of them a pair's forward computed twice, the permutation
