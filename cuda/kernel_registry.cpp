@@ -61,7 +61,8 @@ const std::vector<KernelVariant>& kernel_variants() {
       {"baseline", "one kernel per stage: gather and distance, loss and backward, Adam; launched every step", always,
        make<LaunchRunner<run_epoch_baseline>>},
       // Last: never auto's choice. --deterministic selects it.
-      {"deterministic", "persistent without float atomics: bit-identical runs; a batch scan per row and step",
+      {"deterministic",
+       "persistent without float atomics: bit-identical runs; each step sorts its lookups by row (block radix sort)",
        fits_in_shared_memory<true>, make<LaunchRunner<run_epoch_deterministic>>},
   };
   return variants;

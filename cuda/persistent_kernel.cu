@@ -12,7 +12,10 @@
 //   -- barrier: gradients complete, next pairs in place --
 //   B  all warps: the table's Adam, element by element; compute warps also sum the 512 Dense
 //      slots (a butterfly at the end) and update their copy of the Dense layer (every copy sees
-//      the same sums in the same order, so they stay equal without a broadcast);
+//      the same sums in the same order, so they stay equal without a broadcast).
+//      Deterministic: first a stable block radix sort of the step's lookups by row (its own
+//      barriers, and one after it), so that a thread finds its rows' lookups and sums them in
+//      slot order (see sort_lookups; docs/design.md, "deterministic's optimizer phase");
 //   -- barrier: parameters updated, gradient zeroed --
 // The Ncu profile of the first restructure (one lookup per thread) showed the step issue-bound:
 // 28,700 warp instructions a step, most of them a pair's forward computed twice, the permutation
@@ -21,6 +24,7 @@
 // loops splitting warps (lanes that succeeded ran ahead, and the rest of the backward then ran once
 // per group) and the Dense shuffles taking their diverged path: hence a warp-uniform CAS loop, and
 // per-thread Dense slots summed in phase B, where warps are converged.
+#include <cub/block/block_radix_sort.cuh>
 #include <cub/block/block_reduce.cuh>
 
 #include "cuda_check.hpp"
@@ -35,6 +39,18 @@ static_assert(kComputeThreads % 32 == 0, "dense_gradient reads the slots 32 at a
 // Adam step sizes are computed this many steps at a time. Small, so that the kernel's static shared
 // memory stays within the 4 KiB that kernel_registry.cpp reserves for it.
 constexpr int kStepSizes = 256;
+
+// The deterministic variant sorts a step's lookups (2 per pair) with kSortItems per thread: batches
+// up to kSortPairs pairs, the common sizes (the default is 512). Larger batches keep the scan of
+// every lookup per row and column (correct and in the same order, only slower): see phase B.
+constexpr int kSortItems = 4;
+constexpr std::size_t kSortPairs = kThreads * kSortItems / 2;  // 2048
+// Keys are rows, values are slots. Its TempStorage (36 KiB: mostly the 4-bit digit counters of
+// 1024 threads) lives in dynamic shared memory, counted by persistent_shared_bytes.
+using LookupSort = cub::BlockRadixSort<uint32_t, kThreads, kSortItems, uint32_t>;
+constexpr std::size_t kSortAlign = alignof(LookupSort::TempStorage);
+
+__host__ __device__ constexpr bool sorts_lookups(std::size_t batch) { return batch <= kSortPairs; }
 
 struct EpochSums {
   double loss, squared_error, correct;
@@ -145,12 +161,14 @@ __device__ float2 train_pair(const StepArgs& args, const BatchPair& pair, uint32
     lookup_row[2 * i + 1] = pair.row_b;
     float* slot_a = lookup_grad + static_cast<size_t>(2 * i) * D;
     float* slot_b = slot_a + D;
-    pair_backward(table + row_a, table + row_b, D, f, dlogit * dense.w, [&](int c, float g) { slot_a[c] = g; },
-                  [&](int c, float g) { slot_b[c] = g; });
+    pair_backward(
+        table + row_a, table + row_b, D, f, dlogit * dense.w, [&](int c, float g) { slot_a[c] = g; },
+        [&](int c, float g) { slot_b[c] = g; });
   } else {
-    pair_backward(table + row_a, table + row_b, D, f, dlogit * dense.w,
-                  [&](int c, float g) { add_packed(grad + row_a + c, g, lanes); },
-                  [&](int c, float g) { add_packed(grad + row_b + c, g, lanes); });
+    pair_backward(
+        table + row_a, table + row_b, D, f, dlogit * dense.w,
+        [&](int c, float g) { add_packed(grad + row_a + c, g, lanes); },
+        [&](int c, float g) { add_packed(grad + row_b + c, g, lanes); });
   }
   sums.loss += out.loss;
   sums.squared_error += (pair.label - out.prob) * (pair.label - out.prob);
@@ -158,9 +176,63 @@ __device__ float2 train_pair(const StepArgs& args, const BatchPair& pair, uint32
   return make_float2(dlogit * f.score, dlogit);
 }
 
+// Deterministic phase B: sorts the step's `lookups` lookups by row, stably, in place. lookup_row
+// (lookups,) becomes ascending and sorted_slot (lookups,) holds the slot each came from, ascending
+// within a row: the order the scan of every slot adds them in, so the sums keep their bits.
+__device__ void sort_lookups(uint32_t* lookup_row, uint32_t* sorted_slot, uint32_t lookups, uint32_t rows,
+                             LookupSort::TempStorage& temp) {
+  const uint32_t first = threadIdx.x * kSortItems;  // blocked: thread t holds slots t * kSortItems + i
+  uint32_t row[kSortItems], slot[kSortItems];
+  for (int i = 0; i < kSortItems; ++i) {
+    slot[i] = first + i;
+    row[i] = slot[i] < lookups ? lookup_row[slot[i]] : rows;  // padding sorts after every row
+  }
+  // Only the bits that 0..rows take (10 for the colours: 3 passes of 4). Each pass is stable.
+  const int row_bits = 32 - __clz(static_cast<int>(rows));
+  LookupSort(temp).Sort(row, slot, 0, row_bits);
+  // Sort's barriers order these writes after every thread's reads above.
+  for (int i = 0; i < kSortItems; ++i)
+    if (first + i < lookups) {
+      lookup_row[first + i] = row[i];
+      sorted_slot[first + i] = slot[i];
+    }
+}
+
+// The first position in sorted (count,) whose value is not below `key`.
+__device__ uint32_t lower_bound(const uint32_t* sorted, uint32_t count, uint32_t key) {
+  uint32_t lo = 0, hi = count;
+  while (lo < hi) {
+    const uint32_t mid = (lo + hi) / 2;
+    if (sorted[mid] < key)
+      lo = mid + 1;
+    else
+      hi = mid;
+  }
+  return lo;
+}
+
+// Deterministic phase B for one row: for each column, the row's lookup gradients (lookup_grad
+// (lookups, D)) summed from 0 in ascending slot order, as for_each_slot(add) visits them, then Adam.
+// A row without lookups gets Adam with a zero gradient (dense Adam decays every row).
+template <class ForEachSlot>
+__device__ void adam_row(const StepArgs& args, int64_t row, ForEachSlot for_each_slot, const float* lookup_grad,
+                         float* table, float* m, float* v, float step_size) {
+  const int D = args.dims;
+  for (int c = 0; c < D; ++c) {
+    float g = 0.0f, g2 = 0.0f;
+    for_each_slot([&](uint32_t j) {
+      const float x = lookup_grad[static_cast<size_t>(j) * D + c];
+      g += x;
+      g2 += x * x;
+    });
+    const size_t idx = static_cast<size_t>(row) * D + c;
+    adam_update(table[idx], m[idx], v[idx], g, args.grad_sq ? g2 : g * g, step_size, args.coef);
+  }
+}
+
 template <bool Deterministic>
 __global__ void __launch_bounds__(kThreads) persistent_epoch(StepArgs args) {
-  extern __shared__ float smem[];
+  extern __shared__ __align__(16) float smem[];  // 16: the sort's storage (Deterministic)
   const int D = args.dims;
   const int tid = threadIdx.x, warp = tid / 32, lane = tid % 32;
   const bool computes = tid < kComputeThreads;
@@ -177,10 +249,16 @@ __global__ void __launch_bounds__(kThreads) persistent_epoch(StepArgs args) {
   float* table = Deterministic ? rest : rest + 2 * n;  // (N, D)
   float* m = table + n;                                // (N, D)
   float* v = m + n;                                    // (N, D)
-  // Deterministic mode: each lookup's gradient (2 * batch, D) and its row (2 * batch,).
+  // Deterministic mode: each lookup's gradient (2 * batch, D) and its row (2 * batch,); when the
+  // batch is one it sorts, the sorted lookups' slots (2 * batch,) and the sort's storage.
   float* lookup_grad = v + n;
   auto* lookup_row = reinterpret_cast<uint32_t*>(lookup_grad + 2 * batch * D);
-  __shared__ float step_sizes[kStepSizes];         // Adam's step sizes for this chunk of steps
+  uint32_t* sorted_slot = lookup_row + 2 * batch;
+  const size_t sort_at =
+      (reinterpret_cast<char*>(sorted_slot + 2 * batch) - reinterpret_cast<char*>(smem) + kSortAlign - 1) / kSortAlign *
+      kSortAlign;
+  auto* sort_temp = reinterpret_cast<LookupSort::TempStorage*>(reinterpret_cast<char*>(smem) + sort_at);
+  __shared__ float step_sizes[kStepSizes];  // Adam's step sizes for this chunk of steps
   __shared__ typename cub::BlockReduce<EpochSums, kThreads>::TempStorage sums_temp;
 
   DeviceScalars* s = args.scalars;
@@ -241,18 +319,28 @@ __global__ void __launch_bounds__(kThreads) persistent_epoch(StepArgs args) {
     }
     if constexpr (Deterministic) {
       // Each row's gradient summed over the batch's lookups in batch order (the CPU reference's).
-      for (int64_t row = tid; row < args.rows; row += kThreads)
-        for (int c = 0; c < D; ++c) {
-          float g = 0.0f, g2 = 0.0f;
-          for (uint32_t j = 0; j < 2 * pos.count; ++j)
-            if (lookup_row[j] == row) {
-              const float x = lookup_grad[static_cast<size_t>(j) * D + c];
-              g += x;
-              g2 += x * x;
-            }
-          const size_t idx = static_cast<size_t>(row) * D + c;
-          adam_update(table[idx], m[idx], v[idx], g, args.grad_sq ? g2 : g * g, step_size, args.coef);
+      const uint32_t lookups = 2 * pos.count;
+      if (sorts_lookups(batch)) {  // the same for every thread: the barriers below are the block's
+        sort_lookups(lookup_row, sorted_slot, lookups, static_cast<uint32_t>(args.rows), *sort_temp);
+        __syncthreads();  // the sorted lookups complete before any row reads them
+        for (int64_t row = tid; row < args.rows; row += kThreads) {
+          // The row's run among the sorted lookups: [first, last).
+          const uint32_t first = lower_bound(lookup_row, lookups, static_cast<uint32_t>(row));
+          const uint32_t last = lower_bound(lookup_row, lookups, static_cast<uint32_t>(row) + 1);
+          const auto run = [&](auto add) {
+            for (uint32_t p = first; p < last; ++p) add(sorted_slot[p]);
+          };
+          adam_row(args, row, run, lookup_grad, table, m, v, step_size);
         }
+      } else {  // beyond the sort's capacity: every lookup scanned, per row and column
+        for (int64_t row = tid; row < args.rows; row += kThreads) {
+          const auto scan = [&](auto add) {
+            for (uint32_t j = 0; j < lookups; ++j)
+              if (lookup_row[j] == row) add(j);
+          };
+          adam_row(args, row, scan, lookup_grad, table, m, v, step_size);
+        }
+      }
     } else {
       for (size_t i = tid; i < n; i += kThreads) {
         const float2 g = grad[i];
@@ -299,8 +387,13 @@ std::size_t persistent_shared_bytes(const StepArgs& args, bool deterministic) {
   const auto batch = static_cast<std::size_t>(args.batch);
   // The compute threads' Dense slots, and this step's pairs and the next's.
   const std::size_t pair_buffer = kComputeThreads * sizeof(float2) + 2 * batch * sizeof(BatchPair);
-  if (deterministic)  // table, m, v, and the batch's lookups: a gradient of D floats and a row each
-    return pair_buffer + 3 * table + 2 * batch * (args.dims * sizeof(float) + sizeof(uint32_t));
+  if (deterministic) {  // table, m, v, and the batch's lookups: a gradient of D floats and a row each
+    const std::size_t bytes = pair_buffer + 3 * table + 2 * batch * (args.dims * sizeof(float) + sizeof(uint32_t));
+    if (!sorts_lookups(batch)) return bytes;
+    // The sorted slots, then the sort's storage at its alignment (as the kernel lays them out).
+    const std::size_t slots = bytes + 2 * batch * sizeof(uint32_t);
+    return (slots + kSortAlign - 1) / kSortAlign * kSortAlign + sizeof(LookupSort::TempStorage);
+  }
   return pair_buffer + 5 * table;  // table, m, v, and the packed (g, g^2)
 }
 
