@@ -32,8 +32,10 @@ SortedMemory sorted_device_bytes(uint64_t pairs, int64_t rows, int dims, int64_t
   SortedMemory m;
   m.pairs = pairs * sizeof(PairRecord);
   m.table = n * row_bytes;
-  if (optimizer == Optimizer::adam || optimizer == Optimizer::lazy_adam) m.table += 2 * n * row_bytes;
-  if (optimizer == Optimizer::lazy_adam) m.table += n * sizeof(long long);
+  const bool moments =
+      optimizer == Optimizer::adam || optimizer == Optimizer::lazy_adam || optimizer == Optimizer::radam;
+  if (moments) m.table += 2 * n * row_bytes;
+  if (optimizer == Optimizer::lazy_adam || optimizer == Optimizer::radam) m.table += n * sizeof(long long);
   if (optimizer == Optimizer::adagrad) m.table += n * sizeof(float);
   if (optimizer == Optimizer::adam) m.table += touched_bitmap_words(n) * sizeof(uint32_t);
   const uint64_t samples = static_cast<uint64_t>(batch) * (static_cast<uint64_t>(negatives) + 1);
@@ -44,8 +46,7 @@ SortedMemory sorted_device_bytes(uint64_t pairs, int64_t rows, int dims, int64_t
   // the hot-run list, sorted_finish's block sums, and adam_step_size_table at its longest
   m.batch_buffers += (lookups / kHotRunLength + 1) * sizeof(uint32_t) +
                      finish_blocks(static_cast<uint32_t>(samples)) * sizeof(FinishPartial);
-  if (optimizer == Optimizer::adam || optimizer == Optimizer::lazy_adam)
-    m.batch_buffers += kMaxStepSizes * sizeof(float);
+  if (moments) m.batch_buffers += kMaxStepSizes * sizeof(float);
   return m;
 }
 

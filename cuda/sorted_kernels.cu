@@ -174,6 +174,58 @@ __global__ void __launch_bounds__(kThreads) sorted_forward_backward(SortedArgs a
   p[4 * column] = valid && (out.prob > 0.5f) == (x.label > 0.5f) ? 1.0f : 0.0f;
 }
 
+// The group's |x|^2 of a row it holds. Every lane of the warp must call it.
+template <int D>
+__device__ __forceinline__ float group_sq_norm(const LaneRow<D>& p) {
+  float sum = 0.0f;
+  for (int i = 0; i < RowLayout<D>::kPerLane; ++i) sum += p[i] * p[i];
+  return group_sum<D>(sum);
+}
+
+// The burn-in's factor on the learning rate of step `step` (1-based), as the CPU backend's.
+__device__ __forceinline__ float lr_scale_at(const SortedArgs& a, long long step) {
+  return burn_in_scale((step - 1) / a.steps_per_epoch, a.burn_in);
+}
+
+// rsgd and radam on one row, as host/sorted_step.cpp's apply_row_update: the gradient rescaled by
+// the metric at the row, the step, the retraction. Every lane of the warp calls it (the norms
+// shuffle); groups that are not `mine` work on zeros and write nothing.
+template <int D>
+__device__ void update_row_riemannian(const SortedArgs& a, uint32_t row, int g, bool mine, const LaneRow<D>& grad,
+                                      const LaneRow<D>& grad_sq, long long step) {
+  using L = RowLayout<D>;
+  float* p_row = a.table + static_cast<size_t>(row) * D;
+  LaneRow<D> p = {};
+  if (mine) load_row<D>(p_row, g, p);
+  const float s = poincare_metric_scale(group_sq_norm<D>(p));
+  const float lr_scale = lr_scale_at(a, step);
+  if (a.optimizer == Optimizer::radam) {
+    float* m_row = a.table_m + static_cast<size_t>(row) * D;
+    float* v_row = a.table_v + static_cast<size_t>(row) * D;
+    LaneRow<D> m = {}, v = {};
+    long long t = 1;
+    if (mine) {
+      t = a.row_step[row] + 1;
+      load_row<D>(m_row, g, m);
+      load_row<D>(v_row, g, v);
+    }
+    const float step_size = step_size_at(a, t) * lr_scale;
+    for (int i = 0; i < L::kPerLane; ++i) radam_update(p[i], m[i], v[i], grad[i], grad_sq[i], s, step_size, a.coef);
+    __syncwarp();  // every lane has read the row's step count before lane 0 writes it
+    if (mine) {
+      if (g == 0) a.row_step[row] = t;
+      store_row<D>(m_row, g, m);
+      store_row<D>(v_row, g, v);
+    }
+  } else {
+    for (int i = 0; i < L::kPerLane; ++i) sgd_update(p[i], s * grad[i], a.adam.lr * lr_scale);
+  }
+  const float r = ball_retraction(group_sq_norm<D>(p));
+  if (r < 1.0f)
+    for (int i = 0; i < L::kPerLane; ++i) p[i] *= r;
+  if (mine) store_row<D>(p_row, g, p);
+}
+
 // The optimizer on one row, given the group's share of its summed gradient and per-lookup squares.
 // Every lane of the warp calls it (Adagrad's row sum shuffles); only `mine` groups write.
 template <int D>
@@ -182,6 +234,10 @@ __device__ void update_row(const SortedArgs& a, uint32_t row, int g, bool mine, 
   using L = RowLayout<D>;
   if (a.second_moment == SecondMoment::rows)
     for (int i = 0; i < L::kPerLane; ++i) grad_sq[i] = grad[i] * grad[i];
+  if (is_riemannian(a.optimizer)) {
+    update_row_riemannian<D>(a, row, g, mine, grad, grad_sq, step);
+    return;
+  }
   long long t = step;
   float acc = 0.0f, factor = 0.0f;
   if (mine && a.optimizer == Optimizer::lazy_adam) t = a.row_step[row] + 1;
@@ -406,6 +462,11 @@ __global__ void __launch_bounds__(kFinishThreads) sorted_finish(SortedArgs a) {
     const float gr = total.dense_grad[i];
     if (a.optimizer == Optimizer::adam || a.optimizer == Optimizer::lazy_adam)
       adam_update(sc->dense[i], sc->dense_m[i], sc->dense_v[i], gr, gr * gr, step_size, a.coef);
+    else if (a.optimizer == Optimizer::radam)  // a Euclidean parameter: plain Adam, on the global step
+      adam_update(sc->dense[i], sc->dense_m[i], sc->dense_v[i], gr, gr * gr, step_size * lr_scale_at(a, sc->step + 1),
+                  a.coef);
+    else if (a.optimizer == Optimizer::rsgd)
+      sgd_update(sc->dense[i], gr, a.adam.lr * lr_scale_at(a, sc->step + 1));
     else if (a.optimizer == Optimizer::sgd)
       sgd_update(sc->dense[i], gr, a.adam.lr);
     else
@@ -470,6 +531,9 @@ bool with_dims(int dims, F&& f) {
       return true;
     case 8:
       f.template operator()<8>();
+      return true;
+    case 10:  // the Poincaré paper's width
+      f.template operator()<10>();
       return true;
     case 16:
       f.template operator()<16>();

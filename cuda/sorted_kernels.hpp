@@ -63,10 +63,10 @@ struct SortedArgs {
   uint32_t max_samples;  // batch * (1 + negatives): the scratch below is sized for it
 
   float* table;         // (N, D)
-  float* table_m;       // (N, D) adam, lazy-adam
-  float* table_v;       // (N, D) adam, lazy-adam
+  float* table_m;       // (N, D) adam, lazy-adam, radam
+  float* table_v;       // (N, D) adam, lazy-adam, radam
   float* row_acc;       // (N,) adagrad
-  long long* row_step;  // (N,) lazy-adam
+  long long* row_step;  // (N,) lazy-adam, radam
   uint32_t* touched;    // (ceil(N / 32),) adam: rows this step updated; the decay skips and clears them
   uint32_t rows;
   int dims;
@@ -76,6 +76,7 @@ struct SortedArgs {
   SecondMoment second_moment;
   AdamHyper adam;
   AdamCoefficients coef;
+  long long burn_in;        // rsgd, radam: epochs at kBurnInFactor times the learning rate
   const float* step_sizes;  // (step_size_count,) adam_step_size_table: entry t - 1 is step t's
   uint32_t step_size_count;
 

@@ -21,7 +21,7 @@ namespace cudaembed {
 
 std::string unsupported_dims_message(int dims) {
   return fmt::format(
-      "--dims {}: the GPU's sorted-segment kernels are built for D = 1, 2, 3, 4, 8, 16, 32, 64, 128 and 256; "
+      "--dims {}: the GPU's sorted-segment kernels are built for D = 1, 2, 3, 4, 8, 10, 16, 32, 64, 128 and 256; "
       "choose one of those (or --device cpu, which takes any D)",
       dims);
 }
@@ -90,6 +90,7 @@ struct SortedTrainer::Buffers {
     a.second_moment = config.second_moment;
     a.adam = config.adam;
     a.coef = adam_coefficients(config.adam);
+    a.burn_in = config.burn_in;
     a.step_sizes = step_sizes.data();
     a.step_size_count = static_cast<uint32_t>(step_sizes.size());
     a.lookup_row = lookup_row.data();
@@ -169,7 +170,8 @@ SortedTrainer::SortedTrainer(const TrainConfig& config, const PairSet& pairs, co
   b.lookup_grad.resize(lookups * static_cast<std::size_t>(b.dims));
   b.sample_partials.resize(5 * samples);
   b.finish_partials.resize(finish_blocks(b.max_samples));
-  if (config.optimizer == Optimizer::adam || config.optimizer == Optimizer::lazy_adam)
+  if (config.optimizer == Optimizer::adam || config.optimizer == Optimizer::lazy_adam ||
+      config.optimizer == Optimizer::radam)
     b.step_sizes.upload(adam_step_size_table(config.adam), stream);
   b.cub_temp.resize(sorted_cub_temp_bytes(b.max_samples, b.key_bits));
 

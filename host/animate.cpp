@@ -370,7 +370,8 @@ std::string write_animation(const std::string& run_dir, const AnimateOptions& op
   PlotScene scene;
   scene.rgb = run.rgb;
   scene.names = run.names;
-  scene.unit_circle = run.normalize && (run.dims == 2 || run.dims == 3);
+  // The unit circle: where L2-normalised rows lie, or the boundary of the Poincaré disc.
+  scene.unit_circle = (run.normalize && (run.dims == 2 || run.dims == 3)) || (run.head == "poincare" && run.dims == 2);
   scene.sphere = run.normalize && run.dims == 3;
   scene.x_label = final_projection.x_label;
   scene.y_label = final_projection.y_label;

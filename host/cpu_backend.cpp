@@ -142,8 +142,9 @@ class CpuBackend final : public Backend {
     metrics.complete = true;
     if (sorted_) {
       shuffled_epoch_records(pairs_, config_.seed, epoch, records_);
+      const float lr_scale = is_riemannian(config_.optimizer) ? burn_in_scale(epoch, config_.burn_in) : 1.0f;
       train_steps(std::span<const PairRecord>(records_), stop, metrics,
-                  [&](auto batch) { cpu_sorted_step(state_, batch, config_, sorted_work_, metrics); });
+                  [&](auto batch) { cpu_sorted_step(state_, batch, config_, sorted_work_, metrics, lr_scale); });
       metrics.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start_time).count();
       metrics.parameters_finite = parameters_finite(state_);
       return metrics;

@@ -125,7 +125,7 @@ int run_evaluate_pairs(const EvaluateOptions& o) {
   if (sources.empty()) throw Error(fmt::format("{}: no positive pairs (label above 0.5) to rank", o.pairs));
 
   const std::vector<float> table = run.effective_embedding();  // (N, D), normalised for a cosine head
-  const Head head = run.head == "euclidean" ? Head::euclidean : Head::dot;
+  const Head head = run.head == "euclidean" ? Head::euclidean : run.head == "poincare" ? Head::poincare : Head::dot;
   const uint32_t sampled = eval_candidates_for(o.eval_candidates, run.rows);
   const RankingInput in{table,   run.dims, head,    model.dense_weight,         sources,
                         targets, &known,   sampled, o.seed.value_or(model.seed)};

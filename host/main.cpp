@@ -199,8 +199,9 @@ void add_train_options(CLI::App& cmd, TrainOptions& o, ChoiceNames& names) {
   cmd.add_flag("--normalize,--normalise", t.normalize, "L2-normalise each row before the head")->group(g);
   cmd.add_option("--head", names.head,
                  "How two rows are compared before Dense(1) + sigmoid: euclidean (squared distance, the tutorial's), "
-                 "dot (dot product) or cosine (dot product of L2-normalised rows)")
-      ->check(CLI::IsMember({"euclidean", "dot", "cosine"}))
+                 "dot (dot product), cosine (dot product of L2-normalised rows) or poincare (Poincaré distance in "
+                 "the unit ball, for hierarchies; trains with --optimizer radam or rsgd, radam by default)")
+      ->check(CLI::IsMember({"euclidean", "dot", "cosine", "poincare"}))
       ->capture_default_str()
       ->group(g);
   cmd.add_option("--init", names.init,
@@ -209,7 +210,7 @@ void add_train_options(CLI::App& cmd, TrainOptions& o, ChoiceNames& names) {
       ->check(CLI::IsMember({"robust", "keras"}))
       ->capture_default_str()
       ->group(g);
-  cmd.add_option("--init-range", o.init.embedding_range, "Embedding initialised U(-r, r)")
+  cmd.add_option("--init-range", o.init.embedding_range, "Embedding initialised U(-r, r) (--head poincare: 0.001)")
       ->check(CLI::Range(0.0f, 1e6f))
       ->capture_default_str()
       ->group(g);
@@ -225,12 +226,18 @@ void add_train_options(CLI::App& cmd, TrainOptions& o, ChoiceNames& names) {
       ->group(g);
   cmd.add_option("--optimizer", names.optimizer,
                  "adam (Keras's dense Adam: every row moves every step), lazy-adam (only the rows a step touches, "
-                 "each with its own step count), sgd, or adagrad (row-wise, FBGEMM's: one accumulator per row)")
-      ->check(CLI::IsMember({"adam", "lazy-adam", "sgd", "adagrad"}))
+                 "each with its own step count), sgd, adagrad (row-wise, FBGEMM's: one accumulator per row), or for "
+                 "--head poincare rsgd or radam (Riemannian SGD and Adam: the gradient rescaled by the ball's "
+                 "metric, each row retracted into the ball)")
+      ->check(CLI::IsMember({"adam", "lazy-adam", "sgd", "adagrad", "rsgd", "radam"}))
       ->capture_default_str()
       ->group(g);
-  cmd.add_option("--lr", t.adam.lr, "Learning rate (default: Keras's, 0.001; 0.01 for sgd)")
+  cmd.add_option("--lr", t.adam.lr, "Learning rate (default: Keras's, 0.001; 0.01 for sgd; 0.01 radam, 1 rsgd)")
       ->check(kPositive)
+      ->group(g);
+  cmd.add_option("--burn-in", t.burn_in,
+                 "radam, rsgd: the first N epochs at a tenth of the learning rate (Nickel & Kiela; default 10)")
+      ->check(CLI::Range(int64_t{0}, int64_t{10000000}))
       ->group(g);
   cmd.add_option("--beta1", t.adam.beta1, "Adam beta1")
       ->check(CLI::Range(0.0f, 0.999999f))
@@ -531,9 +538,10 @@ int main(int argc, char** argv) {
       "Write a synthetic pairs file: 'powerlaw' (CEPAIRS1, integer ids with catalogue-like popularity and a few\n"
       "very hot rows; coin-flip labels, for benchmarks) or 'latent' (points with known positions in the unit\n"
       "cube labelled by the tutorial's rule, names item0..; CSV or CEPAIRS1 by OUT's extension, and the\n"
-      "true positions in OUT.positions.npy, for checking what training recovers).");
-  synth_cmd->add_option("--kind", synth_opts.kind, "powerlaw or latent")
-      ->check(CLI::IsMember({"powerlaw", "latent"}))
+      "true positions in OUT.positions.npy, for checking what training recovers) or 'tree' (the transitive\n"
+      "closure of a random tree: (descendant, ancestor) positives named by path, r.0.2; for --head poincare).");
+  synth_cmd->add_option("--kind", synth_opts.kind, "powerlaw, latent or tree")
+      ->check(CLI::IsMember({"powerlaw", "latent", "tree"}))
       ->required();
   synth_cmd->add_option("--rows", synth_opts.rows, "Rows (distinct ids)")
       ->check(CLI::Range(uint64_t{1}, uint64_t{0xfffffffe}))
@@ -544,6 +552,13 @@ int main(int argc, char** argv) {
   synth_cmd->add_option("--hot-rows", synth_opts.hot_rows, "powerlaw: very hot rows")->capture_default_str();
   synth_cmd->add_option("--hot-fraction", synth_opts.hot_fraction, "powerlaw: share of draws going to the hot rows")
       ->check(CLI::Range(0.0f, 1.0f))
+      ->capture_default_str();
+  synth_cmd->add_option("--depth", synth_opts.depth, "tree: levels below the root")
+      ->check(CLI::Range(1, 32))
+      ->capture_default_str();
+  synth_cmd
+      ->add_option("--branching", synth_opts.branching, "tree: mean children per inner node (uniform in [1, 2B - 1])")
+      ->check(CLI::Range(1, 1000))
       ->capture_default_str();
   synth_cmd->add_option("--seed", synth_opts.seed, "Seed")->capture_default_str();
   synth_cmd->add_option("--out", synth_opts.out, "Output file: .csv, or anything else for CEPAIRS1")->required();
@@ -567,6 +582,12 @@ int main(int argc, char** argv) {
       train_opts.stop = &g_stop;
       parse_head(names.head, train_opts.train);
       train_opts.train.optimizer = parse_optimizer(names.optimizer);
+      if (train_opts.train.head == Head::poincare) {  // the paper's setting where not given
+        if (!train_cmd->count("--optimizer")) train_opts.train.optimizer = Optimizer::radam;
+        if (!train_cmd->count("--init-range")) train_opts.init.embedding_range = 1e-3f;
+        if (!train_cmd->count("--burn-in")) train_opts.train.burn_in = 10;
+      }
+      check_head_optimizer(train_opts.train);
       if (!train_cmd->count("--lr")) train_opts.train.adam.lr = default_learning_rate(train_opts.train.optimizer);
       if (names.deterministic) {
         if (train_opts.train.kernel != "auto" && train_opts.train.kernel != "deterministic")

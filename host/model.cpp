@@ -33,14 +33,15 @@ ModelState init_model(int64_t rows, int dims, const InitSpec& spec, Optimizer op
   // a distance shrinks (weight <= 0), a dot product grows (weight >= 0). The wrong half trains an
   // inverted embedding that the weight rarely climbs out of.
   const float limit = std::sqrt(3.0f), u = unit_from_bits(bits[n]);
-  const float robust_limit = spec.head == Head::euclidean ? -limit : limit;
+  const float robust_limit = spec.head == Head::dot ? limit : -limit;  // euclidean and poincare are distances
   s.dense[0] = spec.scheme == InitScheme::keras ? limit * (2.0f * u - 1.0f) : robust_limit * u;
   s.dense[1] = 0.0f;
-  if (optimizer == Optimizer::adam || optimizer == Optimizer::lazy_adam) {
+  if (optimizer == Optimizer::adam || optimizer == Optimizer::lazy_adam || optimizer == Optimizer::radam) {
     s.table_m.assign(n, 0.0f);
     s.table_v.assign(n, 0.0f);
   }
-  if (optimizer == Optimizer::lazy_adam) s.row_step.assign(static_cast<std::size_t>(rows), 0);
+  if (optimizer == Optimizer::lazy_adam || optimizer == Optimizer::radam)
+    s.row_step.assign(static_cast<std::size_t>(rows), 0);
   if (optimizer == Optimizer::adagrad) s.row_acc.assign(static_cast<std::size_t>(rows), 0.0f);
   return s;
 }

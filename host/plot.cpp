@@ -362,11 +362,13 @@ PlotScene make_plot_scene(const RunDir& run, const PlotOptions& options) {
   }
   scene.names = run.names;
   scene.labelled = find_names(run.names, options.labels, run.noun());
-  scene.unit_circle = run.normalize && (run.dims == 2 || run.dims == 3);
+  // The unit circle: where L2-normalised rows lie, or the boundary of the Poincaré disc.
+  scene.unit_circle = (run.normalize && (run.dims == 2 || run.dims == 3)) || (run.head == "poincare" && run.dims == 2);
   scene.sphere = run.normalize && run.dims == 3;
   scene.compass = axis_compass(projection);
   scene.title = options.title.empty() ? default_title(run) : options.title;
-  scene.subtitle = projection.view;
+  scene.subtitle = run.head == "poincare" && run.dims == 2 ? "the Poincaré disc: rows as trained, its boundary drawn"
+                                                           : projection.view;
   scene.x_label = projection.x_label;
   scene.y_label = projection.y_label;
   scene.size = options.size;

@@ -24,6 +24,7 @@ bool use_gpu_for(const std::string& device) {
 std::string neighbour_measure(const RunDir& run) {
   if (run.head == "cosine") return "cosine similarity";
   if (run.head == "dot") return "dot product";
+  if (run.head == "poincare") return "Poincaré distance";
   return "Euclidean distance";
 }
 
@@ -31,13 +32,19 @@ std::vector<Neighbour> nearest_neighbours(const RunDir& run, std::size_t query, 
   const std::vector<float> table = run.effective_embedding();  // (N, D), normalised for a cosine head
   // The query's row only, N distances: the same bits as row `query` of all_pairs_sq_distances on
   // either device, so a ranking and its ties do not depend on --device.
-  const std::vector<float> row = sq_distances_from_row(table, run.dims, query, use_gpu);
+  // A Poincaré head ranks by the Poincaré distance itself (row_poincare_distance, on the CPU).
+  const bool poincare = run.head == "poincare";
+  std::vector<float> row = poincare ? std::vector<float>(static_cast<std::size_t>(run.rows))
+                                    : sq_distances_from_row(table, run.dims, query, use_gpu);
+  const auto dims = static_cast<std::size_t>(run.dims);
+  if (poincare)
+    for (std::size_t j = 0; j < row.size(); ++j)
+      row[j] = row_poincare_distance(&table[query * dims], &table[j * dims], run.dims);
   const auto rgb_row = sq_distances_from_row(run.rgb, 3, query, false);
   const std::size_t n = row.size();
   // A dot or cosine head compares rows by their dot product: larger is more similar.
-  const bool by_similarity = run.head != "euclidean";
+  const bool by_similarity = run.head == "dot" || run.head == "cosine";
   std::vector<float> similarity(by_similarity ? n : 0);  // (N,)
-  const auto dims = static_cast<std::size_t>(run.dims);
   for (std::size_t j = 0; j < similarity.size(); ++j)
     similarity[j] = std::inner_product(table.begin() + static_cast<std::ptrdiff_t>(query * dims),
                                        table.begin() + static_cast<std::ptrdiff_t>((query + 1) * dims),
@@ -54,7 +61,8 @@ std::vector<Neighbour> nearest_neighbours(const RunDir& run, std::size_t query, 
   std::vector<Neighbour> out;
   for (std::size_t r = 0; r < count; ++r) {
     const std::size_t j = order[r];
-    out.push_back({j, std::sqrt(row[j]), std::sqrt(rgb_row[j]), by_similarity ? similarity[j] : 0.0f});
+    out.push_back(
+        {j, poincare ? row[j] : std::sqrt(row[j]), std::sqrt(rgb_row[j]), by_similarity ? similarity[j] : 0.0f});
   }
   return out;
 }
@@ -67,7 +75,7 @@ int run_neighbours(const NeighboursOptions& o) {
     auto c = [&](int ch) { return static_cast<int>(std::lround(run.rgb[i * 3 + ch] * 255)); };
     return fmt::format("#{:02X}{:02X}{:02X}", c(0), c(1), c(2));
   };
-  if (run.head != "euclidean") {  // ranked by the head's similarity, most similar first
+  if (run.head == "dot" || run.head == "cosine") {  // ranked by the head's similarity, most similar first
     // A colour run also shows each colour's hex and its RGB distance to the query.
     auto hex_cell = [&](std::size_t i) { return run.has_colours ? fmt::format("{:<8} ", hex(i)) : std::string(); };
     auto rgb_cell = [&](float d) { return run.has_colours ? fmt::format(" {:>10.4f}", d) : std::string(); };
@@ -84,15 +92,16 @@ int run_neighbours(const NeighboursOptions& o) {
     return 0;
   }
   if (!run.has_colours) {  // a run on a pairs file: names and embedding distances only
-    fmt::print("{} nearest to {} in {} (D = {}{}); distances are Euclidean\n", neighbours.size(), run.names[query],
-               o.run_dir, run.dims, run.normalize ? ", normalised" : "");
+    fmt::print("{} nearest to {} in {} (D = {}{}); distances are {}\n", neighbours.size(), run.names[query], o.run_dir,
+               run.dims, run.normalize ? ", normalised" : "", run.head == "poincare" ? "Poincaré" : "Euclidean");
     fmt::print("{:>4}  {:<28} {:>10}\n", "rank", "name", "embedding");
     for (std::size_t r = 0; r < neighbours.size(); ++r)
       fmt::print("{:>4}  {:<28} {:>10.4f}\n", r + 1, run.names[neighbours[r].row], neighbours[r].embedding_distance);
     return 0;
   }
-  fmt::print("{} nearest to {} ({}) in {} (D = {}{}); distances are Euclidean, RGB in [0, 1]^3\n", neighbours.size(),
-             run.names[query], hex(query), o.run_dir, run.dims, run.normalize ? ", normalised" : "");
+  fmt::print("{} nearest to {} ({}) in {} (D = {}{}); distances are {}, RGB in [0, 1]^3\n", neighbours.size(),
+             run.names[query], hex(query), o.run_dir, run.dims, run.normalize ? ", normalised" : "",
+             run.head == "poincare" ? "Poincaré" : "Euclidean");
   fmt::print("{:>4}  {:<28} {:<8} {:>10} {:>10}\n", "rank", "name", "hex", "embedding", "rgb");
   for (std::size_t r = 0; r < neighbours.size(); ++r) {
     const auto& nb = neighbours[r];

@@ -196,8 +196,9 @@ RunDir read_run_dir(const std::string& path) {
   } catch (const nlohmann::json::exception& e) {
     throw Error(fmt::format("{}: {}", json_path, e.what()));
   }
-  if (run.head != "euclidean" && run.head != "dot" && run.head != "cosine")
-    throw Error(fmt::format("{}: config.head is '{}', expected euclidean, dot or cosine", json_path, run.head));
+  if (run.head != "euclidean" && run.head != "dot" && run.head != "cosine" && run.head != "poincare")
+    throw Error(
+        fmt::format("{}: config.head is '{}', expected euclidean, dot, cosine or poincare", json_path, run.head));
 
   const std::string meta_path = (fs::path(path) / "metadata.tsv").string();
   std::istringstream meta(read_whole(meta_path, "metadata.tsv"));

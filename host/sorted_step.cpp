@@ -22,13 +22,40 @@ PairRecord step_sample(std::span<const PairRecord> batch, uint32_t s, int negati
   return {pair.a, negative_row(seed, step, s, rows), 0.0f, pair.weight};
 }
 
+namespace {
+
+// |x|^2 of a row, in index order (the segment kernel's order for a lane group of one).
+float row_sq_norm(const float* p, int dims) {
+  float sum = 0.0f;
+  for (int k = 0; k < dims; ++k) sum += p[k] * p[k];
+  return sum;
+}
+
+}  // namespace
+
 void apply_row_update(ModelState& state, int64_t row, const float* g, const float* g2, const TrainConfig& config,
-                      float step_size) {
+                      float step_size, float lr_scale) {
   const int dims = state.dims;
   const std::size_t base = static_cast<std::size_t>(row) * dims;
   float* p = &state.table[base];
   const float lr = config.adam.lr;
   switch (config.optimizer) {
+    case Optimizer::rsgd:
+    case Optimizer::radam: {
+      const float s = poincare_metric_scale(row_sq_norm(p, dims));  // at the row before the step
+      if (config.optimizer == Optimizer::radam) {
+        const float size = adam_step_size(config.adam, ++state.row_step[static_cast<std::size_t>(row)]) * lr_scale;
+        const AdamCoefficients coef = adam_coefficients(config.adam);
+        for (int k = 0; k < dims; ++k)
+          radam_update(p[k], state.table_m[base + k], state.table_v[base + k], g[k], g2[k], s, size, coef);
+      } else {
+        for (int k = 0; k < dims; ++k) sgd_update(p[k], s * g[k], lr * lr_scale);
+      }
+      const float r = ball_retraction(row_sq_norm(p, dims));
+      if (r < 1.0f)
+        for (int k = 0; k < dims; ++k) p[k] *= r;
+      break;
+    }
     case Optimizer::adam:
     case Optimizer::lazy_adam: {
       if (config.optimizer == Optimizer::lazy_adam)  // the row's own bias correction
@@ -67,7 +94,7 @@ void decay_untouched(ModelState& state, int64_t first, int64_t last, float step_
 }  // namespace
 
 void cpu_sorted_step(ModelState& state, std::span<const PairRecord> batch, const TrainConfig& config,
-                     SortedWorkspace& work, EpochMetrics& metrics) {
+                     SortedWorkspace& work, EpochMetrics& metrics, float lr_scale) {
   const int dims = state.dims;
   const auto rows = static_cast<uint32_t>(state.rows);
   const auto samples = static_cast<uint32_t>(batch.size() * (static_cast<std::size_t>(config.negatives) + 1));
@@ -128,7 +155,7 @@ void cpu_sorted_step(ModelState& state, std::span<const PairRecord> batch, const
     if (!per_lookup)
       for (int k = 0; k < dims; ++k) work.row_grad_sq[k] = work.row_grad[k] * work.row_grad[k];
     if (dense_adam) decay_untouched(state, untouched_from, row, step_size, coef);
-    apply_row_update(state, row, work.row_grad.data(), work.row_grad_sq.data(), config, step_size);
+    apply_row_update(state, row, work.row_grad.data(), work.row_grad_sq.data(), config, step_size, lr_scale);
     untouched_from = static_cast<int64_t>(row) + 1;
     first = last;
   }
@@ -140,10 +167,12 @@ void cpu_sorted_step(ModelState& state, std::span<const PairRecord> batch, const
     switch (config.optimizer) {
       case Optimizer::adam:
       case Optimizer::lazy_adam:
-        adam_update(state.dense[i], state.dense_m[i], state.dense_v[i], g, g * g, step_size, coef);
+      case Optimizer::radam:  // a Euclidean parameter: plain Adam, on the global step
+        adam_update(state.dense[i], state.dense_m[i], state.dense_v[i], g, g * g, step_size * lr_scale, coef);
         break;
       case Optimizer::sgd:
-        sgd_update(state.dense[i], g, config.adam.lr);
+      case Optimizer::rsgd:
+        sgd_update(state.dense[i], g, config.adam.lr * lr_scale);
         break;
       case Optimizer::adagrad:
         adagrad_update(state.dense[i], state.dense_v[i], g, config.adam.lr, config.adam.epsilon);

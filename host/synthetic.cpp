@@ -4,6 +4,8 @@
 #include <algorithm>
 #include <cmath>
 
+#include <fmt/format.h>
+
 #include "cudaembed/config.hpp"
 #include "cudaembed/error.hpp"
 #include "cudaembed/math.hpp"
@@ -63,6 +65,38 @@ uint64_t touched_rows_per_epoch(const PairSet& pairs, int64_t batch, uint64_t se
     total += static_cast<uint64_t>(std::unique(ids.begin(), ids.end()) - ids.begin());
   }
   return total;
+}
+
+TreeClosure tree_closure(const TreeSpec& spec) {
+  if (spec.depth < 1 || spec.depth > 32) throw Error("tree: depth must be in [1, 32]");
+  if (spec.branching < 1 || spec.branching > 1000) throw Error("tree: branching must be in [1, 1000]");
+  TreeClosure t;
+  t.parent = {0};
+  t.names = {"r"};
+  std::vector<uint32_t> level = {0};
+  for (int d = 0; d < spec.depth; ++d) {
+    const auto bits =
+        philox_bits_host(level.size(), mix64(spec.seed ^ 0x7472656500000000ull ^ static_cast<uint64_t>(d)));
+    std::vector<uint32_t> next;
+    for (std::size_t i = 0; i < level.size(); ++i) {  // one draw per inner node
+      const uint32_t children = 1 + index_from_bits(bits[i], static_cast<uint32_t>(2 * spec.branching - 1));
+      for (uint32_t c = 0; c < children; ++c) {
+        if (t.parent.size() >= 0xfffffffeull) throw Error("tree: more than 2^32 - 2 nodes");
+        next.push_back(static_cast<uint32_t>(t.parent.size()));
+        t.parent.push_back(level[i]);
+        t.names.push_back(fmt::format("{}.{}", t.names[level[i]], c));
+      }
+    }
+    level = std::move(next);
+  }
+  for (uint32_t node = 1; node < t.parent.size(); ++node)
+    for (uint32_t up = t.parent[node];; up = t.parent[up]) {
+      t.pairs.a.push_back(node);
+      t.pairs.b.push_back(up);
+      t.pairs.label.push_back(1.0f);
+      if (up == 0) break;
+    }
+  return t;
 }
 
 }  // namespace cudaembed

@@ -167,6 +167,7 @@ nlohmann::json run_config_json(const TrainOptions& o) {
           {"head", head_name(t)},
           {"optimizer", to_string(t.optimizer)},
           {"negatives", t.negatives},
+          {"burn_in", t.burn_in},
           {"epochs", t.epochs},
           {"batch", t.batch},
           {"lr", json_number(t.adam.lr)},
@@ -190,6 +191,7 @@ nlohmann::json options_json(const TrainOptions& o) {
           {"head", head_name(t)},
           {"optimizer", to_string(t.optimizer)},
           {"negatives", t.negatives},
+          {"burn_in", t.burn_in},
           {"pairs", o.pairs.count},
           {"label_threshold", o.pairs.threshold},
           {"init", to_string(o.init.scheme)},
@@ -230,6 +232,7 @@ TrainOptions options_from_json(const nlohmann::json& j) {
   t.normalize = j.at("normalize").get<bool>();
   t.optimizer = parse_optimizer(j.value("optimizer", std::string("adam")));
   t.negatives = j.value("negatives", 0);
+  t.burn_in = j.value("burn_in", int64_t{0});
   t.epochs = j.at("epochs").get<int64_t>();
   t.batch = j.at("batch").get<int64_t>();
   t.adam = {j.at("lr").get<float>(), j.at("beta1").get<float>(), j.at("beta2").get<float>(),

@@ -13,7 +13,8 @@ struct TrainConfig {
   bool normalize = false;  // L2-normalise each row before the head
   Head head = Head::euclidean;
   Optimizer optimizer = Optimizer::adam;
-  int negatives = 0;  // random negatives drawn per pair, each step
+  int negatives = 0;    // random negatives drawn per pair, each step
+  int64_t burn_in = 0;  // Riemannian optimizers: the first epochs at kBurnInFactor times the learning rate
   int64_t epochs = 500;
   int64_t batch = 512;  // the last partial batch of an epoch is kept
   AdamHyper adam;       // adam.lr is every optimizer's learning rate, adam.epsilon Adagrad's too
@@ -29,13 +30,17 @@ bool needs_sorted_path(const TrainConfig& config, bool weighted_pairs);
 
 SecondMoment parse_second_moment(const std::string& name);
 const char* to_string(SecondMoment moment);
-// "euclidean", "dot" or "cosine" (dot on normalised rows): sets head and normalize.
+// "euclidean", "dot", "cosine" (dot on normalised rows) or "poincare": sets head and normalize.
 void parse_head(const std::string& name, TrainConfig& config);
 std::string head_name(const TrainConfig& config);
 Optimizer parse_optimizer(const std::string& name);
 const char* to_string(Optimizer optimizer);
-// Keras's default learning rate for each optimizer.
+// Keras's default learning rate for each optimizer; the Riemannian ones', what trains a tree closure.
 float default_learning_rate(Optimizer optimizer);
+// Throws where the head and the optimizer do not go together: the Poincaré head needs a Riemannian
+// optimizer (which keeps rows inside the ball) and no normalisation; the Riemannian optimizers need
+// the Poincaré head; --burn-in needs a Riemannian optimizer.
+void check_head_optimizer(const TrainConfig& config);
 
 // Batches per epoch over `pairs` pairs: ceil(pairs / batch).
 inline int64_t steps_per_epoch(uint64_t pairs, int64_t batch) {

@@ -61,13 +61,16 @@ struct SortedWorkspace {
 // backward into its own lookup gradient, the lookups sorted by row, each row's gradients summed
 // in lookup order, then the optimizer applied to that row in place. No dense gradient table.
 // Keras's dense Adam also moves the rows the batch did not touch, with a zero gradient.
+// lr_scale multiplies every learning rate of the step (the Riemannian optimizers' burn-in; 1 otherwise).
 void cpu_sorted_step(ModelState& state, std::span<const PairRecord> batch, const TrainConfig& config,
-                     SortedWorkspace& work, EpochMetrics& metrics);
+                     SortedWorkspace& work, EpochMetrics& metrics, float lr_scale = 1.0f);
 
 // The update of one row, given its summed gradient g and per-lookup squares g2 (D values each):
 // what the segment kernels apply too. `step_size` is Adam's for the step being taken, computed once
-// per step by the caller; lazy Adam replaces it with the row's own.
+// per step by the caller; lazy Adam replaces it with the row's own. The Riemannian optimizers
+// rescale g by the Poincaré metric at the row, step (radam with the row's own step count, times
+// lr_scale, as rsgd's learning rate) and retract the row into the ball.
 void apply_row_update(ModelState& state, int64_t row, const float* g, const float* g2, const TrainConfig& config,
-                      float step_size);
+                      float step_size, float lr_scale = 1.0f);
 
 }  // namespace cudaembed

@@ -65,6 +65,22 @@ CE_HD float row_sq_distance(const float* a, const float* b, int dims) {
   return static_cast<float>(sum);
 }
 
+// The Poincaré distance of rows a and b of the unit ball, arcosh(1 + 2 |a - b|^2 / ((1 - |a|^2)(1 - |b|^2))),
+// for queries and metrics: the sums in double in index order, 1 - |x|^2 floored at 1e-5 (training's
+// margin, kBallEpsilon below), arcosh(1 + t) as log1p(t + sqrt(t (t + 2))), rounded once to float.
+CE_HD float row_poincare_distance(const float* a, const float* b, int dims) {
+  double sq = 0.0, sq_a = 0.0, sq_b = 0.0;
+  for (int k = 0; k < dims; ++k) {
+    const double x = a[k], y = b[k], diff = x - y;
+    sq = dadd_rn(sq, dmul_rn(diff, diff));
+    sq_a = dadd_rn(sq_a, dmul_rn(x, x));
+    sq_b = dadd_rn(sq_b, dmul_rn(y, y));
+  }
+  const double alpha = std::fmax(1.0 - sq_a, 1e-5), beta = std::fmax(1.0 - sq_b, 1e-5);
+  const double t = 2.0 * sq / (alpha * beta);
+  return static_cast<float>(std::log1p(t + std::sqrt(t * (t + 2.0))));
+}
+
 // ---- Random bits to values (shared by cuRAND's host and device generators' outputs) ----
 
 // Maps 32 random bits to [0, n) by multiply-shift: in range by construction, no modulo bias worth
@@ -247,6 +263,13 @@ CE_HD T log1p_unit(T t) {
   return u == T(1) ? t : log_of(u) * (t / (u - T(1)));
 }
 
+// arcosh(1 + t) for t >= 0, stable near t = 0 where arcosh(x) = log(x + sqrt(x^2 - 1)) cancels:
+// log1p(t + sqrt(t (t + 2))). (log1p_unit's identity holds for any t >= 0, not only t <= 1.)
+template <class T>
+CE_HD T arcosh_1p(T t) {
+  return log1p_unit(t + std::sqrt(t * (t + T(2))));
+}
+
 // Binary cross-entropy from the logit, the stable form tf.nn.sigmoid_cross_entropy_with_logits
 // uses (and tf.keras uses for a sigmoid output): max(z,0) - z*y + log1p(exp(-|z|)).
 template <class T>
@@ -263,7 +286,15 @@ CE_HD LogitLoss<T> bce_from_logit(T z, T label) {
 enum class Head : int {
   euclidean,  // squared Euclidean distance: the tutorial's
   dot,        // dot product (word2vec's)
+  poincare,   // Poincaré distance in the open unit ball (Nickel & Kiela 2017), for hierarchies
 };
+
+// The Poincaré ball's margin: rows are kept at |x| <= 1 - kBallEpsilon (the retraction), and the
+// forward floors 1 - |x|^2 at kBallEpsilon, which only a row placed outside by hand can reach.
+constexpr float kBallEpsilon = 1e-5f;
+// Floor on t (t + 2) under arcosh(1 + t)'s derivative 1 / sqrt(t (t + 2)): at u = v (t = 0) the
+// distance has no gradient direction; with the floor the pair's gradient there is exactly zero.
+constexpr float kArcoshFloor = 1e-30f;
 
 // tf.math.l2_normalize's floor on the squared norm: rows shorter than this are scaled, not projected.
 constexpr float kNormalizeEpsilon = 1e-12f;
@@ -276,12 +307,20 @@ struct PairForward {
   T dot_a, dot_b;  // <n_x, dL/dn_x> / dL/dscore where the projection applies, else 0
   // 0 where a row's gradient is exactly zero, else 1 (see head_finish).
   T live_a = 1, live_b = 1;
+  // Poincaré: d distance / d(1 + t) times 4 / (alpha beta), t = 2 |u - v|^2 / (alpha beta), alpha = 1 - |u|^2,
+  // beta = 1 - |v|^2; then dot_a, dot_b hold |u - v|^2 / alpha and |u - v|^2 / beta.
+  T factor = 0;
 };
 
 // One element's share of the forward sums: na, nb are element k of the (normalised) rows.
 template <class T>
 CE_HD void head_accumulate(Head head, T na, T nb, PairForward<T>& f) {
-  if (head == Head::euclidean) {
+  if (head == Head::poincare) {  // |u - v|^2, |u|^2, |v|^2; head_finish turns them into the distance
+    const T diff = na - nb;
+    f.score += diff * diff;
+    f.dot_a += na * na;
+    f.dot_b += nb * nb;
+  } else if (head == Head::euclidean) {
     const T diff = na - nb;
     f.score += diff * diff;
     f.dot_a += na * diff;
@@ -297,6 +336,16 @@ CE_HD void head_accumulate(Head head, T na, T nb, PairForward<T>& f) {
 // that Adam's division by sqrt(v) amplifies to steps of order lr. So it is zeroed outright.
 template <class T>
 CE_HD void head_finish(Head head, int dims, bool project_a, bool project_b, PairForward<T>& f) {
+  if (head == Head::poincare) {  // never normalised (parse_head refuses it)
+    const T alpha = std::fmax(T(1) - f.dot_a, T(kBallEpsilon)), beta = std::fmax(T(1) - f.dot_b, T(kBallEpsilon));
+    const T sq = f.score;
+    const T t = T(2) * sq / (alpha * beta);
+    f.score = arcosh_1p(t);
+    f.factor = T(4) / (alpha * beta * std::sqrt(std::fmax(t * (t + T(2)), T(kArcoshFloor))));
+    f.dot_a = sq / alpha;
+    f.dot_b = sq / beta;
+    return;
+  }
   if (head == Head::dot) f.dot_a = f.dot_b = f.score;
   if (!project_a) f.dot_a = 0;
   if (!project_b) f.dot_b = 0;
@@ -312,15 +361,23 @@ struct HeadScale {
 
 template <class T>
 CE_HD HeadScale<T> head_scale(Head head, const PairForward<T>& f, T ds) {
+  if (head == Head::poincare) return {ds * f.factor, ds * f.factor};
   if (head == Head::euclidean) return {T(2) * ds * f.inv_a * f.live_a, T(-2) * ds * f.inv_b * f.live_b};
   return {ds * f.inv_a * f.live_a, ds * f.inv_b * f.live_b};
 }
 
 // Element k of both rows' gradients. dL/dn_a is 2 ds (n_a - n_b) for the distance and ds n_b for
-// the dot product; through n = e / ||e|| it becomes (g - n <n, g>) / ||e||.
+// the dot product; through n = e / ||e|| it becomes (g - n <n, g>) / ||e||. For the Poincaré
+// distance d = arcosh(1 + t): dd/du = factor ((u - v) + |u - v|^2 / alpha u), and the same for v
+// with the roles swapped (Nickel & Kiela 2017, eq. 4): the Euclidean gradient, which the
+// Riemannian optimizers rescale.
 template <class T>
 CE_HD void head_gradient(Head head, T na, T nb, const PairForward<T>& f, const HeadScale<T>& scale, T& ga, T& gb) {
-  if (head == Head::euclidean) {
+  if (head == Head::poincare) {
+    const T diff = na - nb;
+    ga = scale.a * (diff + na * f.dot_a);
+    gb = scale.b * (nb * f.dot_b - diff);
+  } else if (head == Head::euclidean) {
     const T diff = na - nb;
     ga = scale.a * (diff - na * f.dot_a);
     gb = scale.b * (diff - nb * f.dot_b);
@@ -450,7 +507,12 @@ enum class Optimizer : int {
   lazy_adam,  // Adam on the rows a step touches only, each with its own step count
   sgd,        // p -= lr g
   adagrad,    // row-wise (FBGEMM's): one accumulator per row, of the mean squared gradient
+  rsgd,       // Riemannian SGD on the Poincaré ball (Nickel & Kiela 2017)
+  radam,      // Riemannian Adam on the Poincaré ball (Becigneul & Ganea 2019), lazy: per-row step counts
 };
+
+// Whether an optimizer is a Riemannian one, for the Poincaré head.
+CE_HD bool is_riemannian(Optimizer optimizer) { return optimizer == Optimizer::rsgd || optimizer == Optimizer::radam; }
 
 CE_HD void sgd_update(float& param, float g, float lr) { param -= lr * g; }
 
@@ -464,6 +526,41 @@ CE_HD float adagrad_row_factor(float& acc, float mean_g2, float lr, float epsilo
 // Adagrad for one ungrouped parameter (the Dense layer's): its own accumulator of g^2.
 CE_HD void adagrad_update(float& param, float& acc, float g, float lr, float epsilon) {
   param -= g * adagrad_row_factor(acc, g * g, lr, epsilon);
+}
+
+// ---- Riemannian optimization on the Poincaré ball ----
+// The ball's metric is lambda_x^2 times the Euclidean one, lambda_x = 2 / (1 - |x|^2). A row's
+// Riemannian gradient is its Euclidean gradient times 1 / lambda_x^2 = (1 - |x|^2)^2 / 4, taken at
+// the row before the step; after the step the retraction puts the row back inside the ball.
+
+// The Riemannian optimizers' burn-in (Nickel & Kiela 2017, sec. 3): the first epochs at this
+// fraction of the learning rate, so that the initial angular layout forms before rows move outwards.
+constexpr float kBurnInFactor = 0.1f;
+
+CE_HD float burn_in_scale(int64_t epoch, int64_t burn_in_epochs) {
+  return epoch < burn_in_epochs ? kBurnInFactor : 1.0f;
+}
+
+// 1 / lambda_x^2 = (1 - |x|^2)^2 / 4 from |x|^2.
+CE_HD float poincare_metric_scale(float sq_norm) {
+  const float alpha = std::fmax(1.0f - sq_norm, 0.0f);
+  return alpha * alpha * 0.25f;
+}
+
+// The retraction's factor: 1 inside the ball of radius 1 - kBallEpsilon, else that radius / |x|.
+CE_HD float ball_retraction(float sq_norm) {
+  constexpr float kMaxNorm = 1.0f - kBallEpsilon;
+  const float norm = std::sqrt(sq_norm);
+  return norm > kMaxNorm ? kMaxNorm / norm : 1.0f;
+}
+
+// One element of Riemannian Adam in geoopt's RiemannianAdam form: the first moment of the
+// Riemannian gradient s g, the second of its squared Riemannian norm per element, lambda^2 (s g)^2 =
+// s g^2 (g2 is g^2 or the per-lookup sum, as adam_update's), then a Euclidean step that the caller
+// retracts. s = poincare_metric_scale(|x|^2).
+CE_HD void radam_update(float& param, float& m, float& v, float g, float g2, float s, float step_size,
+                        const AdamCoefficients& c) {
+  adam_update(param, m, v, s * g, s * g2, step_size, c);
 }
 
 }  // namespace cudaembed

@@ -11,7 +11,7 @@ namespace cudaembed {
 
 enum class InitScheme {
   robust,  // Keras's, but with the Dense weight's sign drawn to fit the head, so training starts in
-           // the right basin: <= 0 for a distance (euclidean), >= 0 for a similarity (dot, cosine)
+           // the right basin: <= 0 for a distance (euclidean, poincare), >= 0 for a similarity (dot, cosine)
   keras,   // exactly Keras's defaults: Dense weight glorot-uniform, either sign
 };
 
@@ -24,8 +24,8 @@ struct ModelState {
   std::vector<float> table;  // (N, D) embedding
   float dense[2] = {0, 0};   // Dense(1): weight, bias
   // Optimizer state, sized for the optimizer in use (empty where it has none):
-  //   adam, lazy-adam: moments table_m, table_v (N, D) and dense_m, dense_v;
-  //   lazy-adam also row_step (N,), each row's own update count;
+  //   adam, lazy-adam, radam: moments table_m, table_v (N, D) and dense_m, dense_v;
+  //   lazy-adam, radam also row_step (N,), each row's own update count;
   //   adagrad: row_acc (N,), and dense_v as the Dense layer's accumulators.
   std::vector<float> table_m, table_v;
   std::vector<float> row_acc;

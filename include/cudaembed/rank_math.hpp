@@ -22,9 +22,10 @@ CE_HD float row_dot(const float* a, const float* b, int dims) {
   return static_cast<float>(sum);
 }
 
-// The head's score of rows a and b: the squared distance (euclidean) or the dot product (dot; a
-// cosine head is dot on rows the caller has L2-normalised).
+// The head's score of rows a and b: the squared distance (euclidean), the dot product (dot; a
+// cosine head is dot on rows the caller has L2-normalised) or the Poincaré distance (poincare).
 CE_HD float head_score(Head head, const float* a, const float* b, int dims) {
+  if (head == Head::poincare) return row_poincare_distance(a, b, dims);
   return head == Head::euclidean ? row_sq_distance(a, b, dims) : row_dot(a, b, dims);
 }
 

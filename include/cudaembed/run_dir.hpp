@@ -25,7 +25,7 @@ struct RunDir {
   int dims = 0;
   bool normalize = false;           // from run.json: the model compared L2-normalised rows
   bool rows_l2_normalized = false;  // from run.json: embedding.npy and snapshots.npy hold them already
-  std::string head = "euclidean";   // from run.json: "euclidean", "dot" or "cosine" (dot on normalised rows)
+  std::string head = "euclidean";   // from run.json: "euclidean", "dot", "cosine" or "poincare"
   std::vector<float> embedding;     // (N, D), embedding.npy
   std::vector<std::string> names;   // (N,), metadata.tsv
   std::vector<float> rgb;           // (N, 3) in [0, 1], from metadata.tsv's hex column (one plain colour without it)

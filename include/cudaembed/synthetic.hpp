@@ -3,6 +3,7 @@
 #pragma once
 
 #include <cstdint>
+#include <string>
 #include <vector>
 
 #include "cudaembed/pairs.hpp"
@@ -34,6 +35,23 @@ struct LatentPairs {
   PairSet pairs;
 };
 LatentPairs latent_pairs(const LatentSpec& spec);
+
+// A random rooted tree and its transitive closure, the data the Poincaré head is for: every node
+// but the root gets a parent; each node above the last level has a child count drawn uniformly
+// from [1, 2 branching - 1] (so `branching` on average), and the closure holds one positive pair
+// (descendant, ancestor) per ancestor of each node, as Nickel & Kiela's WordNet closure does.
+// Nodes are numbered breadth-first (0 is the root) and named by their path: "r", "r.0", "r.0.2", ...
+struct TreeSpec {
+  int depth = 6;      // levels below the root
+  int branching = 3;  // mean children per inner node
+  uint64_t seed = 42;
+};
+struct TreeClosure {
+  std::vector<uint32_t> parent;  // (nodes,) parent[0] = 0 for the root
+  std::vector<std::string> names;
+  PairSet pairs;  // (descendant, ancestor), label 1
+};
+TreeClosure tree_closure(const TreeSpec& spec);
 
 // Rows each step of an epoch touches, summed over the epoch's steps (the optimizer's work).
 uint64_t touched_rows_per_epoch(const PairSet& pairs, int64_t batch, uint64_t seed, int64_t epoch);

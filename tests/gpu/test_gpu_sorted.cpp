@@ -3,12 +3,15 @@
 // long enough for the block-per-row kernel; runs of exact lengths around the hot threshold; many
 // blocks of sorted_finish; Adam past the end of its step-size table; bit-identical repeats, and a
 // replayed step graph bit-identical to launching each kernel; the unsupported-width error.
+#include <algorithm>
+#include <cmath>
 #include <string>
 #include <vector>
 
 #include <catch2/catch.hpp>
 
 #include "cuda_check.hpp"
+#include "cudaembed/link_prediction.hpp"
 #include "cudaembed/synthetic.hpp"
 #include "cudaembed/trainer.hpp"
 #include "sorted_kernels.hpp"
@@ -260,4 +263,69 @@ TEST_CASE("adam past the end of its step-size table, and with none, trains like 
   CHECK(gpu.step == 192);
   if (optimizer == Optimizer::lazy_adam)  // the hot rows' own step counts went past the table
     CHECK(*std::max_element(gpu.row_step.begin(), gpu.row_step.end()) > 180);
+}
+
+TEST_CASE("sorted kernels train the Poincaré head like the CPU sorted step", "[gpu][small][poincare]") {
+  const Optimizer optimizer = GENERATE(Optimizer::rsgd, Optimizer::radam);
+  const int dims = GENERATE(2, 10, 16);
+  TrainConfig cfg = sorted_config(optimizer, dims);
+  parse_head("poincare", cfg);
+  cfg.adam.lr = default_learning_rate(optimizer);
+  cfg.negatives = 1;
+  cfg.burn_in = 1;  // epoch 0 at a tenth of the rate, epoch 1 at the full rate
+  INFO(to_string(optimizer) << ", D " << dims);
+  // Beyond the other heads' differences (lane-order sums, FMA contraction), the GPU's logf and
+  // expf are not the CPU's Cephes log_float and exp_float (both within 2 ulp): check_against_cpu's
+  // tolerances hold, 2e-5 + 1e-3 relative on the table.
+  const ModelState gpu = check_against_cpu(cfg, hot_pairs(3000), 3000, 2);
+  double worst = 0;
+  for (int64_t r = 0; r < gpu.rows; ++r) {
+    double sq = 0;
+    for (int k = 0; k < dims; ++k) sq += static_cast<double>(gpu.table[r * dims + k]) * gpu.table[r * dims + k];
+    worst = std::max(worst, sq);
+  }
+  CHECK(std::sqrt(worst) < 1.0);
+}
+
+TEST_CASE("the GPU keeps every row inside the ball, hot rows included", "[gpu][small][poincare]") {
+  const Optimizer optimizer = GENERATE(Optimizer::rsgd, Optimizer::radam);
+  TrainConfig cfg = sorted_config(optimizer, 10);
+  parse_head("poincare", cfg);
+  cfg.adam.lr = optimizer == Optimizer::rsgd ? 1000.0f : 1.0f;  // far past anything sensible
+  cfg.negatives = 2;
+  const uint32_t rows = 3000;
+  ModelState s = init_model(rows, 10, InitSpec{InitScheme::robust, 0.5f, 3, Head::poincare}, optimizer);
+  auto backend = make_cuda_backend(cfg);
+  train(*backend, hot_pairs(rows), s, 3, nullptr);
+  REQUIRE(parameters_finite(s));
+  std::vector<bool> touched(rows, false);  // rows no step looked up may still be where init put them
+  const PairSet pairs = hot_pairs(rows);
+  for (std::size_t i = 0; i < pairs.size(); ++i) touched[pairs.a[i]] = touched[pairs.b[i]] = true;
+  double worst = 0;
+  for (uint32_t r = 0; r < rows; ++r) {
+    if (!touched[r]) continue;
+    double sq = 0;
+    for (int k = 0; k < 10; ++k) sq += static_cast<double>(s.table[r * 10 + k]) * s.table[r * 10 + k];
+    worst = std::max(worst, std::sqrt(sq));
+  }
+  INFO(to_string(optimizer));
+  CHECK(worst < 1.0 - 1e-5 + 1e-6);
+}
+
+TEST_CASE("a small tree closure is recovered on the GPU", "[gpu][poincare]") {
+  const TreeClosure tree = tree_closure({4, 3, 4});  // 89 nodes, as the CPU's test
+  const auto rows = static_cast<uint32_t>(tree.names.size());
+  TrainConfig cfg = sorted_config(Optimizer::radam, 10);
+  parse_head("poincare", cfg);
+  cfg.adam.lr = default_learning_rate(Optimizer::radam);
+  cfg.negatives = 10;
+  cfg.batch = 32;
+  cfg.burn_in = 10;
+  ModelState s = init_model(rows, 10, InitSpec{InitScheme::robust, 1e-3f, 7, Head::poincare}, cfg.optimizer);
+  auto backend = make_cuda_backend(cfg);
+  train(*backend, tree.pairs, s, 400, nullptr);
+  const PairSet* sets[] = {&tree.pairs};
+  const Reconstruction r = reconstruction(s.table, 10, Head::poincare, s.dense[0], known_positives(rows, sets), false);
+  INFO("MAP " << r.map << ", mean rank " << r.mean_rank);
+  CHECK(r.map > 0.95);  // the CPU's threshold (tests/test_poincare.cpp)
 }
