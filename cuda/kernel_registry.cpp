@@ -1,5 +1,5 @@
 // The kernel variants --kernel can name. Adding a variant: its launcher in a .cu file, one entry here,
-// its name in cuda_kernel_names() (host/backend.cpp; a test checks the two agree).
+// its name in cuda_kernel_names() (host/train/backend.cpp; a test checks the two agree).
 #include <fmt/format.h>
 
 #include "cuda_check.hpp"

@@ -104,7 +104,7 @@ __device__ StepShape step_shape(const SortedArgs& a) {
   return s;
 }
 
-// Sample s of the step, as host/sorted_step.cpp's step_sample.
+// Sample s of the step, as host/train/sorted_step.cpp's step_sample.
 __device__ PairRecord step_sample(const SortedArgs& a, const StepShape& shape, uint32_t s) {
   const uint32_t group = static_cast<uint32_t>(a.negatives) + 1;
   const PairRecord pair = a.pairs[permute_index(shape.first + s / group, a.pair_count, shape.key)];
@@ -187,7 +187,7 @@ __device__ __forceinline__ float lr_scale_at(const SortedArgs& a, long long step
   return burn_in_scale((step - 1) / a.steps_per_epoch, a.burn_in);
 }
 
-// rsgd and radam on one row, as host/sorted_step.cpp's apply_row_update: the gradient rescaled by
+// rsgd and radam on one row, as host/train/sorted_step.cpp's apply_row_update: the gradient rescaled by
 // the metric at the row, the step, the retraction. Every lane of the warp calls it (the norms
 // shuffle); groups that are not `mine` work on zeros and write nothing.
 template <int D>

@@ -24,7 +24,7 @@
 #include "cudaembed/checkpoint.hpp"
 #include "cudaembed/pairs.hpp"
 #include "cudaembed/version.hpp"
-#include "input_text.hpp"
+#include "text/input_text.hpp"
 #include "test_support.hpp"
 
 using cudaembed::test::cudaembed_binary;

@@ -14,7 +14,7 @@
 
 #include "cudaembed/link_prediction.hpp"
 #include "cudaembed/validation.hpp"
-#include "held_out.hpp"
+#include "data/held_out.hpp"
 #include "test_support.hpp"
 
 using namespace cudaembed;

@@ -7,13 +7,13 @@
 #include <curand.h>
 #include <catch2/catch.hpp>
 
-#include "philox_host.hpp"
+#include "data/philox_host.hpp"
 
 using namespace cudaembed;
 
 namespace {
 
-// cuRAND's host Philox4x32-10 as host/philox_host.cpp once called it, with an offset.
+// cuRAND's host Philox4x32-10 as host/data/philox_host.cpp once called it, with an offset.
 std::vector<uint32_t> curand_host_bits(uint64_t count, uint64_t seed, uint64_t offset) {
   std::vector<uint32_t> bits(count);
   if (count == 0) return bits;

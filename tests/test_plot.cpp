@@ -24,7 +24,7 @@
 #include "cudaembed/error.hpp"
 #include "cudaembed/outputs.hpp"
 #include "cudaembed/plot.hpp"
-#include "plot_render.hpp"
+#include "outputs/plot_render.hpp"
 #include "test_support.hpp"
 
 using cudaembed::test::cudaembed_binary;

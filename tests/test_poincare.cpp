@@ -1,4 +1,4 @@
-// The Poincaré head (math.hpp) and its Riemannian optimizers (host/sorted_step.cpp): gradients
+// The Poincaré head (math.hpp) and its Riemannian optimizers (host/train/sorted_step.cpp): gradients
 // against finite differences in double, near the boundary too; the stable arcosh; rows that stay
 // inside the ball whatever the learning rate, a hot row included; one rsgd step by hand; a small
 // tree closure recovered end to end; the command line from `synth --kind tree` to `evaluate`.

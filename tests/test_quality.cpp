@@ -10,7 +10,7 @@
 #include "cudaembed/distances.hpp"
 #include "cudaembed/quality.hpp"
 #include "cudaembed/trainer.hpp"
-#include "query_commands.hpp"
+#include "cli/query_commands.hpp"
 #include "test_support.hpp"
 #include "tolerance.hpp"
 

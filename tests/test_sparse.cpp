@@ -1,4 +1,4 @@
-// The sorted-segment path (host/sorted_step.cpp): every head and optimizer against a plain
+// The sorted-segment path (host/train/sorted_step.cpp): every head and optimizer against a plain
 // reference written here independently (a dense gradient table, then the optimizer row by row),
 // duplicates counted once, determinism, state carried across a reload, and recovery of known
 // positions end to end through a pairs file.

@@ -1,4 +1,4 @@
-// Link-prediction ranking, written once: the CPU reference (host/link_prediction.cpp) and the CUDA
+// Link-prediction ranking, written once: the CPU reference (host/outputs/link_prediction.cpp) and the CUDA
 // kernel (cuda/rank_kernels.cu) both call these __host__ __device__ helpers on the same RankView,
 // so a query's counts are the same integers on either device.
 //

@@ -1,4 +1,4 @@
-// libFuzzer target for the colour CSV parser (host/colours_csv.cpp). Built and run by
+// libFuzzer target for the colour CSV parser (host/data/colours_csv.cpp). Built and run by
 // tests/fuzz/run_fuzz.sh with ASan and UBSan. A finding is: a crash or sanitizer report, an
 // exception other than cudaembed::Error escaping, a hang (-timeout), or a broken invariant below
 // (reported through abort() with the reason on stderr).

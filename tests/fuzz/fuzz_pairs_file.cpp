@@ -1,4 +1,4 @@
-// libFuzzer target for the pairs reader (host/pairs_file.cpp: the chunked CSV parser and CEPAIRS1).
+// libFuzzer target for the pairs reader (host/data/pairs_file.cpp: the chunked CSV parser and CEPAIRS1).
 // Built and run by tests/fuzz/run_fuzz.sh with ASan and UBSan. A finding is: a crash or sanitizer
 // report, an exception other than cudaembed::Error escaping, a hang (-timeout), or a broken invariant
 // below (reported through abort() with the reason on stderr).
@@ -27,7 +27,7 @@
 
 #include "cudaembed/error.hpp"
 #include "cudaembed/pairs_file.hpp"
-#include "input_text.hpp"
+#include "text/input_text.hpp"
 
 namespace {
 

@@ -79,8 +79,8 @@ fuzz() {
   return "$rc"
 }
 
-build fuzz_colours_csv "$root/host/colours_csv.cpp" "$root/host/input_text.cpp" "$root/tests/fuzz/fuzz_colours_csv.cpp"
-build fuzz_pairs_file "$root/host/pairs_file.cpp" "$root/host/input_text.cpp" "$root/host/outputs.cpp" \
+build fuzz_colours_csv "$root/host/data/colours_csv.cpp" "$root/host/text/input_text.cpp" "$root/tests/fuzz/fuzz_colours_csv.cpp"
+build fuzz_pairs_file "$root/host/data/pairs_file.cpp" "$root/host/text/input_text.cpp" "$root/host/outputs/outputs.cpp" \
   "$root/tests/fuzz/fuzz_pairs_file.cpp"
 
 corpus="$build/corpus"

@@ -11,7 +11,7 @@
 #include <catch2/catch.hpp>
 
 #include "cudaembed/link_prediction.hpp"
-#include "held_out.hpp"
+#include "data/held_out.hpp"
 #include "test_support.hpp"
 
 using namespace cudaembed;

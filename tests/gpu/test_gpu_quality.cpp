@@ -14,7 +14,7 @@
 #include "cudaembed/quality.hpp"
 #include "test_support.hpp"
 #include "tolerance.hpp"
-#include "query_commands.hpp"
+#include "cli/query_commands.hpp"
 
 using namespace cudaembed;
 using test::Tolerance;

@@ -1,4 +1,4 @@
-// The sorted-segment kernels (cuda/sorted_kernels.cu) against their CPU twin (host/sorted_step.cpp):
+// The sorted-segment kernels (cuda/sorted_kernels.cu) against their CPU twin (host/train/sorted_step.cpp):
 // every optimizer and head over the instantiated widths, with negatives, pair weights and hot rows
 // long enough for the block-per-row kernel; runs of exact lengths around the hot threshold; many
 // blocks of sorted_finish; Adam past the end of its step-size table; bit-identical repeats, and a

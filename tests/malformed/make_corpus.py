@@ -256,7 +256,7 @@ def main():
                 "make_corpus.py text eol=lf diff\n")
     with open(os.path.join(HERE, "README.md"), "w", encoding="utf-8", newline="\n") as f:
         f.write("# Malformed colour CSV corpus\n\n")
-        f.write("Inputs that `read_colours_csv` (host/colours_csv.cpp) must reject with a `cudaembed::Error` whose\n"
+        f.write("Inputs that `read_colours_csv` (host/data/colours_csv.cpp) must reject with a `cudaembed::Error` whose\n"
                 "message contains the expected text and is one printable line (no control bytes, valid UTF-8,\n"
                 "bounded length). `tests/test_malformed.cpp` (`cudaembed_tests \"[malformed]\"`) checks every file\n"
                 "against `EXPECTED.tsv`; entries marked `#KNOWN-BUG` there are current parser defects, skipped\n"

@@ -22,8 +22,8 @@
 
 #include "cudaembed/error.hpp"
 #include "cudaembed/plot.hpp"
-#include "input_text.hpp"
-#include "plot_render.hpp"
+#include "text/input_text.hpp"
+#include "outputs/plot_render.hpp"
 
 namespace cudaembed {
 namespace fs = std::filesystem;

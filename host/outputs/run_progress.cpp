@@ -1,5 +1,5 @@
 // Where a run's training stands, read from the header of its checkpoint (see run_progress.hpp).
-#include "run_progress.hpp"
+#include "outputs/run_progress.hpp"
 
 #include <filesystem>
 
@@ -9,7 +9,7 @@
 
 #include "cudaembed/checkpoint.hpp"
 #include "cudaembed/error.hpp"
-#include "input_text.hpp"
+#include "text/input_text.hpp"
 
 namespace cudaembed {
 namespace fs = std::filesystem;

@@ -5,7 +5,7 @@
 // 4b + 3) is block b / 65536 of subsequence b % 65536, that is Philox4x32-10 of the counter
 // {low, high 32 bits of b / 65536, b % 65536, 0} under the key {low, high 32 bits of the seed}.
 // An offset moves the start along that same order.
-#include "philox_host.hpp"
+#include "data/philox_host.hpp"
 
 #include <algorithm>
 #include <cstring>

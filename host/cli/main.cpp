@@ -23,11 +23,11 @@
 #include "cudaembed/pairs_file.hpp"
 #include "cudaembed/plot.hpp"
 #include "cudaembed/version.hpp"
-#include "input_text.hpp"
-#include "query_commands.hpp"
-#include "run_progress.hpp"
-#include "synth_command.hpp"
-#include "train_command.hpp"
+#include "text/input_text.hpp"
+#include "cli/query_commands.hpp"
+#include "outputs/run_progress.hpp"
+#include "cli/synth_command.hpp"
+#include "cli/train_command.hpp"
 
 namespace {
 

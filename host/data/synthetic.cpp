@@ -9,7 +9,7 @@
 #include "cudaembed/config.hpp"
 #include "cudaembed/error.hpp"
 #include "cudaembed/math.hpp"
-#include "philox_host.hpp"
+#include "data/philox_host.hpp"
 
 namespace cudaembed {
 

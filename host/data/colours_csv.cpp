@@ -9,7 +9,7 @@
 
 #include "cudaembed/colours.hpp"
 #include "cudaembed/error.hpp"
-#include "input_text.hpp"
+#include "text/input_text.hpp"
 
 namespace cudaembed {
 namespace {

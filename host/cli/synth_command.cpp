@@ -1,5 +1,5 @@
 // `cudaembed synth`: writes the pair sets of cudaembed/synthetic.hpp as files train can read.
-#include "synth_command.hpp"
+#include "cli/synth_command.hpp"
 
 #include <algorithm>
 #include <filesystem>

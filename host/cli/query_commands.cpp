@@ -1,5 +1,5 @@
 // `cudaembed neighbours` and `cudaembed evaluate`: questions asked of a finished run.
-#include "query_commands.hpp"
+#include "cli/query_commands.hpp"
 
 #include <algorithm>
 #include <cmath>

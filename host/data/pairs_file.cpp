@@ -29,7 +29,7 @@
 
 #include "cudaembed/error.hpp"
 #include "cudaembed/outputs.hpp"
-#include "input_text.hpp"
+#include "text/input_text.hpp"
 
 namespace cudaembed {
 namespace {

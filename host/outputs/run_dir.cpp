@@ -18,7 +18,7 @@
 
 #include "cudaembed/error.hpp"
 #include "cudaembed/math.hpp"
-#include "input_text.hpp"
+#include "text/input_text.hpp"
 
 namespace cudaembed {
 namespace fs = std::filesystem;

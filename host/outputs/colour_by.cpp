@@ -14,7 +14,7 @@
 
 #include "cudaembed/error.hpp"
 #include "cudaembed/plot.hpp"
-#include "input_text.hpp"
+#include "text/input_text.hpp"
 
 namespace cudaembed {
 namespace {

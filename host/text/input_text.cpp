@@ -1,5 +1,5 @@
 // Safe echoes of input text, UTF-8 validation, edit distance and shell words (see input_text.hpp).
-#include "input_text.hpp"
+#include "text/input_text.hpp"
 
 #include <algorithm>
 #include <cctype>

@@ -17,7 +17,7 @@
 
 #include "cudaembed/error.hpp"
 #include "cudaembed/outputs.hpp"
-#include "plot_render.hpp"
+#include "outputs/plot_render.hpp"
 
 namespace cudaembed {
 namespace fs = std::filesystem;

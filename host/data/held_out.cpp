@@ -1,5 +1,5 @@
 // The held-out pairs of a `train --validation F` run: the split, the per-epoch loss, the ranking.
-#include "held_out.hpp"
+#include "data/held_out.hpp"
 
 #include <spdlog/spdlog.h>
 

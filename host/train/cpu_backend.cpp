@@ -199,7 +199,7 @@ class CpuBackend final : public Backend {
   }
 
   TrainConfig config_;
-  bool sorted_;  // the sorted-segment path (host/sorted_step.cpp) rather than the tutorial's dense step
+  bool sorted_;  // the sorted-segment path (host/train/sorted_step.cpp) rather than the tutorial's dense step
   PairSet pairs_;
   ModelState state_;
   std::unique_ptr<CpuWorkspace> work_;

@@ -4,7 +4,7 @@
 #include "cudaembed/error.hpp"
 #include "cudaembed/math.hpp"
 #include "cudaembed/pairs.hpp"
-#include "philox_host.hpp"
+#include "data/philox_host.hpp"
 
 namespace cudaembed {
 

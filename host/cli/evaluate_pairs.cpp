@@ -15,7 +15,7 @@
 #include "cudaembed/link_prediction.hpp"
 #include "cudaembed/pairs_file.hpp"
 #include "cudaembed/run_dir.hpp"
-#include "query_commands.hpp"
+#include "cli/query_commands.hpp"
 
 namespace cudaembed {
 namespace {

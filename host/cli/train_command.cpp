@@ -1,5 +1,5 @@
 // `cudaembed train`: colours -> pairs -> training -> outputs in the run directory.
-#include "train_command.hpp"
+#include "cli/train_command.hpp"
 
 #include <algorithm>
 #include <bit>
@@ -26,9 +26,9 @@
 #include "cudaembed/run_dir.hpp"
 #include "cudaembed/trainer.hpp"
 #include "cudaembed/version.hpp"
-#include "held_out.hpp"
-#include "philox_host.hpp"
-#include "run_progress.hpp"
+#include "data/held_out.hpp"
+#include "data/philox_host.hpp"
+#include "outputs/run_progress.hpp"
 
 namespace cudaembed {
 namespace {

@@ -48,7 +48,7 @@ std::vector<Neighbour> nearest_neighbours(const RunDir& run, std::size_t query, 
 
 int run_neighbours(const NeighboursOptions& options);
 int run_evaluate(const EvaluateOptions& options);
-// run_evaluate with --pairs (host/evaluate_pairs.cpp).
+// run_evaluate with --pairs (host/cli/evaluate_pairs.cpp).
 int run_evaluate_pairs(const EvaluateOptions& options);
 
 }  // namespace cudaembed

@@ -7,7 +7,7 @@
 #include "cudaembed/error.hpp"
 #include "cudaembed/math.hpp"
 #include "cudaembed/model.hpp"
-#include "philox_host.hpp"
+#include "data/philox_host.hpp"
 
 namespace cudaembed {
 
