@@ -342,21 +342,43 @@ void say_whether_bit_identical(int64_t epochs, int64_t planned, const BackendInf
 }
 
 // One run, fresh or continued from `resume`.
-int run_training(const TrainOptions& o, const Checkpoint* resume) {
-  const auto start = Clock::now();
-  TrainConfig cfg = o.train;
-  if (!resume && !o.force) {
-    refuse_resumable_run(o.out, o.program);
-    refuse_foreign_dir(o.out);
-  }
-  if (!resume) check_run_dir(o.out, o.force);
+// Everything one `cudaembed train` carries from stage to stage, in the order the stages fill it.
+struct TrainRun {
+  const TrainOptions& o;
+  const Checkpoint* resume;  // null for a new run
+  Clock::time_point start = Clock::now();
+  TrainConfig cfg;
+  // load_input
+  std::optional<TrainingData> data;
+  std::unique_ptr<Backend> backend;
+  BackendInfo info;
+  std::optional<HeldOutPairs> held_out;  // --validation: data->pairs keeps the pairs that train
+  // start_state
+  ModelState state;
+  std::vector<EpochRecord> history;
+  nlohmann::json config;  // what the checkpoint records of the run
+  int64_t planned = 0;    // the epochs the checkpoint was written for (--resume --epochs changes them)
+  int64_t done = 0;       // whole epochs trained before this call
+  // open_snapshots, train_epochs
+  std::optional<NpyStreamWriter> snapshots;
+  bool checkpointed = false;  // a checkpoint exists that the partial snapshots belong to
+  EpochMetrics in_progress;
+  double train_s = 0;
 
+  TrainRun(const TrainOptions& options, const Checkpoint* from) : o(options), resume(from), cfg(options.train) {}
+  std::string path(const char* name) const { return (std::filesystem::path(o.out) / name).string(); }
+  uint64_t table_size() const { return static_cast<uint64_t>(state.rows) * static_cast<uint64_t>(state.dims); }
+  int64_t steps() const { return steps_per_epoch(data->pairs.size(), cfg.batch); }
+};
+
+// The input (colour CSV or pairs file), the backend, and the held-out split; nothing is written.
+void load_input(TrainRun& run) {
+  const TrainOptions& o = run.o;
   const bool from_file = !o.pairs_file.empty();
   if (o.validation > 0 && !from_file)
     throw Error(
         "--validation: holds out pairs of a --pairs-file; the colour run draws new random pairs every run "
         "(`cudaembed evaluate RUN` measures how well it orders the colours like RGB)");
-  std::optional<TrainingData> loaded;
   std::optional<ColourTable> colours;
   if (!from_file) {
     colours = read_colours_csv(o.data);
@@ -365,274 +387,334 @@ int run_training(const TrainOptions& o, const Checkpoint* resume) {
                      ? fmt::format(" ({} rows without a Color Name dropped)", colours->nameless_dropped)
                      : std::string());
   }
-  const double parse_s = seconds_since(start);
+  const double parse_s = seconds_since(run.start);
   if (from_file) {
-    loaded = load_pairs_file(o);
+    run.data = load_pairs_file(o);
     // Pair weights need the sorted path; --kernel auto picks it.
-    if (!loaded->pairs.weight.empty() && cfg.kernel == "auto") cfg.kernel = "sorted";
+    if (!run.data->pairs.weight.empty() && run.cfg.kernel == "auto") run.cfg.kernel = "sorted";
   }
-  auto backend = make_backend(parse_device_choice(o.device), cfg);
-  const BackendInfo info = backend->info();
-  spdlog::info("backend {} on {} (kernel {})", info.name, info.device, info.kernel);
+  run.backend = make_backend(parse_device_choice(o.device), run.cfg);
+  run.info = run.backend->info();
+  spdlog::info("backend {} on {} (kernel {})", run.info.name, run.info.device, run.info.kernel);
   // The CPU backend has its dense path and the sorted one (and is always deterministic): CUDA's
   // other variants mean nothing to it.
-  if (info.name == "cpu" && o.train.kernel != "auto" && o.train.kernel != "sorted" && o.train.kernel != "deterministic")
+  if (run.info.name == "cpu" && o.train.kernel != "auto" && o.train.kernel != "sorted" &&
+      o.train.kernel != "deterministic")
     spdlog::warn("--kernel {}: ignored, the CPU backend has no kernel variants (it runs its {} path)", o.train.kernel,
-                 info.kernel);
-  if (!from_file) loaded = load_colours(o, *colours, parse_s, *backend, cfg);
-  std::optional<HeldOutPairs> held_out;  // --validation: loaded->pairs keeps the pairs that train
-  if (o.validation > 0) held_out.emplace(loaded->pairs, o.validation, cfg, loaded->rows);
-  const TrainingData& data = *loaded;
-  const PairSet& pairs = data.pairs;
+                 run.info.kernel);
+  if (!from_file) run.data = load_colours(o, *colours, parse_s, *run.backend, run.cfg);
+  if (o.validation > 0) run.held_out.emplace(run.data->pairs, o.validation, run.cfg, run.data->rows);
+}
 
-  // Only now, with the input read and the backend up, does the run directory get made: a run that
-  // fails on bad input leaves nothing behind.
-  if (!resume) prepare_run_dir(o.out, o.force);
-  if (!resume && o.force) {
+// Only once the input is read and the backend is up does the run directory get made: a run that
+// fails on bad input leaves nothing behind.
+void prepare_directory(const TrainRun& run) {
+  if (run.resume) return;
+  prepare_run_dir(run.o.out, run.o.force);
+  if (run.o.force) {
     // The replaced run's files would otherwise sit beside the new ones and pass for them (its
     // checkpoint would even let --resume bring it back).
-    if (const std::size_t removed = remove_run_outputs(o.out))
-      spdlog::info("--force: removed {} files of the previous run in {}", removed, o.out);
+    if (const std::size_t removed = remove_run_outputs(run.o.out))
+      spdlog::info("--force: removed {} files of the previous run in {}", removed, run.o.out);
   }
+}
 
+// The starting state: drawn for a new run, the checkpoint's for --resume (checked against the data).
+void start_state(TrainRun& run) {
+  const TrainOptions& o = run.o;
+  const TrainConfig& cfg = run.cfg;
+  const TrainingData& data = *run.data;
   InitSpec init = o.init;
   init.seed = cfg.seed;
   init.head = cfg.head;
-  ModelState state;
-  std::vector<EpochRecord> history;
-  nlohmann::json config = {{"options", options_json(o)}};
-  int64_t planned = cfg.epochs;  // the epochs the checkpoint was written for (--resume --epochs changes them)
+  run.config = {{"options", options_json(o)}};
+  run.planned = cfg.epochs;
   // Only runs with --validation carry its options, so that every other checkpoint stays as it was.
   if (o.validation > 0)
-    config["options"].update({{"validation", o.validation}, {"eval_candidates", o.eval_candidates}});
-  if (resume) {
-    state = resume->state;
-    history = resume->history;
-    config = nlohmann::json::parse(resume->config_json);
-    planned = config.at("options").at("epochs").get<int64_t>();
-    config["options"]["epochs"] = cfg.epochs;
-    if (state.rows != data.rows || state.dims != cfg.dims)
+    run.config["options"].update({{"validation", o.validation}, {"eval_candidates", o.eval_candidates}});
+  if (run.resume) {
+    run.state = run.resume->state;
+    run.history = run.resume->history;
+    run.in_progress = run.resume->in_progress;
+    run.checkpointed = true;
+    run.config = nlohmann::json::parse(run.resume->config_json);
+    run.planned = run.config.at("options").at("epochs").get<int64_t>();
+    run.config["options"]["epochs"] = cfg.epochs;
+    if (run.state.rows != data.rows || run.state.dims != cfg.dims)
       throw Error(
           fmt::format("--resume: the checkpoint holds a {} x {} table, but {} has {} rows (was the data file "
                       "changed?)",
-                      state.rows, state.dims, from_file ? o.pairs_file : o.data, data.rows));
-    if (config.contains("pair_count") && config.at("pair_count").get<uint64_t>() != pairs.size())
+                      run.state.rows, run.state.dims, o.pairs_file.empty() ? o.data : o.pairs_file, data.rows));
+    if (run.config.contains("pair_count") && run.config.at("pair_count").get<uint64_t>() != data.pairs.size())
       throw Error(fmt::format("--resume: the run trained on {} pairs, but {} now has {} (was the file changed?)",
-                              config.at("pair_count").get<uint64_t>(), o.pairs_file, pairs.size()));
+                              run.config.at("pair_count").get<uint64_t>(), o.pairs_file, data.pairs.size()));
   } else {
-    state = init_model(data.rows, cfg.dims, init, cfg.optimizer);
-    config["initial_dense"] = {state.dense[0], state.dense[1]};
-    config["pair_count"] = pairs.size();
+    run.state = init_model(data.rows, cfg.dims, init, cfg.optimizer);
+    run.config["initial_dense"] = {run.state.dense[0], run.state.dense[1]};
+    run.config["pair_count"] = data.pairs.size();
   }
-  const auto done = static_cast<int64_t>(history.size());
-  const float initial_dense[2] = {config.at("initial_dense").at(0).get<float>(),
-                                  config.at("initial_dense").at(1).get<float>()};
-
-  const int64_t spe = steps_per_epoch(pairs.size(), cfg.batch);
-  spdlog::info("training {} epochs x {} steps (batch {}{}), {} x {}, head {}{}, {}, init {}{}", cfg.epochs, spe,
-               cfg.batch, cfg.negatives ? fmt::format(" + {} negatives each", cfg.negatives) : std::string(), data.rows,
+  run.done = static_cast<int64_t>(run.history.size());
+  spdlog::info("training {} epochs x {} steps (batch {}{}), {} x {}, head {}{}, {}, init {}{}", cfg.epochs,
+               run.steps(), cfg.batch,
+               cfg.negatives ? fmt::format(" + {} negatives each", cfg.negatives) : std::string(), data.rows,
                cfg.dims, head_name(cfg), cfg.normalize && cfg.head == Head::euclidean ? " normalised" : "",
                to_string(cfg.optimizer), to_string(init.scheme),
-               done ? fmt::format(", resuming after epoch {}", done) : std::string());
-  warn_if_too_few_steps(pairs.size(), cfg);
-  if (cfg.epochs != planned) say_whether_bit_identical(cfg.epochs, planned, info);
+               run.done ? fmt::format(", resuming after epoch {}", run.done) : std::string());
+  warn_if_too_few_steps(data.pairs.size(), cfg);
+  if (cfg.epochs != run.planned) say_whether_bit_identical(cfg.epochs, run.planned, run.info);
+}
 
-  namespace fs = std::filesystem;
-  auto path = [&](const char* name) { return (fs::path(o.out) / name).string(); };
-  const std::vector<uint64_t> row_shape{static_cast<uint64_t>(state.rows), static_cast<uint64_t>(state.dims)};
-  const std::vector<uint64_t> snapshot_shape{static_cast<uint64_t>(cfg.epochs) + 1, row_shape[0], row_shape[1]};
-  const uint64_t table_size = row_shape[0] * row_shape[1];
-  auto keeps_snapshots = [&](int64_t epochs) {
-    return o.snapshots == "all" || (o.snapshots == "auto" && static_cast<uint64_t>(epochs + 1) * table_size *
-                                                                     sizeof(float) <= kMaxAutoSnapshotBytes);
+// Every table the outputs hold is the rows as the model compares them: L2-normalised under
+// --normalize, as plot, animate and neighbours use them. checkpoint.bin keeps the raw table.
+std::vector<float> output_rows(const std::vector<float>& table, const TrainConfig& cfg) {
+  return cfg.normalize ? l2_normalized_rows(table, cfg.dims) : table;
+}
+
+// snapshots.npy, streamed epoch by epoch when it is kept; a resumed run appends to the snapshots
+// its first epochs wrote, if they kept any.
+void open_snapshots(TrainRun& run) {
+  const TrainOptions& o = run.o;
+  const int64_t epochs = run.cfg.epochs;
+  const std::vector<uint64_t> shape{static_cast<uint64_t>(epochs) + 1, static_cast<uint64_t>(run.state.rows),
+                                    static_cast<uint64_t>(run.state.dims)};
+  auto keeps_snapshots = [&](int64_t e) {
+    return o.snapshots == "all" ||
+           (o.snapshots == "auto" && static_cast<uint64_t>(e + 1) * run.table_size() * sizeof(float) <=
+                                         kMaxAutoSnapshotBytes);
   };
-  // A resumed run appends to the snapshots its first epochs wrote, if they kept any.
-  const bool keep_snapshots = keeps_snapshots(cfg.epochs) && keeps_snapshots(planned);
-  if (resume && keeps_snapshots(planned) && !keep_snapshots) {
+  const bool keep = keeps_snapshots(epochs) && keeps_snapshots(run.planned);
+  if (run.resume && keeps_snapshots(run.planned) && !keep) {
     std::error_code ec;
-    fs::remove(path("snapshots.npy"), ec);
-    fs::remove(path("snapshots.npy.tmp"), ec);
+    std::filesystem::remove(run.path("snapshots.npy"), ec);
+    std::filesystem::remove(run.path("snapshots.npy.tmp"), ec);
     spdlog::info("not keeping snapshots.npy: {} epochs of tables would pass 1 GiB (--snapshots all keeps them); "
                  "removed the {} epochs' file",
-                 cfg.epochs, planned);
+                 epochs, run.planned);
   }
-  if (!keep_snapshots && o.snapshots == "auto" && !resume)
+  if (!keep && o.snapshots == "auto" && !run.resume)
     spdlog::info("not writing snapshots.npy: {} tables of {} x {} would take {:.1f} GiB (--snapshots all keeps them)",
-                 snapshot_shape[0], row_shape[0], row_shape[1],
-                 static_cast<double>(snapshot_shape[0] * table_size * sizeof(float)) / (1u << 30));
-  std::optional<NpyStreamWriter> snapshots;
-  // Every table the outputs hold is the rows as the model compares them: L2-normalised under
-  // --normalize, as plot, animate and neighbours use them. checkpoint.bin keeps the raw table.
-  auto append_snapshot = [&](const std::vector<float>& table) {
-    if (cfg.normalize)
-      snapshots->append(l2_normalized_rows(table, cfg.dims));
-    else
-      snapshots->append(table);
-  };
-  if (keep_snapshots && resume) {
-    snapshots.emplace(path("snapshots.npy"), snapshot_shape, static_cast<uint64_t>(done + 1) * table_size);
-  } else if (keep_snapshots) {
-    snapshots.emplace(path("snapshots.npy"), snapshot_shape);
-    append_snapshot(state.table);
+                 shape[0], shape[1], shape[2],
+                 static_cast<double>(shape[0] * run.table_size() * sizeof(float)) / (1u << 30));
+  if (keep && run.resume) {
+    run.snapshots.emplace(run.path("snapshots.npy"), shape, static_cast<uint64_t>(run.done + 1) * run.table_size());
+  } else if (keep) {
+    run.snapshots.emplace(run.path("snapshots.npy"), shape);
+    run.snapshots->append(output_rows(run.state.table, run.cfg));
   }
-  bool checkpointed = resume != nullptr;  // a checkpoint exists that the partial snapshots belong to
-  EpochMetrics in_progress = resume ? resume->in_progress : EpochMetrics{};
-  auto write_state = [&](int64_t epoch, const ModelState& full) {
-    if (snapshots) snapshots->sync();
-    write_checkpoint(path("checkpoint.bin"), {config.dump(), epoch, full, history, in_progress});
-    checkpointed = true;
-  };
+}
 
-  const int64_t every = log_interval(o);
-  double interval_s = 0;
-  int64_t interval_epochs = 0;
+void write_state(TrainRun& run, int64_t epoch, const ModelState& full) {
+  if (run.snapshots) run.snapshots->sync();
+  write_checkpoint(run.path("checkpoint.bin"), {run.config.dump(), epoch, full, run.history, run.in_progress});
+  run.checkpointed = true;
+}
+
+// The progress line: every log_interval epochs, the first and the last, with an ETA.
+class ProgressLog {
+ public:
+  explicit ProgressLog(const TrainRun& run) : run_(run), every_(log_interval(run.o)) {}
+  void epoch(const EpochRecord& r) {
+    const int64_t epochs = run_.cfg.epochs;
+    interval_s_ += r.seconds;
+    ++interval_epochs_;
+    if (r.epoch % every_ != 0 && r.epoch != epochs && r.epoch != run_.done + 1) return;
+    const double steps = static_cast<double>(interval_epochs_ * run_.steps());
+    const double samples = static_cast<double>(interval_epochs_) * r.metrics.samples;
+    const double epoch_s = seconds_since(start_) / static_cast<double>(r.epoch - run_.done);
+    const std::string eta =
+        r.epoch < epochs ? "  eta " + duration_text(epoch_s * static_cast<double>(epochs - r.epoch)) : std::string();
+    spdlog::info("epoch {:>{}}/{}  loss {:.4f}{}  mse {:.4f}  accuracy {:.4f}  {:.0f} steps/s  {:.3g} samples/s{}",
+                 r.epoch, fmt::formatted_size("{}", epochs), epochs, r.metrics.loss(),
+                 run_.held_out ? fmt::format("  val_loss {:.4f}", run_.config["val_loss"].back().get<double>())
+                               : std::string(),
+                 r.metrics.mse(), r.metrics.accuracy(), steps / std::max(interval_s_, 1e-9),
+                 samples / std::max(interval_s_, 1e-9), eta);
+    interval_s_ = 0;
+    interval_epochs_ = 0;
+  }
+
+ private:
+  const TrainRun& run_;
+  const int64_t every_;
+  const Clock::time_point start_ = Clock::now();
+  double interval_s_ = 0;
+  int64_t interval_epochs_ = 0;
+};
+
+// Trains the epochs left. Returns false when Ctrl-C stopped it (a checkpoint is then written).
+bool train_epochs(TrainRun& run) {
+  const TrainOptions& o = run.o;
+  ProgressLog progress(run);
   const auto train_start = Clock::now();
+  auto on_epoch = [&](const EpochRecord& r, const ModelState& s) {
+    if (run.snapshots) run.snapshots->append(output_rows(s.table, run.cfg));
+    run.history.push_back(r);
+    if (run.held_out) run.config["val_loss"].push_back(run.held_out->loss(s));  // in the checkpoint: --resume keeps it
+    progress.epoch(r);
+    if (o.checkpoint_every > 0 && r.epoch % o.checkpoint_every == 0 && r.epoch < run.cfg.epochs) {
+      ModelState full;
+      run.backend->fetch(full, true);
+      write_state(run, r.epoch, full);
+    }
+  };
+  // The callback reads the weights only for snapshots and val_loss: the progress line needs the
+  // metrics, a checkpoint fetches its own full state. Past 1 GiB, with snapshots off, no epoch's
+  // table leaves the device until the end.
+  auto wants_weights = [&](int64_t) { return run.snapshots.has_value() || run.held_out.has_value(); };
   try {
-    train(
-        *backend, pairs, state, cfg.epochs - done,
-        [&](const EpochRecord& r, const ModelState& s) {
-          if (snapshots) append_snapshot(s.table);
-          history.push_back(r);
-          if (held_out) config["val_loss"].push_back(held_out->loss(s));  // in the checkpoint: --resume keeps it
-          interval_s += r.seconds;
-          ++interval_epochs;
-          if (r.epoch % every == 0 || r.epoch == cfg.epochs || r.epoch == done + 1) {
-            const double steps = static_cast<double>(interval_epochs * spe);
-            const double samples = static_cast<double>(interval_epochs) * r.metrics.samples;
-            const double epoch_s = seconds_since(train_start) / static_cast<double>(r.epoch - done);
-            const std::string eta = r.epoch < cfg.epochs
-                                        ? "  eta " + duration_text(epoch_s * static_cast<double>(cfg.epochs - r.epoch))
-                                        : std::string();
-            spdlog::info(
-                "epoch {:>{}}/{}  loss {:.4f}{}  mse {:.4f}  accuracy {:.4f}  {:.0f} steps/s  {:.3g} samples/s{}",
-                r.epoch, fmt::formatted_size("{}", cfg.epochs), cfg.epochs, r.metrics.loss(),
-                held_out ? fmt::format("  val_loss {:.4f}", config["val_loss"].back().get<double>()) : std::string(),
-                r.metrics.mse(), r.metrics.accuracy(), steps / std::max(interval_s, 1e-9),
-                samples / std::max(interval_s, 1e-9), eta);
-            interval_s = 0;
-            interval_epochs = 0;
-          }
-          if (o.checkpoint_every > 0 && r.epoch % o.checkpoint_every == 0 && r.epoch < cfg.epochs) {
-            ModelState full;
-            backend->fetch(full, true);
-            write_state(r.epoch, full);
-          }
-        },
-        done, o.stop, &in_progress,
-        // The callback reads the weights only for snapshots and val_loss: the progress line needs
-        // the metrics, a checkpoint fetches its own full state. Past 1 GiB, with snapshots off,
-        // no epoch's table leaves the device until the end.
-        [&](int64_t) { return snapshots.has_value() || held_out.has_value(); });
+    train(*run.backend, run.data->pairs, run.state, run.cfg.epochs - run.done, on_epoch, run.done, o.stop,
+          &run.in_progress, wants_weights);
   } catch (...) {
     // A failed run (divergence, a device error) keeps its last good checkpoint resumable.
-    if (checkpointed && snapshots) snapshots->keep_partial();
+    if (run.checkpointed && run.snapshots) run.snapshots->keep_partial();
     throw;
   }
-  const double train_s = seconds_since(train_start);
-  if (static_cast<int64_t>(history.size()) < cfg.epochs) {  // stopped by SIGINT
-    write_state(static_cast<int64_t>(history.size()), state);
-    if (snapshots) snapshots->keep_partial();
+  run.train_s = seconds_since(train_start);
+  const int64_t spe = run.steps();
+  if (static_cast<int64_t>(run.history.size()) < run.cfg.epochs) {  // stopped by SIGINT
+    write_state(run, static_cast<int64_t>(run.history.size()), run.state);
+    if (run.snapshots) run.snapshots->keep_partial();
     spdlog::warn("interrupted at step {} (epoch {} of {}, step {} of {}): checkpoint written; continue with: {}",
-                 state.step, history.size() + (in_progress.samples > 0 ? 1 : 0), cfg.epochs, state.step % spe, spe,
-                 resume_command(o.program, o.out));
-    return kInterruptedExit;
+                 run.state.step, run.history.size() + (run.in_progress.samples > 0 ? 1 : 0), run.cfg.epochs,
+                 run.state.step % spe, spe, resume_command(o.program, o.out));
+    return false;
   }
   // The final state is a checkpoint too: a run killed while writing its outputs resumes by writing
   // them again, and `--resume RUN --epochs N` trains it further. Past 1 GiB only when asked for.
-  if (o.checkpoint_every > 0 || resume || state_bytes(state) <= kMaxAutoSnapshotBytes) write_state(cfg.epochs, state);
-  if (snapshots) snapshots->finish();
+  if (o.checkpoint_every > 0 || run.resume || state_bytes(run.state) <= kMaxAutoSnapshotBytes)
+    write_state(run, run.cfg.epochs, run.state);
+  if (run.snapshots) run.snapshots->finish();
+  return true;
+}
 
+// The table and the files other tools read; returns the names written, for the last log line.
+std::vector<std::string> write_tables(const TrainRun& run, const std::vector<float>& rows) {
+  const TrainingData& data = *run.data;
+  const PairSet& pairs = data.pairs;
   std::vector<std::string> written{"embedding.npy", "metadata.tsv", "metrics.csv", "run.json"};
-  std::vector<float> normalized;
-  if (cfg.normalize) normalized = l2_normalized_rows(state.table, cfg.dims);
-  const std::vector<float>& rows = cfg.normalize ? normalized : state.table;  // (N, D), as append_snapshot
-  write_npy(path("embedding.npy"), rows, row_shape);
-  if (o.save_pairs) {
+  write_npy(run.path("embedding.npy"), rows,
+            {static_cast<uint64_t>(run.state.rows), static_cast<uint64_t>(run.state.dims)});
+  if (run.o.save_pairs) {
     std::vector<uint32_t> ids(2 * pairs.size());
     for (std::size_t i = 0; i < pairs.size(); ++i) {
       ids[2 * i] = pairs.a[i];
       ids[2 * i + 1] = pairs.b[i];
     }
-    write_npy(path("pair_ids.npy"), ids, {pairs.size(), 2});
-    write_npy(path("pair_labels.npy"), pairs.label, {pairs.size()});
+    write_npy(run.path("pair_ids.npy"), ids, {pairs.size(), 2});
+    write_npy(run.path("pair_labels.npy"), pairs.label, {pairs.size()});
     written.insert(written.end(), {"pair_ids.npy", "pair_labels.npy"});
   }
-  if (snapshots) written.emplace_back("snapshots.npy");
-  if (checkpointed) written.emplace_back("checkpoint.bin");
-  write_text_file(path("metadata.tsv"), data.metadata);
-  write_text_file(path("metrics.csv"), metrics_csv(history, held_out ? config.at("val_loss").get<std::vector<double>>()
-                                                                     : std::vector<double>{}));
+  if (run.snapshots) written.emplace_back("snapshots.npy");
+  if (run.checkpointed) written.emplace_back("checkpoint.bin");
+  write_text_file(run.path("metadata.tsv"), data.metadata);
+  write_text_file(run.path("metrics.csv"),
+                  metrics_csv(run.history, run.held_out ? run.config.at("val_loss").get<std::vector<double>>()
+                                                        : std::vector<double>{}));
   if (!data.vocab.empty()) {
-    write_vocab_tsv(path("vocab.tsv"), data.vocab);
+    write_vocab_tsv(run.path("vocab.tsv"), data.vocab);
     written.emplace_back("vocab.tsv");
   }
-  if (table_size <= kMaxTextValues) {
-    write_text_file(path("vectors.tsv"), vectors_tsv(rows, cfg.dims));
-    write_text_file(path("word2vec.txt"), word2vec_text(rows, cfg.dims, data.names));
+  if (run.table_size() <= kMaxTextValues) {
+    write_text_file(run.path("vectors.tsv"), vectors_tsv(rows, run.cfg.dims));
+    write_text_file(run.path("word2vec.txt"), word2vec_text(rows, run.cfg.dims, data.names));
     written.insert(written.end(), {"vectors.tsv", "word2vec.txt"});
   } else {
-    spdlog::info("not writing vectors.tsv and word2vec.txt: {} values is more text than anyone reads", table_size);
+    spdlog::info("not writing vectors.tsv and word2vec.txt: {} values is more text than anyone reads",
+                 run.table_size());
   }
+  return written;
+}
 
-  const EpochMetrics& last = history.back().metrics;
+// run.json's "final": the last epoch's metrics, the Dense layer and, for colours, the quality
+// against RGB; logs the run's last line of results.
+nlohmann::json final_metrics(const TrainRun& run, const std::vector<float>& rows) {
+  const EpochMetrics& last = run.history.back().metrics;
   nlohmann::json final_json = {{"loss", last.loss()},
                                {"mse", last.mse()},
                                {"accuracy", last.accuracy()},
-                               {"dense_weight", json_number(state.dense[0])},
-                               {"dense_bias", json_number(state.dense[1])}};
+                               {"dense_weight", json_number(run.state.dense[0])},
+                               {"dense_bias", json_number(run.state.dense[1])}};
   std::string quality_text;
-  if (!data.rgb.empty()) {
-    const EmbeddingQuality quality = evaluate_embedding(rows, cfg.dims, data.rgb, 3, 10, info.name == "cuda");
+  if (!run.data->rgb.empty()) {
+    const EmbeddingQuality quality =
+        evaluate_embedding(rows, run.cfg.dims, run.data->rgb, 3, 10, run.info.name == "cuda");
     final_json["spearman_rgb"] = quality.spearman;
     final_json["knn10_overlap_rgb"] = quality.knn_overlap;
     quality_text =
         fmt::format("; against RGB: Spearman {:.3f}, 10-NN overlap {:.3f}", quality.spearman, quality.knn_overlap);
   }
-  spdlog::info("done in {:.2f} s (training {:.2f} s): loss {:.4f}, accuracy {:.4f}{}", seconds_since(start), train_s,
-               last.loss(), last.accuracy(), quality_text);
-  nlohmann::json link_json;
-  if (held_out) {
-    final_json["val_loss"] = config.at("val_loss").back();
-    const LinkPrediction lp = held_out->rank(rows, state.dense[0], o.eval_candidates, info.name == "cuda");
-    spdlog::info("held-out link prediction: {}", summary(lp));
-    link_json = to_json(lp);
-    held_out->write_csv(path("validation_pairs.csv"), data.names);
-    written.emplace_back("validation_pairs.csv");
-  }
+  spdlog::info("done in {:.2f} s (training {:.2f} s): loss {:.4f}, accuracy {:.4f}{}", seconds_since(run.start),
+               run.train_s, last.loss(), last.accuracy(), quality_text);
+  if (run.held_out) final_json["val_loss"] = run.config.at("val_loss").back();
+  return final_json;
+}
 
-  nlohmann::json run_config = run_config_json(o);
-  if (held_out) run_config["validation"] = o.validation;
-  run_config["pairs"] = pairs.size();
-  run_config["steps_per_epoch"] = spe;
-  run_config["kernel"] = cfg.kernel;  // sorted where the pairs carry weights
-  nlohmann::json run = {
+nlohmann::json run_json(const TrainRun& run, const nlohmann::json& final_json) {
+  const TrainingData& data = *run.data;
+  nlohmann::json run_config = run_config_json(run.o);
+  if (run.held_out) run_config["validation"] = run.o.validation;
+  run_config["pairs"] = data.pairs.size();
+  run_config["steps_per_epoch"] = run.steps();
+  run_config["kernel"] = run.cfg.kernel;  // sorted where the pairs carry weights
+  const nlohmann::json& dense = run.config.at("initial_dense");
+  return {
       {"cudaembed_version", kVersion},
       {"command", "train"},
       {"config", run_config},
-      {"initial_dense", {json_number(initial_dense[0]), json_number(initial_dense[1])}},
-      {"rows_l2_normalized", cfg.normalize},  // embedding.npy, snapshots.npy, vectors.tsv, word2vec.txt
-      {"seed", cfg.seed},
+      {"initial_dense", {json_number(dense.at(0).get<float>()), json_number(dense.at(1).get<float>())}},
+      {"rows_l2_normalized", run.cfg.normalize},  // embedding.npy, snapshots.npy, vectors.tsv, word2vec.txt
+      {"seed", run.cfg.seed},
       {"pair_rng", kPairRng},  // the same bits on every backend and build
-      {"backend", {{"name", info.name}, {"device", info.device}, {"kernel", info.kernel}}},
+      {"backend", {{"name", run.info.name}, {"device", run.info.device}, {"kernel", run.info.kernel}}},
       {"versions", {{"cuda", cuda_versions()}, {"compiler", kCompiler}, {"build_type", kBuildType}}},
       {"data", data.summary},
       {"timings_s",
-       {{"parse", data.parse_s}, {"pairs", data.pairs_s}, {"train", train_s}, {"total", seconds_since(start)}}},
+       {{"parse", data.parse_s}, {"pairs", data.pairs_s}, {"train", run.train_s}, {"total", seconds_since(run.start)}}},
       {"final", final_json},
   };
-  if (held_out) {
-    run["data"]["validation"] = held_out->summary();
-    run["link_prediction"] = link_json;
+}
+
+// Everything a finished run writes, run.json and the plot last.
+void write_outputs(const TrainRun& run) {
+  const std::vector<float> rows = output_rows(run.state.table, run.cfg);  // (N, D), as the snapshots
+  std::vector<std::string> written = write_tables(run, rows);
+  const nlohmann::json final_json = final_metrics(run, rows);
+  std::optional<LinkPrediction> lp;
+  if (run.held_out) {
+    lp = run.held_out->rank(rows, run.state.dense[0], run.o.eval_candidates, run.info.name == "cuda");
+    spdlog::info("held-out link prediction: {}", summary(*lp));
+    run.held_out->write_csv(run.path("validation_pairs.csv"), run.data->names);
+    written.emplace_back("validation_pairs.csv");
   }
-  write_text_file(path("run.json"), run.dump(2) + "\n");
-  if (!o.no_plot && state.rows <= kMaxPlotRows) {
-    write_plot(o.out);  // last: it reads the run directory back
+  nlohmann::json run_doc = run_json(run, final_json);  // after the ranking: its timings hold it
+  if (lp) {
+    run_doc["data"]["validation"] = run.held_out->summary();
+    run_doc["link_prediction"] = to_json(*lp);
+  }
+  write_text_file(run.path("run.json"), run_doc.dump(2) + "\n");
+  if (!run.o.no_plot && run.state.rows <= kMaxPlotRows) {
+    write_plot(run.o.out);  // last: it reads the run directory back
     written.insert(written.end(), {"plot.png", "plot.svg"});
-  } else if (!o.no_plot) {
+  } else if (!run.o.no_plot) {
     spdlog::info("not drawing plot.png: {} rows are too many points to see (cudaembed plot {} draws it anyway)",
-                 state.rows, o.out);
+                 run.state.rows, run.o.out);
   }
-  spdlog::info("wrote {}/{{{}}}", o.out, fmt::join(written, ", "));
+  spdlog::info("wrote {}/{{{}}}", run.o.out, fmt::join(written, ", "));
+}
+
+int run_training(const TrainOptions& o, const Checkpoint* resume) {
+  TrainRun run(o, resume);
+  if (!resume && !o.force) {
+    refuse_resumable_run(o.out, o.program);
+    refuse_foreign_dir(o.out);
+  }
+  if (!resume) check_run_dir(o.out, o.force);
+  load_input(run);
+  prepare_directory(run);
+  start_state(run);
+  open_snapshots(run);
+  if (!train_epochs(run)) return kInterruptedExit;
+  write_outputs(run);
   return 0;
 }
 
