@@ -80,7 +80,7 @@ class PairFile:
 
 
 def read_pairs(path: str | Path) -> PairFile:
-    """Opens a CEPAIRS1 file (host/data/pairs_file.cpp writes them): a 64-byte header (magic, u32 version,
+    """Opens a CEPAIRS1 file (host/data/pairs_binary.cpp writes them): a 64-byte header (magic, u32 version,
     u32 flags, u64 count, u64 rows, u64 names offset, u64 names bytes, u64 checksum, u64 reserved),
     `count` 16-byte records, then the names section, if any, which is not read. The checksum (FNV-1a
     64 of records and names) is not checked either: in Python it would take longer than the training.

@@ -1,4 +1,5 @@
-// libFuzzer target for the pairs reader (host/data/pairs_file.cpp: the chunked CSV parser and CEPAIRS1).
+// libFuzzer target for the pairs reader (host/data/pairs_csv.cpp, the chunked CSV parser,
+// and host/data/pairs_binary.cpp, CEPAIRS1).
 // Built and run by tests/fuzz/run_fuzz.sh with ASan and UBSan. A finding is: a crash or sanitizer
 // report, an exception other than cudaembed::Error escaping, a hang (-timeout), or a broken invariant
 // below (reported through abort() with the reason on stderr).

@@ -80,7 +80,8 @@ fuzz() {
 }
 
 build fuzz_colours_csv "$root/host/data/colours_csv.cpp" "$root/host/text/input_text.cpp" "$root/tests/fuzz/fuzz_colours_csv.cpp"
-build fuzz_pairs_file "$root/host/data/pairs_file.cpp" "$root/host/text/input_text.cpp" "$root/host/outputs/outputs.cpp" \
+build fuzz_pairs_file "$root/host/data/pairs_csv.cpp" "$root/host/data/pairs_binary.cpp" \
+  "$root/host/data/pairs_shared.cpp" "$root/host/data/vocabulary.cpp" "$root/host/text/input_text.cpp" "$root/host/outputs/outputs.cpp" \
   "$root/tests/fuzz/fuzz_pairs_file.cpp"
 
 corpus="$build/corpus"
