@@ -14,6 +14,8 @@
 #include <cairo.h>
 #include <fmt/format.h>
 #include <spdlog/spdlog.h>
+#include <Eigen/Core>
+#include <Eigen/Eigenvalues>
 
 #include "cudaembed/error.hpp"
 #include "cudaembed/outputs.hpp"
@@ -48,75 +50,33 @@ struct Pca {
   double total_variance = 0;
 };
 
-// Top two principal components of `centred` (N, D) by orthogonal iteration on the covariance
-// C v = centred^T (centred v) / N, which never forms the D x D matrix; a 2 x 2 Rayleigh-Ritz step
-// then orders the pair. Signs are fixed so that each axis's largest component is positive.
+// Top two principal components of `centred` (N, D): the eigenvectors of the D x D covariance
+// centred^T centred / N with the two largest eigenvalues (Eigen's SelfAdjointEigenSolver). Signs are
+// fixed so that each axis's largest component is positive, so that pictures do not flip between runs.
 Pca top_two_components(const std::vector<double>& centred, int dims) {
+  using RowMajor = Eigen::Matrix<double, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>;
   const std::size_t n = centred.size() / dims;
-  auto covariance_times = [&](const std::vector<double>& v) {
-    std::vector<double> out(dims, 0.0);
-    for (std::size_t i = 0; i < n; ++i) {
-      const double* row = &centred[i * dims];
-      const double p = dot(row, v);
-      for (int k = 0; k < dims; ++k) out[k] += p * row[k];
-    }
-    for (double& x : out) x /= static_cast<double>(std::max<std::size_t>(n, 1));
-    return out;
-  };
-  // Gram-Schmidt; a vector that vanishes (rank < 2) is replaced by a unit vector.
-  auto orthonormalise = [&](std::array<std::vector<double>, 2>& v) {
-    for (int j = 0; j < 2; ++j) {
-      for (int i = 0; i < j; ++i) {
-        const double p = dot(v[i].data(), v[j]);
-        for (int k = 0; k < dims; ++k) v[j][k] -= p * v[i][k];
-      }
-      const double norm = std::sqrt(dot(v[j].data(), v[j]));
-      if (norm < 1e-150) {
-        std::fill(v[j].begin(), v[j].end(), 0.0);
-        v[j][j] = 1.0;
-        if (j == 1) {
-          const double p = v[0][1];
-          for (int k = 0; k < dims; ++k) v[1][k] -= p * v[0][k];
-          const double m = std::sqrt(dot(v[1].data(), v[1]));
-          for (double& x : v[1]) x /= m;
-        }
-      } else {
-        for (double& x : v[j]) x /= norm;
-      }
-    }
-  };
+  const Eigen::Map<const RowMajor> x(centred.data(), static_cast<Eigen::Index>(n), dims);  // (N, D)
+  Eigen::MatrixXd covariance = Eigen::MatrixXd::Zero(dims, dims);                          // (D, D)
+  covariance.selfadjointView<Eigen::Lower>().rankUpdate(x.transpose(),
+                                                        1.0 / static_cast<double>(std::max<std::size_t>(n, 1)));
+  const Eigen::SelfAdjointEigenSolver<Eigen::MatrixXd> solver(covariance);  // eigenvalues ascending
+  if (solver.info() != Eigen::Success)
+    throw Error(fmt::format("PCA of D = {}: the eigensolver did not converge", dims));
 
   Pca pca;
   for (int j = 0; j < 2; ++j) {
-    pca.axes[j].resize(dims);
-    for (int k = 0; k < dims; ++k) pca.axes[j][k] = jitter_unit(static_cast<uint64_t>(j) * dims + k);
+    const Eigen::Index column = dims - 1 - j;
+    const auto v = solver.eigenvectors().col(column);
+    pca.axes[j].assign(v.data(), v.data() + dims);
+    pca.variance[j] = std::max(solver.eigenvalues()(column), 0.0);  // rounding may leave a zero below 0
   }
-  orthonormalise(pca.axes);
-  for (int iter = 0; iter < 1000; ++iter) {
-    std::array<std::vector<double>, 2> next{covariance_times(pca.axes[0]), covariance_times(pca.axes[1])};
-    orthonormalise(next);
-    double change = 0;
-    for (int j = 0; j < 2; ++j) change = std::max(change, 1.0 - std::abs(dot(next[j].data(), pca.axes[j])));
-    pca.axes = std::move(next);
-    if (change < 1e-13) break;
-  }
-  const auto c0 = covariance_times(pca.axes[0]), c1 = covariance_times(pca.axes[1]);
-  const double h00 = dot(c0.data(), pca.axes[0]), h11 = dot(c1.data(), pca.axes[1]), h01 = dot(c0.data(), pca.axes[1]);
-  const double theta = 0.5 * std::atan2(2 * h01, h00 - h11);  // rotation that diagonalises [[h00 h01] [h01 h11]]
-  const double c = std::cos(theta), s = std::sin(theta);
-  std::array<std::vector<double>, 2> rotated{std::vector<double>(dims), std::vector<double>(dims)};
-  for (int k = 0; k < dims; ++k) {
-    rotated[0][k] = c * pca.axes[0][k] + s * pca.axes[1][k];
-    rotated[1][k] = -s * pca.axes[0][k] + c * pca.axes[1][k];
-  }
-  pca.axes = std::move(rotated);
   for (auto& axis : pca.axes) {
     const auto largest =
         std::max_element(axis.begin(), axis.end(), [](double a, double b) { return std::abs(a) < std::abs(b); });
     if (*largest < 0)
       for (double& x : axis) x = -x;
   }
-  for (int j = 0; j < 2; ++j) pca.variance[j] = dot(covariance_times(pca.axes[j]).data(), pca.axes[j]);
   for (std::size_t i = 0; i < centred.size(); ++i) pca.total_variance += centred[i] * centred[i];
   pca.total_variance /= static_cast<double>(std::max<std::size_t>(n, 1));
   return pca;
@@ -550,7 +510,8 @@ void draw_scene(cairo_t* cr, const PlotScene& scene) {
     constexpr std::size_t kMaxEntries = 12;
     std::vector<std::string> lines;
     for (std::size_t k = 0; k < std::min(scene.legend.size(), kMaxEntries); ++k) lines.push_back(scene.legend[k].text);
-    if (scene.legend.size() > kMaxEntries) lines.push_back(fmt::format("and {} more", scene.legend.size() - kMaxEntries));
+    if (scene.legend.size() > kMaxEntries)
+      lines.push_back(fmt::format("and {} more", scene.legend.size() - kMaxEntries));
     set_font(cr, font);
     double widest = 0;
     cairo_text_extents_t ext;
