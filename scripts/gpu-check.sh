@@ -251,7 +251,7 @@ step_sanitize() {
   # The run directory `evaluate` reads, trained without a sanitizer.
   run "$log" 30 "$bin" train --device cuda --epochs 2 --pairs 20000 --no-plot --data "$data" \
     --out "$work/runs/san-evaluate" --force
-  mkdir -p "$logs/sanitize"
+  $dry || mkdir -p "$logs/sanitize"
   for tool in memcheck racecheck synccheck initcheck; do
     if $dry; then san_tool "$tool"; else san_tool "$tool" >>"$log" & fi
   done
