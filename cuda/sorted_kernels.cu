@@ -90,7 +90,7 @@ struct StepShape {
   long long step;  // 0-based
   uint32_t first;  // the batch's first position in the epoch's permutation
   uint32_t samples;
-  uint32_t key;
+  Permutation perm;  // the epoch's shuffle
 };
 
 __device__ StepShape step_shape(const SortedArgs& a) {
@@ -100,14 +100,14 @@ __device__ StepShape step_shape(const SortedArgs& a) {
   s.first = static_cast<uint32_t>((s.step % a.steps_per_epoch) * a.batch);
   const uint32_t pairs = min(static_cast<uint32_t>(a.batch), a.pair_count - s.first);
   s.samples = pairs * static_cast<uint32_t>(a.negatives + 1);
-  s.key = epoch_shuffle_key(a.seed, epoch);
+  s.perm = make_permutation(a.pair_count, epoch_shuffle_key(a.seed, epoch));
   return s;
 }
 
 // Sample s of the step, as host/train/sorted_step.cpp's step_sample.
 __device__ PairRecord step_sample(const SortedArgs& a, const StepShape& shape, uint32_t s) {
   const uint32_t group = static_cast<uint32_t>(a.negatives) + 1;
-  const PairRecord pair = a.pairs[permute_index(shape.first + s / group, a.pair_count, shape.key)];
+  const PairRecord pair = a.pairs[permute_index(shape.first + s / group, shape.perm)];
   if (s % group == 0) return pair;
   return {pair.a, negative_row(a.seed, shape.step, s, a.rows), 0.0f, pair.weight};
 }

@@ -268,6 +268,8 @@ TEST_CASE("permute_index with a prepared permutation is the one-modulo original"
       }
     }
   }
+  // An empty permutation can be made (a loop over no elements makes one) without dividing by 0.
+  CHECK(make_permutation(0, 0xdeadbeefu).key_mod_n == 0);
   const Permutation p = make_permutation(100000, epoch_shuffle_key(42, 7));
   for (uint32_t i = 0; i < 100000; ++i) REQUIRE(permute_index(i, p) == permute_index_reference(i, 100000, p.key));
 }

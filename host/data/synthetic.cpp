@@ -17,14 +17,14 @@ PairSet powerlaw_pairs(const PowerLawSpec& spec) {
   if (spec.rows < 1 || spec.rows >= 0xffffffffull) throw Error("powerlaw: rows must be in [1, 2^32 - 2]");
   const auto rows = static_cast<uint32_t>(spec.rows);
   const uint32_t hot = std::min(spec.hot_rows, rows);
-  const uint32_t scatter = epoch_shuffle_key(spec.seed, -1);
+  const Permutation scatter = make_permutation(rows, epoch_shuffle_key(spec.seed, -1));
   const double log_rows = std::log(static_cast<double>(rows));
   auto draw = [&](uint32_t pick_bits, uint32_t rank_bits) {
     if (hot > 0 && unit_from_bits(pick_bits) < spec.hot_fraction)
-      return permute_index(index_from_bits(rank_bits, hot), rows, scatter);
+      return permute_index(index_from_bits(rank_bits, hot), scatter);
     // floor(rows^u) - 1 for u uniform: P(rank r) ~ 1 / (r + 1)
     const auto rank = static_cast<uint32_t>(std::exp(unit_from_bits(rank_bits) * log_rows)) - 1;
-    return permute_index(std::min(rank, rows - 1), rows, scatter);
+    return permute_index(std::min(rank, rows - 1), scatter);
   };
   const uint64_t n = spec.pairs;
   const auto bits = philox_bits_host(5 * n, spec.seed);
@@ -51,13 +51,13 @@ LatentPairs latent_pairs(const LatentSpec& spec) {
 
 uint64_t touched_rows_per_epoch(const PairSet& pairs, int64_t batch, uint64_t seed, int64_t epoch) {
   const auto n = static_cast<uint32_t>(pairs.size());
-  const uint32_t key = epoch_shuffle_key(seed, epoch);
+  const Permutation perm = make_permutation(n, epoch_shuffle_key(seed, epoch));
   uint64_t total = 0;
   std::vector<uint32_t> ids;
   for (int64_t first = 0; first < n; first += batch) {
     ids.clear();
     for (int64_t i = first; i < std::min<int64_t>(n, first + batch); ++i) {
-      const uint32_t id = permute_index(static_cast<uint32_t>(i), n, key);
+      const uint32_t id = permute_index(static_cast<uint32_t>(i), perm);
       ids.push_back(pairs.a[id]);
       ids.push_back(pairs.b[id]);
     }

@@ -15,8 +15,8 @@ namespace {
 // Marks round(fraction * ids.size()) of `ids` as held out: the first positions of a seeded permutation.
 uint64_t hold_out(const std::vector<uint32_t>& ids, double fraction, uint32_t key, std::vector<char>& held) {
   const auto count = static_cast<uint64_t>(std::llround(fraction * static_cast<double>(ids.size())));
-  const auto n = static_cast<uint32_t>(ids.size());
-  for (uint32_t i = 0; i < count; ++i) held[ids[permute_index(i, n, key)]] = 1;
+  const Permutation perm = make_permutation(static_cast<uint32_t>(ids.size()), key);
+  for (uint32_t i = 0; i < count; ++i) held[ids[permute_index(i, perm)]] = 1;
   return count;
 }
 

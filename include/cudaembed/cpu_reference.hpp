@@ -19,9 +19,9 @@ void shuffled_epoch(const PairSet& pairs, uint64_t seed, int64_t epoch, std::vec
 // The epoch's order, once: out[i] = example(permute_index(i, n, key(seed, epoch))) for i < n.
 template <class Example, class Make>
 void gather_in_epoch_order(uint32_t n, uint64_t seed, int64_t epoch, std::vector<Example>& out, Make&& example) {
-  const uint32_t key = epoch_shuffle_key(seed, epoch);
+  const Permutation perm = make_permutation(n, epoch_shuffle_key(seed, epoch));
   out.resize(n);
-  for (uint32_t i = 0; i < n; ++i) out[i] = example(permute_index(i, n, key));
+  for (uint32_t i = 0; i < n; ++i) out[i] = example(permute_index(i, perm));
 }
 
 // Gradient scratch, (N, D) each, all zero between steps.

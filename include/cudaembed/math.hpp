@@ -117,9 +117,9 @@ CE_HD uint32_t epoch_shuffle_key(uint64_t seed, int64_t epoch) {
   return static_cast<uint32_t>(mix64(seed ^ mix64(static_cast<uint64_t>(epoch) + 0x5eed5eedull)));
 }
 
-// One epoch's permutation of [0, n), n >= 1, with what permute_index needs worked out once: the
-// mask of the next power of two, and key mod n, so that no element pays for a 64-bit division
-// (a subroutine of ~100 instructions on the GPU).
+// One epoch's permutation of [0, n) (indexed only when n >= 1), with what permute_index needs
+// worked out once: the mask of the next power of two, and key mod n, so that no element pays for a
+// 64-bit division (a subroutine of ~100 instructions on the GPU). Make it once per epoch or loop.
 struct Permutation {
   uint32_t n, key;
   uint32_t mask;       // next power of two above n - 1, minus one
@@ -133,7 +133,7 @@ CE_HD Permutation make_permutation(uint32_t n, uint32_t key) {
   w |= w >> 4;
   w |= w >> 8;
   w |= w >> 16;
-  return {n, key, w, key % n};
+  return {n, key, w, n ? key % n : 0u};  // n = 0: an empty permutation, made but never indexed
 }
 
 // Position i of a pseudo-random permutation of [0, n). Kensler's hash-based bijection on the next
