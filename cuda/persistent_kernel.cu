@@ -198,19 +198,6 @@ __device__ void sort_lookups(uint32_t* lookup_row, uint32_t* sorted_slot, uint32
     }
 }
 
-// The first position in sorted (count,) whose value is not below `key`.
-__device__ uint32_t lower_bound(const uint32_t* sorted, uint32_t count, uint32_t key) {
-  uint32_t lo = 0, hi = count;
-  while (lo < hi) {
-    const uint32_t mid = (lo + hi) / 2;
-    if (sorted[mid] < key)
-      lo = mid + 1;
-    else
-      hi = mid;
-  }
-  return lo;
-}
-
 // Deterministic phase B for one row: for each column, the row's lookup gradients (lookup_grad
 // (lookups, D)) summed from 0 in ascending slot order, as for_each_slot(add) visits them, then Adam.
 // A row without lookups gets Adam with a zero gradient (dense Adam decays every row).
@@ -325,8 +312,8 @@ __global__ void __launch_bounds__(kThreads) persistent_epoch(StepArgs args) {
         __syncthreads();  // the sorted lookups complete before any row reads them
         for (int64_t row = tid; row < args.rows; row += kThreads) {
           // The row's run among the sorted lookups: [first, last).
-          const uint32_t first = lower_bound(lookup_row, lookups, static_cast<uint32_t>(row));
-          const uint32_t last = lower_bound(lookup_row, lookups, static_cast<uint32_t>(row) + 1);
+          const uint32_t first = lower_bound_in(lookup_row, lookups, static_cast<uint32_t>(row));
+          const uint32_t last = lower_bound_in(lookup_row, lookups, static_cast<uint32_t>(row) + 1);
           const auto run = [&](auto add) {
             for (uint32_t p = first; p < last; ++p) add(sorted_slot[p]);
           };

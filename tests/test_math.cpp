@@ -274,6 +274,16 @@ TEST_CASE("permute_index with a prepared permutation is the one-modulo original"
   for (uint32_t i = 0; i < 100000; ++i) REQUIRE(permute_index(i, p) == permute_index_reference(i, 100000, p.key));
 }
 
+TEST_CASE("lower_bound_in finds what std::lower_bound finds", "[math]") {
+  const std::vector<uint32_t> sorted{1, 3, 3, 3, 7, 9, 9, 20};
+  for (uint32_t key = 0; key <= 21; ++key) {
+    const auto expected = static_cast<uint32_t>(std::lower_bound(sorted.begin(), sorted.end(), key) - sorted.begin());
+    CHECK(lower_bound_in(sorted.data(), static_cast<uint32_t>(sorted.size()), key) == expected);
+    CHECK(lower_bound_in(sorted.data(), uint64_t{sorted.size()}, key) == expected);
+  }
+  CHECK(lower_bound_in(sorted.data(), uint32_t{0}, 5u) == 0);
+}
+
 TEST_CASE("exp_float and log_float are within 2 ulp of the double results", "[math]") {
   auto ulps = [](float got, double ref) {
     return std::abs(std::bit_cast<int32_t>(got) - std::bit_cast<int32_t>(static_cast<float>(ref)));

@@ -15,34 +15,30 @@
 
 namespace cudaembed {
 
-// Explicitly rounded float ops. nvcc fuses a*b+c into one FMA by default, which would make the
-// device's pair labels differ from the host's at the threshold; these keep both bit-identical.
-CE_HD float mul_rn(float a, float b) {
+// Explicitly rounded ops, float or double. nvcc fuses a*b+c into one FMA by default, which would
+// make the device's pair labels differ from the host's at the threshold, and the distances of
+// queries and quality metrics (accumulated in double) differ by device; these keep both
+// bit-identical.
+template <class T>
+CE_HD T mul_rn(T a, T b) {
+  static_assert(std::is_same_v<T, float> || std::is_same_v<T, double>);
 #if defined(__CUDA_ARCH__)
-  return __fmul_rn(a, b);
+  if constexpr (std::is_same_v<T, double>)
+    return __dmul_rn(a, b);
+  else
+    return __fmul_rn(a, b);
 #else
   return a * b;
 #endif
 }
-CE_HD float add_rn(float a, float b) {
+template <class T>
+CE_HD T add_rn(T a, T b) {
+  static_assert(std::is_same_v<T, float> || std::is_same_v<T, double>);
 #if defined(__CUDA_ARCH__)
-  return __fadd_rn(a, b);
-#else
-  return a + b;
-#endif
-}
-
-// The same for double, which the distances of queries and quality metrics accumulate in.
-CE_HD double dmul_rn(double a, double b) {
-#if defined(__CUDA_ARCH__)
-  return __dmul_rn(a, b);
-#else
-  return a * b;
-#endif
-}
-CE_HD double dadd_rn(double a, double b) {
-#if defined(__CUDA_ARCH__)
-  return __dadd_rn(a, b);
+  if constexpr (std::is_same_v<T, double>)
+    return __dadd_rn(a, b);
+  else
+    return __fadd_rn(a, b);
 #else
   return a + b;
 #endif
@@ -60,7 +56,7 @@ CE_HD float row_sq_distance(const float* a, const float* b, int dims) {
   double sum = 0.0;
   for (int k = 0; k < dims; ++k) {
     const double diff = static_cast<double>(a[k]) - static_cast<double>(b[k]);
-    sum = dadd_rn(sum, dmul_rn(diff, diff));
+    sum = add_rn(sum, mul_rn(diff, diff));
   }
   return static_cast<float>(sum);
 }
@@ -72,9 +68,9 @@ CE_HD float row_poincare_distance(const float* a, const float* b, int dims) {
   double sq = 0.0, sq_a = 0.0, sq_b = 0.0;
   for (int k = 0; k < dims; ++k) {
     const double x = a[k], y = b[k], diff = x - y;
-    sq = dadd_rn(sq, dmul_rn(diff, diff));
-    sq_a = dadd_rn(sq_a, dmul_rn(x, x));
-    sq_b = dadd_rn(sq_b, dmul_rn(y, y));
+    sq = add_rn(sq, mul_rn(diff, diff));
+    sq_a = add_rn(sq_a, mul_rn(x, x));
+    sq_b = add_rn(sq_b, mul_rn(y, y));
   }
   const double alpha = std::fmax(1.0 - sq_a, 1e-5), beta = std::fmax(1.0 - sq_b, 1e-5);
   const double t = 2.0 * sq / (alpha * beta);
@@ -169,6 +165,23 @@ CE_HD uint32_t permute_index(uint32_t i, const Permutation& p) {
 
 // The same for one element, the permutation made on the spot.
 CE_HD uint32_t permute_index(uint32_t i, uint32_t n, uint32_t key) { return permute_index(i, make_permutation(n, key)); }
+
+// ---- Searching a sorted list ----
+
+// The first position in sorted[0, count) whose value is not below key: std::lower_bound, for device
+// code too. Index is the caller's: 32 bits in a kernel's shared-memory list, 64 in a host table.
+template <class Index>
+CE_HD Index lower_bound_in(const uint32_t* sorted, Index count, uint32_t key) {
+  Index lo = 0, hi = count;
+  while (lo < hi) {
+    const Index mid = lo + (hi - lo) / 2;
+    if (sorted[mid] < key)
+      lo = mid + 1;
+    else
+      hi = mid;
+  }
+  return lo;
+}
 
 // ---- Loss ----
 // Templated on the scalar so tests can run the same code in double against finite differences;

@@ -18,7 +18,7 @@ namespace cudaembed {
 // once to float, like row_sq_distance: the same bits on the CPU and the GPU.
 CE_HD float row_dot(const float* a, const float* b, int dims) {
   double sum = 0.0;
-  for (int k = 0; k < dims; ++k) sum = dadd_rn(sum, dmul_rn(static_cast<double>(a[k]), static_cast<double>(b[k])));
+  for (int k = 0; k < dims; ++k) sum = add_rn(sum, mul_rn(static_cast<double>(a[k]), static_cast<double>(b[k])));
   return static_cast<float>(sum);
 }
 
@@ -59,15 +59,8 @@ struct RankView {
 
 // Whether sorted list[0, count) holds x (binary search).
 CE_HD bool sorted_contains(const uint32_t* list, uint64_t count, uint32_t x) {
-  uint64_t lo = 0, hi = count;
-  while (lo < hi) {
-    const uint64_t mid = lo + (hi - lo) / 2;
-    if (list[mid] < x)
-      lo = mid + 1;
-    else
-      hi = mid;
-  }
-  return lo < count && list[lo] == x;
+  const uint64_t at = lower_bound_in(list, count, x);
+  return at < count && list[at] == x;
 }
 
 // Candidate slots of one query: every row, or the draws.
