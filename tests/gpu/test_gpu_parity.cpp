@@ -44,6 +44,7 @@ struct VariantCase {
   bool normalize;
   SecondMoment moment;
   bool hot;
+  int64_t batch = 512;
 };
 
 uint32_t rows_of(bool hot) { return hot ? 50 : static_cast<uint32_t>(colours().size()); }
@@ -54,7 +55,7 @@ TrainConfig config_of(const VariantCase& c) {
   cfg.normalize = c.normalize;
   cfg.second_moment = c.moment;
   cfg.kernel = c.kernel;
-  cfg.batch = 512;
+  cfg.batch = c.batch;
   cfg.epochs = 2;
   cfg.adam.lr = 0.01f;  // larger steps than the default so differences would show
   return cfg;
@@ -90,7 +91,7 @@ void check_variant_against_cpu(const VariantCase& c) {
   const auto gpu_hist = train(*gpu_backend, pairs, gpu, cfg.epochs, nullptr);
 
   INFO("kernel " << c.kernel << ", D " << c.dims << ", normalize " << c.normalize << ", adam-v "
-                 << to_string(c.moment) << ", hot " << c.hot);
+                 << to_string(c.moment) << ", hot " << c.hot << ", batch " << c.batch);
   // Float atomics add the batch's gradients in another order than the CPU loop: a few ulps per
   // step, carried through ~20 Adam steps whose step size is normalised by sqrt(v).
   const Tolerance tol{2e-5, 1e-3};
@@ -134,6 +135,15 @@ TEST_CASE("device cuRAND pairs equal host cuRAND pairs bit for bit", "[gpu]") {
 
 TEST_CASE("every kernel variant trains like the CPU reference, small rows", "[gpu][small]") {
   const VariantCase c = GENERATE(from_range(supported_cases({1, 2, 3, 8})));
+  check_variant_against_cpu(c);
+}
+
+TEST_CASE("persistent trains batches past its 512 compute threads like the CPU reference", "[gpu][small]") {
+  // Each compute thread then trains several pairs a step, and the fetch warps load several.
+  const int64_t batch = GENERATE(1500, 2048);
+  const bool hot = GENERATE(false, true);
+  const VariantCase c{"persistent", 2, false, SecondMoment::lookups, hot, batch};
+  REQUIRE(cuda_kernel_supports(c.kernel, rows_of(hot), config_of(c)));
   check_variant_against_cpu(c);
 }
 

@@ -61,7 +61,9 @@ for want in "nvidia-smi --query-gpu=" "compute-sanitizer --version" "cudaembed_g
   "--optimizer lazy-adam --head cosine --negatives 2 --dims 64" " evaluate " \
   "--shapes default --repeats 3" "--shapes sparse --repeats 3" "train --device cpu" \
   "bench/peers/run_all.sh" "--peers 'torch_eager torch_graphs jax'" "torch_sparse_peer.py" \
-  "ncu --clock-control none --set full -k regex:persistent_epoch -c 1" "--page details"; do
+  "ncu --clock-control none --set full -k regex:persistent_epoch -c 1" "--page details" \
+  "--page source --csv --print-source sass" "--kernel persistent --repeats 1 --epochs 20 --phase-profile" \
+  "--kernel deterministic --repeats 1 --epochs 20 --phase-profile"; do
   expect_in "$dry" "$want" "dry run lists $want"
 done
 for kernel in persistent graph fused baseline deterministic sorted; do
@@ -72,6 +74,12 @@ count=$(grep -c '^  timeout ' <<<"$dry")
 expect "dry run lists every command ($count)" test "$count" -ge 50
 expect "dry run makes no output folder" test ! -e "$tmp/dry-out"
 expect "dry run makes no source link" test ! -e "$tmp/no-link"
+# shellcheck disable=SC2016  # the literal folder name an earlier dry run left behind
+expect "dry run makes no '\$WORK' folder where it runs" test ! -e "$src/\$WORK"
+
+sets=$(bash "$check" --steps bench --bench-sets default --dry-run 2>&1)
+expect_in "$sets" "--shapes default" "--bench-sets default lists the default shapes"
+expect_not_in "$sets" "--shapes sparse" "--bench-sets default leaves out the sparse shapes"
 
 only=$(bash "$check" --steps bench --dry-run 2>&1)
 expect_in "$only" "--shapes sparse" "--steps bench lists bench"
