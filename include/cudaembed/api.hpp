@@ -1,0 +1,186 @@
+// The library API: what `cudaembed train`, `bench` and the Python module call.
+//
+//   cudaembed::TrainingRequest request;                      // what to train on, and how
+//   request.data = cudaembed::PairsFileSource{"pairs.csv"};  // or ColoursSource{}, or PairArrays{...}
+//   request.train.dims = 8;
+//   cudaembed::TrainedModel model = cudaembed::fit(request, {.on_epoch = [](const cudaembed::EpochView& v) {
+//     return v.record.metrics.loss() > 0.1;  // false: stop after this epoch
+//   }});
+//   cudaembed::write_run_dir(model, {.path = "runs/mine"});  // the files `cudaembed train` writes
+//
+// Training reads its input and writes nothing; a run directory is written separately, from the
+// trained model. The CLI maps its flags to a request and its run directory to RunDirOptions.
+#pragma once
+
+#include <atomic>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <string>
+#include <variant>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "cudaembed/backend.hpp"
+#include "cudaembed/checkpoint.hpp"
+#include "cudaembed/config.hpp"
+#include "cudaembed/model.hpp"
+#include "cudaembed/pairs.hpp"
+#include "cudaembed/pairs_file.hpp"
+#include "cudaembed/trainer.hpp"
+
+namespace cudaembed {
+
+// The tutorial: a colour CSV, with `pairs.count` random pairs drawn over its colours from the
+// request's seed (pairs.seed is ignored) and labelled by RGB distance.
+struct ColoursSource {
+  std::string csv;  // empty: the bundled colours (default_colours_csv())
+  PairSpec pairs;
+};
+
+// A pairs file: CSV or CEPAIRS1 (docs/pairs-format.md).
+struct PairsFileSource {
+  std::string path;
+  PairsFileOptions options;
+};
+
+// Pairs already in memory. Ids are rows of the table: below `rows`, or rows = 0 for the largest
+// id + 1. `names`: one per row, or empty (the rows are then named by their ids).
+struct PairArrays {
+  PairSet pairs;
+  int64_t rows = 0;
+  std::vector<std::string> names;
+};
+
+using DataSource = std::variant<ColoursSource, PairsFileSource, PairArrays>;
+
+struct TrainingRequest {
+  DataSource data = ColoursSource{};
+  TrainConfig train;             // model, optimizer, epochs, batch, seed, kernel
+  InitSpec init;                 // its seed and head are the request's (train.seed, train.head)
+  std::string device = "auto";   // "auto", "cpu" or "cuda"
+  double validation = 0;         // pairs files and arrays: the fraction of positives held out
+  int64_t eval_candidates = -1;  // held-out ranking: sampled candidates, 0 all rows, -1 by table size
+};
+
+// The path of the bundled colour CSV: beside an installed binary, else in the source tree.
+std::string default_colours_csv();
+
+// What a request trains on, once read.
+struct TrainingData {
+  PairSet pairs;  // the pairs that train (with validation, the held-out ones are not here)
+  int64_t rows = 0;
+  std::vector<std::string> names;  // (N,): colour names, the file's names, or the ids as text
+  std::vector<float> rgb;          // (N, 3) in [0, 1] for the colours, else empty
+  std::vector<std::string> vocab;  // a names-mode pairs file or named arrays: vocab.tsv; else empty
+  std::string metadata;            // metadata.tsv: name (and hex for the colours) per row
+  std::string source;              // the file read, or "arrays"
+  double parse_s = 0, pairs_s = 0;
+  nlohmann::json summary;  // run.json's "data"
+};
+
+// What an epoch callback sees. `state` holds this epoch's parameters when Callbacks::weights_wanted
+// says so (always, when it is empty); the optimizer state is not in it (TrainingSession::full_state).
+struct EpochView {
+  const EpochRecord& record;
+  const ModelState& state;
+  std::optional<double> val_loss;             // with validation: the held-out loss after this epoch
+  const std::vector<EpochRecord>& history;    // every whole epoch so far, this one last
+};
+
+struct Callbacks {
+  // After each whole epoch; returning false ends training there, cleanly (a shorter history).
+  std::function<bool(const EpochView&)> on_epoch;
+  // Whether on_epoch reads the parameters after `epoch` (1-based); empty: every epoch. Copying the
+  // table back costs 5 GB an epoch at 10M x 128.
+  WeightsWanted weights_wanted;
+  // Set from elsewhere (a signal handler): training ends after the current step (CPU) or epoch (CUDA).
+  const std::atomic<bool>* stop = nullptr;
+};
+
+class HeldOutPairs;
+
+struct TrainedModel {
+  TrainConfig config;
+  InitSpec init;
+  std::string device;  // as requested
+  TrainingData data;
+  BackendInfo backend;
+  ModelState state;                   // the final state, optimizer state included
+  std::vector<EpochRecord> history;   // one record per whole epoch, resumed ones included
+  std::vector<double> val_loss;       // with validation: one per epoch of history
+  EpochMetrics in_progress;           // sums of an epoch a stop cut short (samples == 0: none)
+  float initial_dense[2] = {0, 0};    // the Dense layer as drawn, for run.json
+  std::shared_ptr<const HeldOutPairs> held_out;  // with validation
+  double validation = 0;
+  int64_t eval_candidates = -1;
+  double train_s = 0;
+
+  // Whether every planned epoch was trained (false after a stop).
+  bool finished() const { return static_cast<int64_t>(history.size()) >= config.epochs; }
+  // The table as the model compares its rows: L2-normalised under config.normalize.
+  std::vector<float> rows() const;
+};
+
+// One training run, in stages: the constructor reads the data, starts the backend, splits off the
+// held-out pairs and draws the initial state (nothing is written); resume() may replace that state
+// with a checkpoint's; run() trains.
+class TrainingSession {
+ public:
+  explicit TrainingSession(TrainingRequest request);
+  ~TrainingSession();
+  TrainingSession(const TrainingSession&) = delete;
+  TrainingSession& operator=(const TrainingSession&) = delete;
+
+  // Continues from a checkpoint (its state, history and unfinished epoch) and the val_loss it
+  // recorded; throws Error when its table's shape or pair count does not fit the data.
+  void resume(const Checkpoint& checkpoint, std::vector<double> val_loss);
+
+  const TrainingData& data() const { return model_.data; }
+  const TrainConfig& config() const { return model_.config; }
+  const BackendInfo& backend_info() const { return model_.backend; }
+  const ModelState& state() const { return model_.state; }
+  const std::vector<EpochRecord>& history() const { return model_.history; }
+  const std::vector<double>& val_loss() const { return model_.val_loss; }
+  int64_t epochs_done() const { return static_cast<int64_t>(model_.history.size()); }
+  int64_t steps_per_epoch() const;
+  bool has_validation() const { return model_.held_out != nullptr; }
+  // The whole state now, optimizer included, from the backend: for checkpoints written in on_epoch.
+  ModelState full_state();
+  // Trains the epochs left up to config().epochs. A Divergence or a device error propagates; the
+  // session is then spent.
+  TrainedModel run(const Callbacks& callbacks = {});
+
+ private:
+  TrainedModel model_;
+  std::unique_ptr<Backend> backend_;
+  std::shared_ptr<HeldOutPairs> held_out_;
+};
+
+// TrainingSession(request).run(callbacks).
+TrainedModel fit(TrainingRequest request, const Callbacks& callbacks = {});
+
+// Where and what write_run_dir writes.
+struct RunDirOptions {
+  std::string path;
+  bool plot = true;         // plot.png and plot.svg (up to 100,000 rows)
+  bool save_pairs = false;  // pair_ids.npy and pair_labels.npy
+  // What the caller wrote there already, for the last log line and run.json.
+  bool snapshots_written = false, checkpoint_written = false;
+  // run.json's "config"; empty: request_config_json of the model.
+  nlohmann::json config;
+  double total_s = 0;  // run.json's timings_s.total; 0: train_s + parse_s + pairs_s
+};
+
+// run.json's "config" for a model: data, shape, head, optimizer, hyperparameters, device, kernel.
+nlohmann::json run_config_json(const TrainedModel& model);
+
+// Writes embedding.npy, metadata.tsv, metrics.csv, run.json, vocab.tsv (named rows), vectors.tsv
+// and word2vec.txt (when small enough), validation_pairs.csv (with validation) and the plot, each
+// atomically, into an existing directory (prepare_run_dir makes one). Logs the results and
+// returns the names written.
+std::vector<std::string> write_run_dir(const TrainedModel& model, const RunDirOptions& options);
+
+}  // namespace cudaembed
