@@ -7,6 +7,7 @@
 #include <string>
 #include <vector>
 
+#include "cudaembed/neighbours.hpp"
 #include "cudaembed/run_dir.hpp"
 
 namespace cudaembed {
@@ -29,22 +30,8 @@ struct EvaluateOptions {
   std::optional<uint64_t> seed;      // of the drawn candidates; default the run's
 };
 
-struct Neighbour {
-  std::size_t row;
-  float embedding_distance;  // Euclidean, in the space the model compares (normalised if it was)
-  float rgb_distance;        // Euclidean in [0, 1]^3
-  float similarity;          // a dot or cosine head's: the dot product of the rows as the model compares them
-};
-
 // Whether --device NAME runs on the GPU (auto: when one is visible); Error for cuda without one.
 bool use_gpu_for(const std::string& device);
-
-// What neighbours are ranked by: the run's head's own measure. "Euclidean distance" (nearest first),
-// "dot product" or "cosine similarity" (most similar first).
-std::string neighbour_measure(const RunDir& run);
-
-// The k rows nearest to row `query` in embedding space by neighbour_measure(run), nearest first.
-std::vector<Neighbour> nearest_neighbours(const RunDir& run, std::size_t query, int k, bool use_gpu);
 
 int run_neighbours(const NeighboursOptions& options);
 int run_evaluate(const EvaluateOptions& options);
