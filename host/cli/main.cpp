@@ -17,6 +17,7 @@
 #include <CLI/CLI.hpp>
 
 #include "bench_command.hpp"
+#include "cudaembed/api.hpp"
 #include "cudaembed/backend.hpp"
 #include "cudaembed/error.hpp"
 #include "cudaembed/outputs.hpp"
@@ -34,17 +35,6 @@ namespace {
 using namespace cudaembed;
 
 constexpr int kMaxDims = 4096;
-
-// The bundled colours: beside an installed binary (PREFIX/bin/cudaembed reads
-// PREFIX/share/cudaembed/data/colours.csv), else in the source tree the binary was built from.
-std::string default_data() {
-  namespace fs = std::filesystem;
-  std::error_code ec;
-  const fs::path exe = fs::read_symlink("/proc/self/exe", ec);
-  if (ec) return kDefaultData;
-  const fs::path installed = (exe.parent_path() / kInstalledDataFromBin).lexically_normal();
-  return fs::is_regular_file(installed, ec) ? installed.string() : kDefaultData;
-}
 
 // "> 0" with a readable message (CLI::PositiveNumber prints a 300-digit upper bound).
 const CLI::Validator kPositive(
@@ -395,7 +385,7 @@ int main(int argc, char** argv) {
   app.require_subcommand(1);
 
   TrainOptions train_opts;
-  const std::string bundled_data = default_data();
+  const std::string bundled_data = default_colours_csv();
   train_opts.data = bundled_data;
   ChoiceNames names;
   auto* train_cmd = app.add_subcommand(
