@@ -194,6 +194,16 @@ std::string default_colours_csv() {
   return fs::is_regular_file(installed, ec) ? installed.string() : kDefaultData;
 }
 
+void apply_defaults(TrainConfig& config, InitSpec& init, const UnsetSettings& unset) {
+  if (config.head == Head::poincare) {
+    if (unset.optimizer) config.optimizer = Optimizer::radam;
+    if (unset.init_range) init.embedding_range = 1e-3f;
+    if (unset.burn_in) config.burn_in = 10;
+  }
+  check_head_optimizer(config);
+  if (unset.lr) config.adam.lr = default_learning_rate(config.optimizer);
+}
+
 std::vector<float> compared_rows(const std::vector<float>& table, const TrainConfig& config) {
   return config.normalize ? l2_normalized_rows(table, config.dims) : table;
 }

@@ -66,6 +66,17 @@ struct TrainingRequest {
   int64_t eval_candidates = -1;  // held-out ranking: sampled candidates, 0 all rows, -1 by table size
 };
 
+// Which settings a user left unset, so that apply_defaults may choose them.
+struct UnsetSettings {
+  bool optimizer = true, init_range = true, burn_in = true, lr = true;
+};
+
+// The defaults that depend on other settings: with the Poincaré head, radam, an init range of 1e-3
+// and 10 burn-in epochs (Nickel & Kiela's setting); the optimizer's own learning rate
+// (default_learning_rate). Then throws where the head and the optimizer do not go together
+// (check_head_optimizer).
+void apply_defaults(TrainConfig& config, InitSpec& init, const UnsetSettings& unset = {});
+
 // The path of the bundled colour CSV: beside an installed binary, else in the source tree.
 std::string default_colours_csv();
 
