@@ -155,7 +155,10 @@ TEST_CASE("reliability: the divergence guard stops at the first non-finite epoch
   ModelState state = init_model(4, 2, InitSpec{});
   std::vector<int64_t> seen;
   CHECK_THROWS_WITH(
-      train(backend, {}, state, 10, [&](const EpochRecord& r, const ModelState&) { seen.push_back(r.epoch); }),
+      train(backend, {}, state, 10, [&](const EpochRecord& r, const ModelState&) {
+        seen.push_back(r.epoch);
+        return true;
+      }),
       Catch::Contains("diverged in epoch 3") && Catch::Contains("step 7 of the epoch"));
   CHECK(seen == std::vector<int64_t>{1, 2});  // epoch 3 never reaches the callback (or a checkpoint)
 }
@@ -176,6 +179,7 @@ TEST_CASE("reliability: the weights are copied back only for the epochs that rea
       CHECK(s.table[0] == static_cast<float>(r.epoch));
       read.push_back(r.epoch);
     }
+    return true;
   };
   const WeightsWanted even = [](int64_t epoch) { return epoch % 2 == 0; };
   {
@@ -189,7 +193,7 @@ TEST_CASE("reliability: the weights are copied back only for the epochs that rea
   }
   {
     FakeBackend backend(0, FakeBackend::Bad::table, true);  // a callback that does not say: every epoch, as before
-    CHECK(run_with(backend, [](const EpochRecord&, const ModelState&) {}, {}) == 6 + 1);
+    CHECK(run_with(backend, [](const EpochRecord&, const ModelState&) { return true; }, {}) == 6 + 1);
   }
   {
     FakeBackend backend(0, FakeBackend::Bad::table, false);  // no check of its own: the trainer copies to check
@@ -206,6 +210,7 @@ TEST_CASE("reliability: the backend's own finiteness flag stops training without
     const EpochCallback on_epoch = [&](const EpochRecord& r, const ModelState& s) {
       CHECK(std::isfinite(s.table[0]));
       seen.push_back(r.epoch);
+      return true;
     };
     CHECK_THROWS_WITH(train(backend, {}, state, 10, on_epoch, 0, nullptr, nullptr, [](int64_t) { return false; }),
                       "training diverged in epoch 3: the parameters became non-finite (NaN or Inf); "

@@ -178,6 +178,8 @@ void NpyStreamWriter::finish() {
   close_and_rename(f, temp_path_, path_);
 }
 
+double json_number(float x) { return std::stod(fmt::format("{}", x)); }
+
 void write_text_file(const std::string& path, const std::string& content) {
   const std::string temp = path + ".tmp";
   std::FILE* f = open_for_write(temp);

@@ -52,7 +52,7 @@ std::vector<EpochRecord> train(Backend& backend, const PairSet& pairs, ModelStat
     }
     record.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
     history.push_back(record);
-    if (on_epoch) on_epoch(record, state);
+    if (on_epoch && !on_epoch(record, state)) break;
   }
   backend.fetch(state, true);  // the final state, always in full
   return history;

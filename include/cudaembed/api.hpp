@@ -13,6 +13,7 @@
 #pragma once
 
 #include <atomic>
+#include <chrono>
 #include <cstdint>
 #include <functional>
 #include <memory>
@@ -64,6 +65,17 @@ struct TrainingRequest {
   double validation = 0;         // pairs files and arrays: the fraction of positives held out
   int64_t eval_candidates = -1;  // held-out ranking: sampled candidates, 0 all rows, -1 by table size
 };
+
+// Which settings a user left unset, so that apply_defaults may choose them.
+struct UnsetSettings {
+  bool optimizer = true, init_range = true, burn_in = true, lr = true;
+};
+
+// The defaults that depend on other settings: with the Poincaré head, radam, an init range of 1e-3
+// and 10 burn-in epochs (Nickel & Kiela's setting); the optimizer's own learning rate
+// (default_learning_rate). Then throws where the head and the optimizer do not go together
+// (check_head_optimizer).
+void apply_defaults(TrainConfig& config, InitSpec& init, const UnsetSettings& unset = {});
 
 // The path of the bundled colour CSV: beside an installed binary, else in the source tree.
 std::string default_colours_csv();
@@ -124,6 +136,10 @@ struct TrainedModel {
   std::vector<float> rows() const;
 };
 
+// The rows of `table` (N, D) as the model compares them: L2-normalised under config.normalize.
+// Every table a run directory holds is in this form.
+std::vector<float> compared_rows(const std::vector<float>& table, const TrainConfig& config);
+
 // One training run, in stages: the constructor reads the data, starts the backend, splits off the
 // held-out pairs and draws the initial state (nothing is written); resume() may replace that state
 // with a checkpoint's; run() trains.
@@ -149,8 +165,9 @@ class TrainingSession {
   bool has_validation() const { return model_.held_out != nullptr; }
   // The whole state now, optimizer included, from the backend: for checkpoints written in on_epoch.
   ModelState full_state();
-  // Trains the epochs left up to config().epochs. A Divergence or a device error propagates; the
-  // session is then spent.
+  // Trains the epochs left up to config().epochs and hands the model over: the session is spent
+  // after it (its accessors are for the stages before, and for callbacks during). A Divergence or
+  // a device error propagates.
   TrainedModel run(const Callbacks& callbacks = {});
 
  private:
@@ -169,12 +186,17 @@ struct RunDirOptions {
   bool save_pairs = false;  // pair_ids.npy and pair_labels.npy
   // What the caller wrote there already, for the last log line and run.json.
   bool snapshots_written = false, checkpoint_written = false;
-  // run.json's "config"; empty: request_config_json of the model.
+  // run.json's "config"; null: run_config_json(model).
   nlohmann::json config;
-  double total_s = 0;  // run.json's timings_s.total; 0: train_s + parse_s + pairs_s
+  // When the run began, for run.json's timings_s.total; empty: parse, pairs and training summed.
+  std::optional<std::chrono::steady_clock::time_point> start;
 };
 
-// run.json's "config" for a model: data, shape, head, optimizer, hyperparameters, device, kernel.
+// run.json's "config" as far as the request fixes it: data, shape, head, optimizer,
+// hyperparameters, device and kernel as asked. `cudaembed train --resume` compares it with run.json.
+nlohmann::json run_config_json(const std::string& data, const TrainConfig& config, const InitSpec& init,
+                               const std::string& device);
+// ... and what the data decided: the pairs, steps per epoch, the kernel in use, the validation.
 nlohmann::json run_config_json(const TrainedModel& model);
 
 // Writes embedding.npy, metadata.tsv, metrics.csv, run.json, vocab.tsv (named rows), vectors.tsv

@@ -42,6 +42,9 @@ class NpyStreamWriter {
   std::FILE* file_ = nullptr;
 };
 
+// A float as JSON shows it: the shortest decimal that reads back as it (0.9, not 0.8999999761581421).
+double json_number(float x);
+
 // Writes `content` to `path` atomically.
 void write_text_file(const std::string& path, const std::string& content);
 

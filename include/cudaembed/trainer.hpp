@@ -18,8 +18,8 @@ struct EpochRecord {
 
 // Called after each whole epoch with the training state. Its parameters (table, Dense layer, step)
 // are that epoch's when the WeightsWanted predicate says so for the epoch; on other epochs they
-// are an earlier epoch's and are not to be read.
-using EpochCallback = std::function<void(const EpochRecord&, const ModelState&)>;
+// are an earlier epoch's and are not to be read. Returning false ends training after this epoch.
+using EpochCallback = std::function<bool(const EpochRecord&, const ModelState&)>;
 // Whether the callback reads the parameters after `epoch` (1-based, as EpochRecord::epoch). Only
 // then are they copied back from the backend: at 10M x 128 that is 5 GB an epoch.
 using WeightsWanted = std::function<bool(int64_t epoch)>;

@@ -69,7 +69,10 @@ TEST_CASE("train stops on the device flag in the epoch it went non-finite, with 
     ModelState s = init_model(static_cast<int64_t>(colours().size()), 2, InitSpec{});
     s.table.back() = kNaN;
     std::vector<int64_t> seen;
-    const EpochCallback record_epoch = [&](const EpochRecord& r, const ModelState&) { seen.push_back(r.epoch); };
+    const EpochCallback record_epoch = [&](const EpochRecord& r, const ModelState&) {
+      seen.push_back(r.epoch);
+      return true;
+    };
     CHECK_THROWS_WITH(
         train(*make_cuda_backend(cfg), pairs, s, 3, record_epoch, 0, nullptr, nullptr, [](int64_t) { return false; }),
         Catch::Contains("training diverged in epoch 1") && Catch::Contains("non-finite"));
@@ -88,7 +91,10 @@ TEST_CASE("copying the weights back every epoch or only at the end trains the sa
     ModelState every = init, skipped = init;
     std::vector<float> last_seen;
     const auto h1 = train(*make_cuda_backend(cfg), pairs, every, cfg.epochs,
-                          [&](const EpochRecord&, const ModelState& s) { last_seen = s.table; });
+                          [&](const EpochRecord&, const ModelState& s) {
+                            last_seen = s.table;
+                            return true;
+                          });
     const auto h2 = train(*make_cuda_backend(cfg), pairs, skipped, cfg.epochs, nullptr);
     REQUIRE(h1.size() == h2.size());
     CHECK(last_seen == every.table);  // the last epoch's callback saw the final table
