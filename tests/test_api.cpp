@@ -4,6 +4,7 @@
 #include <catch2/catch.hpp>
 
 #include <atomic>
+#include <cmath>
 #include <filesystem>
 #include <fstream>
 
@@ -168,6 +169,33 @@ TEST_CASE("api: bad arrays are refused, naming the pair and the limit", "[api]")
   CHECK(error_of([&] { fit(request_for(PairArrays{pairs, 0, {"x", "y"}})); }).find("2 names for 3 rows") !=
         std::string::npos);
   CHECK(error_of([&] { fit(request_for(PairArrays{PairSet{}, 0, {}})); }).find("no pairs") != std::string::npos);
+}
+
+TEST_CASE("api: as_run_dir is what read_run_dir reads back of write_run_dir's files", "[api]") {
+  TempDir tmp;
+  TrainingRequest colours = colours_request(2);
+  colours.train.dims = 3;
+  colours.train.normalize = true;
+  for (const TrainingRequest& request : {colours, named_pairs_request(tmp, 2)}) {
+    const TrainedModel model = fit(request);
+    const std::string dir = tmp / (model.data.rgb.empty() ? "pairs" : "colours");
+    prepare_run_dir(dir, false);
+    write_run_dir(model, {.path = dir, .plot = false});
+    const RunDir written = read_run_dir(dir);
+    const RunDir memory = as_run_dir(model);
+    INFO(dir);
+    CHECK(memory.rows == written.rows);
+    CHECK(memory.dims == written.dims);
+    CHECK(memory.normalize == written.normalize);
+    CHECK(memory.rows_l2_normalized == written.rows_l2_normalized);
+    CHECK(memory.head == written.head);
+    CHECK(memory.embedding == written.embedding);
+    CHECK(memory.names == written.names);
+    CHECK(memory.has_colours == written.has_colours);
+    REQUIRE(memory.rgb.size() == written.rgb.size());
+    for (std::size_t i = 0; i < memory.rgb.size(); ++i)  // metadata.tsv's hex: 1/255 steps
+      CHECK(std::abs(memory.rgb[i] - written.rgb[i]) <= 1e-6f);
+  }
 }
 
 TEST_CASE("api: resume refuses a checkpoint of another shape", "[api]") {

@@ -208,7 +208,7 @@ RunDir read_run_dir(const std::string& path) {
   for (std::size_t line_no = 2; std::getline(meta, line); ++line_no) {
     if (!run.has_colours) {
       run.names.push_back(line);
-      for (float c : {0.27f, 0.51f, 0.71f}) run.rgb.push_back(c);  // one plain colour for every point
+      run.rgb.insert(run.rgb.end(), std::begin(kItemRgb), std::end(kItemRgb));
       continue;
     }
     const auto tab = line.rfind('\t');

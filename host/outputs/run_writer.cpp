@@ -14,6 +14,7 @@
 #include "cudaembed/pairs_file.hpp"
 #include "cudaembed/plot.hpp"
 #include "cudaembed/quality.hpp"
+#include "cudaembed/run_dir.hpp"
 #include "cudaembed/version.hpp"
 #include "data/held_out.hpp"
 #include "data/philox_host.hpp"
@@ -213,6 +214,25 @@ std::vector<std::string> write_run_dir(const TrainedModel& m, const RunDirOption
   }
   spdlog::info("wrote {}/{{{}}}", o.path, fmt::join(written, ", "));
   return written;
+}
+
+RunDir as_run_dir(const TrainedModel& m) {
+  RunDir run;
+  run.rows = m.state.rows;
+  run.dims = m.config.dims;
+  run.normalize = m.config.normalize;
+  run.rows_l2_normalized = m.config.normalize;  // rows() normalised them, as embedding.npy holds them
+  run.head = head_name(m.config);
+  run.embedding = m.rows();
+  run.names = m.data.names;
+  run.has_colours = !m.data.rgb.empty();
+  if (run.has_colours) {
+    run.rgb = m.data.rgb;
+  } else {
+    run.rgb.reserve(static_cast<std::size_t>(run.rows) * 3);
+    for (int64_t i = 0; i < run.rows; ++i) run.rgb.insert(run.rgb.end(), std::begin(kItemRgb), std::end(kItemRgb));
+  }
+  return run;
 }
 
 }  // namespace cudaembed

@@ -30,6 +30,7 @@
 #include "cudaembed/model.hpp"
 #include "cudaembed/pairs.hpp"
 #include "cudaembed/pairs_file.hpp"
+#include "cudaembed/run_dir.hpp"
 #include "cudaembed/trainer.hpp"
 
 namespace cudaembed {
@@ -204,5 +205,10 @@ nlohmann::json run_config_json(const TrainedModel& model);
 // atomically, into an existing directory (prepare_run_dir makes one). Logs the results and
 // returns the names written.
 std::vector<std::string> write_run_dir(const TrainedModel& model, const RunDirOptions& options);
+
+// The model as read_run_dir reads back the run directory write_run_dir writes of it, without
+// writing one: the table as compared, names, colours (kItemRgb without), head. For neighbours and
+// plots of a model in memory (the Python module's).
+RunDir as_run_dir(const TrainedModel& model);
 
 }  // namespace cudaembed

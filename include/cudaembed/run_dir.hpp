@@ -19,6 +19,9 @@ struct NpyArray {
 // Reads a float32 NPY file; errors name the file and what is wrong with it.
 NpyArray read_npy(const std::string& path);
 
+// The one colour every point of a run without colours (a pairs file's) is drawn in.
+inline constexpr float kItemRgb[3] = {0.27f, 0.51f, 0.71f};
+
 struct RunDir {
   std::string path;
   int64_t rows = 0;
