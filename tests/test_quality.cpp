@@ -8,9 +8,9 @@
 #include <catch2/catch.hpp>
 
 #include "cudaembed/distances.hpp"
+#include "cudaembed/neighbours.hpp"
 #include "cudaembed/quality.hpp"
 #include "cudaembed/trainer.hpp"
-#include "cli/query_commands.hpp"
 #include "test_support.hpp"
 #include "tolerance.hpp"
 

@@ -11,10 +11,10 @@
 #include <catch2/catch.hpp>
 
 #include "cudaembed/distances.hpp"
+#include "cudaembed/neighbours.hpp"
 #include "cudaembed/quality.hpp"
 #include "test_support.hpp"
 #include "tolerance.hpp"
-#include "cli/query_commands.hpp"
 
 using namespace cudaembed;
 using test::Tolerance;
