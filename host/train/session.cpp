@@ -255,7 +255,14 @@ TrainingSession::TrainingSession(TrainingRequest request) {
   m.init = request.init;
   m.init.seed = m.config.seed;
   m.init.head = m.config.head;
-  m.state = init_model(m.data.rows, m.config.dims, m.init, m.config.optimizer);
+  if (request.initial_state) {
+    m.state = *request.initial_state;
+    if (m.state.rows != m.data.rows || m.state.dims != m.config.dims)
+      throw Error(fmt::format("initial_state: a {} x {} table, but the data has {} rows and dims is {}", m.state.rows,
+                              m.state.dims, m.data.rows, m.config.dims));
+  } else {
+    m.state = init_model(m.data.rows, m.config.dims, m.init, m.config.optimizer);
+  }
   std::copy(m.state.dense, m.state.dense + 2, m.initial_dense);
 }
 

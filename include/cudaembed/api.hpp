@@ -64,6 +64,9 @@ struct TrainingRequest {
   std::string device = "auto";   // "auto", "cpu" or "cuda"
   double validation = 0;         // pairs files and arrays: the fraction of positives held out
   int64_t eval_candidates = -1;  // held-out ranking: sampled candidates, 0 all rows, -1 by table size
+  // Start from this state instead of drawing one (rows and dims must fit the data): `bench` draws
+  // a 10M x 128 table with Adam's moments, 15 GB, once per shape, not once per repeat.
+  std::shared_ptr<const ModelState> initial_state;
 };
 
 // Which settings a user left unset, so that apply_defaults may choose them.
@@ -165,6 +168,8 @@ class TrainingSession {
   bool has_validation() const { return model_.held_out != nullptr; }
   // The whole state now, optimizer included, from the backend: for checkpoints written in on_epoch.
   ModelState full_state();
+  // With TrainConfig::phase_profile, the backend's cycles per phase (Backend::phase_report); also after run().
+  std::string phase_report() const { return backend_->phase_report(); }
   // Trains the epochs left up to config().epochs and hands the model over: the session is spent
   // after it (its accessors are for the stages before, and for callbacks during). A Divergence or
   // a device error propagates.
