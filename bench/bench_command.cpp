@@ -6,11 +6,13 @@
 #include <chrono>
 #include <ctime>
 #include <filesystem>
+#include <memory>
 
 #include <fmt/format.h>
 #include <spdlog/spdlog.h>
 #include <nlohmann/json.hpp>
 
+#include "cudaembed/api.hpp"
 #include "cudaembed/colours.hpp"
 #include "cudaembed/error.hpp"
 #include "cudaembed/math.hpp"
@@ -116,9 +118,25 @@ struct Result {
   double epoch_bytes = 0;  // sorted_epoch_bytes, for the sparse shapes
 };
 
+// Only warnings and errors while it lives.
+class QuietLog {
+ public:
+  QuietLog() : level_(spdlog::get_level()) { spdlog::set_level(std::max(level_, spdlog::level::warn)); }
+  ~QuietLog() { spdlog::set_level(level_); }
+  QuietLog(const QuietLog&) = delete;
+  QuietLog& operator=(const QuietLog&) = delete;
+
+ private:
+  spdlog::level::level_enum level_;
+};
+
 Result time_variant(const Shape& shape, const std::string& variant, const BenchOptions& o, DeviceChoice device,
-                    const PairSet& pairs, const ModelState& init, std::string& device_name) {
-  TrainConfig cfg;
+                    const PairSet& pairs, const std::shared_ptr<const ModelState>& init, std::string& device_name) {
+  TrainingRequest request;
+  request.data = PairArrays{pairs, shape.rows, {}};
+  request.initial_state = init;
+  request.device = o.device == "auto" ? (device == DeviceChoice::cuda ? "cuda" : "cpu") : o.device;
+  TrainConfig& cfg = request.train;
   cfg.dims = shape.dims;
   cfg.normalize = shape.normalize;
   cfg.batch = shape.batch;
@@ -126,25 +144,27 @@ Result time_variant(const Shape& shape, const std::string& variant, const BenchO
   cfg.optimizer = shape.optimizer;
   cfg.adam.lr = default_learning_rate(shape.optimizer);
   const int64_t epochs = o.epochs > 0 ? o.epochs : shape.epochs;
-  Result r{shape, variant, steps_per_epoch(pairs.size(), shape.batch), {}, 0};
+  cfg.epochs = o.warmup + epochs;
   cfg.phase_profile = o.phase_profile;
+  Result r{shape, variant, steps_per_epoch(pairs.size(), shape.batch), {}, 0};
+  // The session's own lines (the data, the backend, the plan) would repeat for every repeat.
+  const QuietLog quiet;
   for (int rep = 0; rep < o.repeats; ++rep) {
-    auto backend = make_backend(device, cfg);
-    ModelState state = init;
-    // Timed as `cudaembed train` runs a big table (no snapshots): through the trainer, the
-    // divergence check on the device every epoch, the weights copied back at the end; the first
-    // o.warmup epochs are not counted.
-    const std::vector<EpochRecord> history = train(*backend, pairs, state, o.warmup + epochs, nullptr);
+    // Timed as `cudaembed train` runs a big table (no snapshots): through the library's session,
+    // the divergence check on the device every epoch, the weights copied back at the end; the
+    // first o.warmup epochs are not counted.
+    TrainingSession session(request);
+    const TrainedModel model = session.run();
     double compute = 0, wall = 0;
-    for (auto h = history.begin() + o.warmup; h != history.end(); ++h) {
+    for (auto h = model.history.begin() + o.warmup; h != model.history.end(); ++h) {
       compute += h->metrics.seconds;
       wall += h->seconds;
     }
     r.epoch_seconds.push_back(compute / static_cast<double>(epochs));
     r.train_epoch_seconds.push_back(wall / static_cast<double>(epochs));
-    r.final_loss = history.back().metrics.loss();
-    device_name = backend->info().device;
-    if (rep + 1 == o.repeats) r.phase_report = backend->phase_report();
+    r.final_loss = model.history.back().metrics.loss();
+    device_name = model.backend.device;
+    if (rep + 1 == o.repeats) r.phase_report = session.phase_report();
   }
   return r;
 }
@@ -211,8 +231,8 @@ int run_bench(const BenchOptions& o, const std::string& command) {
     const std::vector<std::string> shape_variants =
         shape.optimizer != Optimizer::adam ? std::vector<std::string>{cuda ? "sorted" : "reference"} : variants;
     // Drawn once per shape: a 10M x 128 table with Adam's state is 15 GB to draw and fill.
-    const ModelState init =
-        init_model(shape.rows, shape.dims, InitSpec{InitScheme::robust, 0.05f, 42}, shape.optimizer);
+    const auto init = std::make_shared<const ModelState>(
+        init_model(shape.rows, shape.dims, InitSpec{InitScheme::robust, 0.05f, 42}, shape.optimizer));
     for (const auto& variant : shape_variants) {
       if (o.kernel != "all" && variant != o.kernel && cuda) continue;
       try {

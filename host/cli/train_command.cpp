@@ -18,6 +18,7 @@
 
 #include "cudaembed/api.hpp"
 #include "cudaembed/checkpoint.hpp"
+#include "cudaembed/distributed.hpp"
 #include "cudaembed/colours.hpp"
 #include "cudaembed/error.hpp"
 #include "cudaembed/outputs.hpp"
@@ -149,8 +150,9 @@ TrainOptions options_from_json(const nlohmann::json& j) {
 }
 
 // The request a `train` command line makes: what the library trains.
-TrainingRequest training_request(const TrainOptions& o) {
+TrainingRequest training_request(const TrainOptions& o, std::shared_ptr<Communicator> comm) {
   TrainingRequest request;
+  if (comm->size() > 1) request.communicator = std::move(comm);
   if (o.pairs_file.empty())
     request.data = ColoursSource{o.data, o.pairs};
   else
@@ -197,6 +199,8 @@ struct TrainRun {
   int64_t done = 0;       // whole epochs trained before this call
   std::optional<NpyStreamWriter> snapshots;
   bool checkpointed = false;  // a checkpoint exists that the partial snapshots belong to
+  bool root = true;           // rank 0 (or the one process): the only one that writes the run directory
+  int rank = 0;               // data parallel: each rank writes its own checkpoint shard
 
   TrainRun(const TrainOptions& options, const Checkpoint* from, TrainingSession& s, Clock::time_point begun)
       : o(options), resume(from), session(s), start(begun) {}
@@ -233,6 +237,11 @@ void start_state(TrainRun& run) {
     run.config = nlohmann::json::parse(run.resume->config_json);
     run.planned = run.config.at("options").at("epochs").get<int64_t>();
     run.config["options"]["epochs"] = run.cfg().epochs;
+    const int ranks = run.config.value("ranks", 1);
+    if (ranks != run.session.data_ranks())
+      throw Error(fmt::format("--resume: the checkpoint was written by a run on {} rank{}, and this one has {}; "
+                              "resume it with mpirun -np {} (resharding is not supported)",
+                              ranks, ranks == 1 ? "" : "s", run.session.data_ranks(), ranks));
     run.session.resume(*run.resume, run.config.value("val_loss", std::vector<double>{}));
     if (run.config.contains("pair_count") && run.config.at("pair_count").get<uint64_t>() != pairs)
       throw Error(fmt::format("--resume: the run trained on {} pairs, but {} now has {} (was the file changed?)",
@@ -241,6 +250,7 @@ void start_state(TrainRun& run) {
     const ModelState& s = run.session.state();
     run.config["initial_dense"] = {s.dense[0], s.dense[1]};
     run.config["pair_count"] = pairs;
+    if (run.session.data_ranks() > 1) run.config["ranks"] = run.session.data_ranks();
   }
   run.done = run.session.epochs_done();
   if (run.cfg().epochs != run.planned) say_whether_bit_identical(run.cfg().epochs, run.planned, run.session.backend_info());
@@ -284,7 +294,7 @@ void write_state(TrainRun& run, const ModelState& full, const std::vector<EpochR
                  const EpochMetrics& in_progress = {}) {
   if (run.snapshots) run.snapshots->sync();
   const auto epoch = static_cast<int64_t>(history.size());
-  write_checkpoint(run.path("checkpoint.bin"), {run.config.dump(), epoch, full, history, in_progress});
+  write_checkpoint(checkpoint_path(run.o.out, run.rank), {run.config.dump(), epoch, full, history, in_progress});
   run.checkpointed = true;
 }
 
@@ -356,7 +366,8 @@ std::optional<TrainedModel> train_epochs(TrainRun& run) {
     const int64_t spe = steps_per_epoch(model->data.pairs.size(), model->config.batch);
     write_state(run, model->state, model->history, model->in_progress);
     if (run.snapshots) run.snapshots->keep_partial();
-    spdlog::warn("interrupted at step {} (epoch {} of {}, step {} of {}): checkpoint written; continue with: {}",
+    if (run.root)
+      spdlog::warn("interrupted at step {} (epoch {} of {}, step {} of {}): checkpoint written; continue with: {}",
                  model->state.step, model->history.size() + (model->in_progress.samples > 0 ? 1 : 0),
                  run.cfg().epochs, model->state.step % spe, spe, resume_command(o.program, o.out));
     return std::nullopt;
@@ -369,20 +380,45 @@ std::optional<TrainedModel> train_epochs(TrainRun& run) {
   return model;
 }
 
-int run_training(const TrainOptions& o, const Checkpoint* resume) {
-  const auto start = Clock::now();
-  if (!resume && !o.force) {
+// Rank r's own checkpoint on --resume, which must stand where rank 0's does.
+Checkpoint read_rank_shard(const std::string& run_dir, int rank, const Checkpoint& root) {
+  Checkpoint shard = read_checkpoint(checkpoint_path(run_dir, rank));
+  if (shard.epoch != root.epoch || shard.state.step != root.state.step)
+    throw Error(fmt::format("--resume {}: rank {}'s checkpoint is at step {}, rank 0's at step {} (a run killed "
+                            "while writing them); resume from an earlier copy of the run directory",
+                            run_dir, rank, shard.state.step, root.state.step));
+  return shard;
+}
+
+// Ranks other than 0 log only warnings and errors, each line saying which rank it is.
+void log_as_rank(const Communicator& comm) {
+  if (comm.is_root()) return;
+  spdlog::set_level(std::max(spdlog::get_level(), spdlog::level::warn));
+  spdlog::set_pattern(fmt::format("[%H:%M:%S.%e] %^%l%$ rank {}: %v", comm.rank()));
+}
+
+int train_and_write(const TrainOptions& o, const Checkpoint* resume, std::shared_ptr<Communicator> comm,
+                    Clock::time_point start) {
+  const bool root = comm->is_root();
+  if (root && !resume && !o.force) {
     refuse_resumable_run(o.out, o.program);
     refuse_foreign_dir(o.out);
   }
-  if (!resume) check_run_dir(o.out, o.force);
-  TrainingSession session(training_request(o));
+  if (root && !resume) check_run_dir(o.out, o.force);
+  if (comm->size() > 1) spdlog::info("data parallel on {}: each rank trains its slice of every batch", comm->describe());
+  TrainingSession session(training_request(o, comm));
   TrainRun run(o, resume, session, start);
-  prepare_directory(run);
+  run.root = root;
+  run.rank = comm->rank();
+  // Data parallel: every rank resumes from its own shard, written at the same epoch as rank 0's.
+  std::optional<Checkpoint> shard;
+  if (resume && !root) run.resume = &shard.emplace(read_rank_shard(o.out, comm->rank(), *resume));
+  if (root) prepare_directory(run);
   start_state(run);
-  open_snapshots(run);
+  if (root) open_snapshots(run);
   const std::optional<TrainedModel> model = train_epochs(run);
   if (!model) return kInterruptedExit;
+  if (!root) return 0;
   RunDirOptions outputs;
   outputs.path = o.out;
   outputs.plot = !o.no_plot;
@@ -392,6 +428,22 @@ int run_training(const TrainOptions& o, const Checkpoint* resume) {
   outputs.start = start;
   write_run_dir(*model, outputs);
   return 0;
+}
+
+int run_training(const TrainOptions& o, const Checkpoint* resume) {
+  const auto start = Clock::now();
+  std::shared_ptr<Communicator> comm = make_communicator(o.distributed, o.collective_timeout);
+  if (comm->size() == 1) return train_and_write(o, resume, comm, start);
+  log_as_rank(*comm);
+  try {
+    return train_and_write(o, resume, comm, start);
+  } catch (const std::exception& e) {
+    // The other ranks would wait for this one in their next collective: end them all, now.
+    spdlog::error("rank {}: {}", comm->rank(), e.what());
+    spdlog::default_logger()->flush();
+    comm->abort(1);
+  }
+  return 1;  // not reached: abort ends every rank
 }
 
 // Refuses a checkpoint that is not the run run.json describes (one copied in, or left behind by

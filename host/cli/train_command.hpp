@@ -28,6 +28,8 @@ struct TrainOptions {
   std::string program = "cudaembed";        // argv[0] as typed, for commands a run suggests
   double validation = 0;                    // pairs files: the fraction held out (0: none), see held_out.hpp
   int64_t eval_candidates = -1;             // held-out ranking: sampled candidates, 0 all rows, -1 by table size
+  bool distributed = false;                 // --distributed: MPI even where no launcher's environment says so
+  double collective_timeout = 300;          // seconds a collective may wait for the other ranks
   PairSpec pairs;
   InitSpec init;
   TrainConfig train;

@@ -60,6 +60,7 @@ struct ChoiceNames {
   std::string optimizer = "adam";
   std::string id_kind = "auto";
   std::string resume;  // run directory
+  std::string parallel = "data";
   bool deterministic = false;
 };
 
@@ -123,6 +124,26 @@ void add_run_flags(CLI::App& cmd, TrainOptions& o, ChoiceNames& names) {
                "block's shared memory). The CPU backend is always deterministic");
   cmd.add_option("--seed", t.seed, "Seed of the pairs, the initial weights and every epoch's shuffle")
       ->capture_default_str();
+}
+
+// Training on several processes under mpirun (docs/scaling.md).
+void add_distributed_flags(CLI::App& cmd, TrainOptions& o, ChoiceNames& names) {
+  const char* g = "Distributed (mpirun -np K cudaembed train ...)";
+  cmd.add_flag("--distributed", o.distributed,
+               "Join an MPI job even where no launcher's environment says so (mpirun and srun are noticed "
+               "without it)")
+      ->group(g);
+  cmd.add_option("--parallel", names.parallel,
+                 "data: every rank holds the whole table and trains its slice of each batch, gradients summed "
+                 "across ranks (the CPU backend's dense path); rows: the table sharded by row (not built yet)")
+      ->check(CLI::IsMember({"data", "rows"}))
+      ->capture_default_str()
+      ->group(g);
+  cmd.add_option("--collective-timeout", o.collective_timeout,
+                 "Seconds a rank waits in an exchange for the others before it ends itself, and mpirun the job")
+      ->check(kPositive)
+      ->capture_default_str()
+      ->group(g);
 }
 
 // What trains: the colours' random pairs, or a pairs file.
@@ -266,6 +287,7 @@ void add_train_options(CLI::App& cmd, TrainOptions& o, ChoiceNames& names) {
   add_data_flags(cmd, o, names);
   add_model_flags(cmd, o, names);
   add_training_flags(cmd, o, names);
+  add_distributed_flags(cmd, o, names);
 }
 
 // What the parsed flags leave to do: names to enums, and the defaults that depend on other flags.
@@ -278,6 +300,9 @@ int run_train_command(const CLI::App& cmd, TrainOptions& o, const ChoiceNames& n
   o.init.scheme = parse_init_scheme(names.init);
   o.train.second_moment = parse_second_moment(names.adam_v);
   o.pairs_file_options.ids = parse_id_kind(names.id_kind);
+  if (names.parallel == "rows")
+    throw Error("--parallel rows: row-sharded training is not built yet; --parallel data trains on every rank's "
+                "copy of the table");
   UnsetSettings unset;
   unset.optimizer = !cmd.count("--optimizer");
   unset.init_range = !cmd.count("--init-range");

@@ -14,6 +14,7 @@
 #include <fmt/format.h>
 #include <unistd.h>
 
+#include "cudaembed/checkpoint.hpp"
 #include "cudaembed/error.hpp"
 
 namespace cudaembed {
@@ -258,12 +259,16 @@ std::vector<std::string> run_file_names() {
 
 bool is_run_file_name(const std::string& name) {
   const auto names = run_file_names();
-  return std::find(names.begin(), names.end(), name) != names.end();
+  return std::find(names.begin(), names.end(), name) != names.end() || is_rank_checkpoint_name(name);
 }
 
 std::size_t remove_run_outputs(const std::string& dir) {
   std::size_t removed = 0;
-  for (const std::string& name : run_file_names()) {
+  std::vector<std::string> names = run_file_names();
+  std::error_code listing;
+  for (const auto& entry : fs::directory_iterator(dir, listing))  // the other ranks' checkpoints
+    if (is_rank_checkpoint_name(entry.path().filename().string())) names.push_back(entry.path().filename().string());
+  for (const std::string& name : names) {
     const fs::path file = fs::path(dir) / name;
     std::error_code ec;
     const auto status = fs::symlink_status(file, ec);

@@ -8,6 +8,7 @@
 #include <spdlog/spdlog.h>
 
 #include "cudaembed/backend.hpp"
+#include "cudaembed/distributed.hpp"
 #include "cudaembed/error.hpp"
 
 namespace cudaembed {
@@ -19,16 +20,25 @@ DeviceChoice parse_device_choice(const std::string& name) {
   throw Error(fmt::format("--device: unknown device '{}' (allowed: auto, cpu, cuda)", name));
 }
 
-std::unique_ptr<Backend> make_backend(DeviceChoice choice, const TrainConfig& config) {
+std::unique_ptr<Backend> make_backend(DeviceChoice choice, const TrainConfig& config,
+                                      std::shared_ptr<Communicator> comm) {
+  const bool distributed = comm && comm->size() > 1;
+  auto cuda = [&] {
+    if (distributed)
+      throw Error(fmt::format("{} ranks on CUDA: distributed training on GPUs (NCCL) is not built yet; train the "
+                              "ranks on the CPU with --device cpu",
+                              comm->size()));
+    return make_cuda_backend(config);
+  };
   switch (choice) {
     case DeviceChoice::cpu:
-      return make_cpu_backend(config);
+      return make_cpu_backend(config, std::move(comm));
     case DeviceChoice::cuda:
-      return make_cuda_backend(config);
+      return cuda();
     case DeviceChoice::automatic:
-      if (cuda_device_count() > 0) return make_cuda_backend(config);
-      spdlog::info("no CUDA device found ({}): training on the CPU backend", cuda_versions());
-      return make_cpu_backend(config);
+      if (cuda_device_count() > 0 && !distributed) return cuda();
+      if (!distributed) spdlog::info("no CUDA device found ({}): training on the CPU backend", cuda_versions());
+      return make_cpu_backend(config, std::move(comm));
   }
   throw Error("unreachable device choice");
 }

@@ -238,7 +238,9 @@ TrainingSession::TrainingSession(TrainingRequest request) {
   // Pair weights need the sorted path; --kernel auto picks it.
   if (!m.data.pairs.weight.empty() && m.config.kernel == "auto") m.config.kernel = "sorted";
   const double parse_s = seconds_since(start);
-  backend_ = make_backend(parse_device_choice(request.device), m.config);
+  comm_ = request.communicator;
+  if (comm_) m.ranks = comm_->size();
+  backend_ = make_backend(parse_device_choice(request.device), m.config, comm_);
   m.backend = backend_->info();
   spdlog::info("backend {} on {} (kernel {})", m.backend.name, m.backend.device, m.backend.kernel);
   // The CPU backend has its dense path and the sorted one (and is always deterministic): CUDA's
@@ -255,7 +257,14 @@ TrainingSession::TrainingSession(TrainingRequest request) {
   m.init = request.init;
   m.init.seed = m.config.seed;
   m.init.head = m.config.head;
-  m.state = init_model(m.data.rows, m.config.dims, m.init, m.config.optimizer);
+  if (request.initial_state) {
+    m.state = *request.initial_state;
+    if (m.state.rows != m.data.rows || m.state.dims != m.config.dims)
+      throw Error(fmt::format("initial_state: a {} x {} table, but the data has {} rows and dims is {}", m.state.rows,
+                              m.state.dims, m.data.rows, m.config.dims));
+  } else {
+    m.state = init_model(m.data.rows, m.config.dims, m.init, m.config.optimizer);
+  }
   std::copy(m.state.dense, m.state.dense + 2, m.initial_dense);
 }
 
@@ -294,19 +303,28 @@ TrainedModel TrainingSession::run(const Callbacks& callbacks) {
                to_string(cfg.optimizer), to_string(m.init.scheme),
                done ? fmt::format(", resuming after epoch {}", done) : std::string());
   warn_if_too_few_steps(m.data.pairs.size(), cfg);
+  // Ranks stop together: each one's stop flag (Ctrl-C reaches each rank on its own time) is shared
+  // at every epoch's end, and the backend never stops inside an epoch.
+  const bool distributed = comm_ && comm_->size() > 1;
+  std::atomic<bool> agreed_stop{false};
   auto on_epoch = [&](const EpochRecord& r, const ModelState& s) {
     m.history.push_back(r);
     std::optional<double> val_loss;
     if (held_out_) m.val_loss.push_back(*(val_loss = held_out_->loss(s)));
-    return !callbacks.on_epoch || callbacks.on_epoch(EpochView{r, s, val_loss, m.history});
+    const bool go_on = !callbacks.on_epoch || callbacks.on_epoch(EpochView{r, s, val_loss, m.history});
+    if (!distributed) return go_on;
+    std::vector<double> stops{!go_on || (callbacks.stop && callbacks.stop->load()) ? 1.0 : 0.0}, scratch;
+    sum_in_rank_order(*comm_, std::span<double>(stops), scratch);
+    agreed_stop.store(stops[0] > 0);  // the trainer looks at it before the next epoch
+    return true;
   };
   // The parameters leave the backend only for a callback that reads them, or for val_loss.
   auto weights_wanted = [&](int64_t epoch) {
     return held_out_ || (callbacks.on_epoch && (!callbacks.weights_wanted || callbacks.weights_wanted(epoch)));
   };
   const auto start = Clock::now();
-  train(*backend_, m.data.pairs, m.state, cfg.epochs - done, on_epoch, done, callbacks.stop, &m.in_progress,
-        weights_wanted);
+  train(*backend_, m.data.pairs, m.state, cfg.epochs - done, on_epoch, done,
+        distributed ? &agreed_stop : callbacks.stop, &m.in_progress, weights_wanted);
   m.train_s = seconds_since(start);
   return std::move(m);
 }

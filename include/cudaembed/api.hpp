@@ -27,6 +27,7 @@
 #include "cudaembed/backend.hpp"
 #include "cudaembed/checkpoint.hpp"
 #include "cudaembed/config.hpp"
+#include "cudaembed/distributed.hpp"
 #include "cudaembed/model.hpp"
 #include "cudaembed/pairs.hpp"
 #include "cudaembed/pairs_file.hpp"
@@ -65,6 +66,11 @@ struct TrainingRequest {
   std::string device = "auto";   // "auto", "cpu" or "cuda"
   double validation = 0;         // pairs files and arrays: the fraction of positives held out
   int64_t eval_candidates = -1;  // held-out ranking: sampled candidates, 0 all rows, -1 by table size
+  // Start from this state instead of drawing one (rows and dims must fit the data): `bench` draws
+  // a 10M x 128 table with Adam's moments, 15 GB, once per shape, not once per repeat.
+  std::shared_ptr<const ModelState> initial_state;
+  // Data parallel across the communicator's ranks (distributed.hpp); null: one process.
+  std::shared_ptr<Communicator> communicator;
 };
 
 // Which settings a user left unset, so that apply_defaults may choose them.
@@ -130,6 +136,7 @@ struct TrainedModel {
   double validation = 0;
   int64_t eval_candidates = -1;
   double train_s = 0;
+  int ranks = 1;  // the processes that trained it, data parallel
 
   // Whether every planned epoch was trained (false after a stop).
   bool finished() const { return static_cast<int64_t>(history.size()) >= config.epochs; }
@@ -164,8 +171,11 @@ class TrainingSession {
   int64_t epochs_done() const { return static_cast<int64_t>(model_.history.size()); }
   int64_t steps_per_epoch() const;
   bool has_validation() const { return model_.held_out != nullptr; }
+  int data_ranks() const { return model_.ranks; }  // processes training it, data parallel (1: one)
   // The whole state now, optimizer included, from the backend: for checkpoints written in on_epoch.
   ModelState full_state();
+  // With TrainConfig::phase_profile, the backend's cycles per phase (Backend::phase_report); also after run().
+  std::string phase_report() const { return backend_->phase_report(); }
   // Trains the epochs left up to config().epochs and hands the model over: the session is spent
   // after it (its accessors are for the stages before, and for callbacks during). A Divergence or
   // a device error propagates.
@@ -175,6 +185,7 @@ class TrainingSession {
   TrainedModel model_;
   std::unique_ptr<Backend> backend_;
   std::shared_ptr<HeldOutPairs> held_out_;
+  std::shared_ptr<Communicator> comm_;
 };
 
 // TrainingSession(request).run(callbacks).

@@ -64,11 +64,16 @@ class Backend {
 enum class DeviceChoice { automatic, cpu, cuda };
 DeviceChoice parse_device_choice(const std::string& name);
 
-std::unique_ptr<Backend> make_cpu_backend(const TrainConfig& config);
+class Communicator;
+// With `comm` of K > 1 ranks, data parallel: each rank trains its slice of every batch and the
+// gradients are summed across ranks (distributed.hpp).
+std::unique_ptr<Backend> make_cpu_backend(const TrainConfig& config, std::shared_ptr<Communicator> comm = nullptr);
 // Throws Error when the build has no CUDA device to run on.
 std::unique_ptr<Backend> make_cuda_backend(const TrainConfig& config);
 // automatic: CUDA when a device exists, else the CPU (and says so in the log).
-std::unique_ptr<Backend> make_backend(DeviceChoice choice, const TrainConfig& config);
+// K > 1 ranks on CUDA (NCCL) is not built yet: an Error.
+std::unique_ptr<Backend> make_backend(DeviceChoice choice, const TrainConfig& config,
+                                      std::shared_ptr<Communicator> comm = nullptr);
 
 // What the CUDA runtime sees: 0 devices when there is no GPU or no driver (never throws); 0 in a
 // CPU-only build.

@@ -1,0 +1,59 @@
+// Training on K processes (docs/scaling.md): who this process is, and the one collective data-parallel
+// training needs. MPI starts the processes (`mpirun -np K cudaembed train ...`) and carries the
+// collectives on the CPU backend; without mpirun there is one process and nothing is exchanged.
+#pragma once
+
+#include <memory>
+#include <span>
+#include <string>
+#include <vector>
+
+namespace cudaembed {
+
+class Communicator {
+ public:
+  virtual ~Communicator() = default;
+  virtual int rank() const = 0;
+  virtual int size() const = 0;
+  virtual int local_rank() const = 0;  // among the ranks on this machine: which GPU to take
+  virtual std::string describe() const = 0;  // for the log and run.json: "Open MPI v4.1.4, 2 ranks"
+  // Every rank's `mine` (the same length on every rank), in rank order, into `all`
+  // (size() * mine.size() values). Throws Error when the exchange fails.
+  virtual void all_gather(std::span<const float> mine, std::span<float> all) = 0;
+  virtual void all_gather(std::span<const double> mine, std::span<double> all) = 0;
+  // Ends every rank's process with `code`, now: one rank's error must not leave the others waiting
+  // in a collective.
+  [[noreturn]] virtual void abort(int code) = 0;
+  bool is_root() const { return rank() == 0; }
+};
+
+// Sums `values` across the ranks, in place: every rank's values are gathered, then added in rank
+// order, so every replica gets the same bits whatever order MPI's own reductions would take.
+template <class T>
+void sum_in_rank_order(Communicator& comm, std::span<T> values, std::vector<T>& scratch) {
+  const auto n = values.size();
+  scratch.resize(n * static_cast<std::size_t>(comm.size()));
+  comm.all_gather(std::span<const T>(values), std::span<T>(scratch));
+  for (std::size_t i = 0; i < n; ++i) {
+    T sum = scratch[i];
+    for (int r = 1; r < comm.size(); ++r) sum += scratch[static_cast<std::size_t>(r) * n + i];
+    values[i] = sum;
+  }
+}
+
+// The part [begin, end) of `count` items that rank `rank` of `size` takes: contiguous, in rank
+// order, the first count % size ranks one longer.
+struct Slice {
+  std::size_t begin = 0, end = 0;
+};
+Slice rank_slice(std::size_t count, int rank, int size);
+
+// Whether an MPI launcher (mpirun, srun) started this process: its environment says so.
+bool launched_by_mpi();
+
+// The communicator of this process: MPI's world when launched_by_mpi() or `distributed`, else one
+// process alone. Throws Error where MPI is wanted but the build has none (CUDAEMBED_MPI=OFF), or
+// when it cannot start. A collective that takes longer than `timeout_s` aborts every rank.
+std::unique_ptr<Communicator> make_communicator(bool distributed, double timeout_s = 300);
+
+}  // namespace cudaembed

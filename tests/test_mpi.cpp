@@ -1,0 +1,137 @@
+// Data-parallel training under MPI: `mpirun -np 2 cudaembed train` against one process, its
+// replicas against each other, a rank killed mid-run, and the errors of what is not built. Built
+// where CMake finds MPI (CUDAEMBED_MPI).
+#include <catch2/catch.hpp>
+
+#include <signal.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <cmath>
+#include <filesystem>
+#include <fstream>
+#include <thread>
+
+#include "cudaembed/checkpoint.hpp"
+#include "cudaembed/distributed.hpp"
+#include "cudaembed/run_dir.hpp"
+#include "test_support.hpp"
+
+namespace cudaembed::test {
+namespace {
+
+// Open MPI refuses to start as root unless told; CI runs as root. Set here, for these commands
+// only.
+const std::string kMpirun =
+    "OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 OMPI_MCA_rmaps_base_oversubscribe=1 mpirun -np ";
+
+std::string mpirun(int ranks, const std::string& args) {
+  return kMpirun + std::to_string(ranks) + " " + shell_quote(cudaembed_binary()) + " " + args;
+}
+
+const std::string kColours = "train --device cpu --pairs 20000 --epochs 6 --no-plot --snapshots none ";
+
+// A tolerance for sums taken in another order: K ranks add their slices, then the slices in rank
+// order, where one process adds the whole batch in order (float32, a few ulps per step, 6 epochs).
+constexpr float kReorderTolerance = 2e-5f;
+
+float max_difference(const std::vector<float>& a, const std::vector<float>& b) {
+  REQUIRE(a.size() == b.size());
+  float worst = 0;
+  for (std::size_t i = 0; i < a.size(); ++i) worst = std::max(worst, std::fabs(a[i] - b[i]));
+  return worst;
+}
+
+// The process of rank `rank` among those whose command line names `marker`; 0 when none is.
+pid_t rank_process(const std::string& marker, int rank) {
+  for (const auto& entry : std::filesystem::directory_iterator("/proc")) {
+    const std::string pid = entry.path().filename().string();
+    if (pid.find_first_not_of("0123456789") != std::string::npos) continue;
+    const std::string cmdline = slurp(entry.path() / "cmdline");
+    if (cmdline.find(marker) == std::string::npos || cmdline.find("cudaembed") == std::string::npos) continue;
+    std::string environ = slurp(entry.path() / "environ");
+    if (environ.find("OMPI_COMM_WORLD_RANK=" + std::to_string(rank) + '\0') != std::string::npos)
+      return static_cast<pid_t>(std::stol(pid));
+  }
+  return 0;
+}
+
+}  // namespace
+
+TEST_CASE("distributed: mpirun -np 2 trains the colours as one process does, and its replicas agree", "[mpi]") {
+  TempDir tmp;
+  const RunResult one = run_cli(kColours + "--out " + shell_quote(tmp / "one"));
+  REQUIRE(one.status == 0);
+  const RunResult two = run_shell(mpirun(2, kColours + "--out " + shell_quote(tmp / "two")) + " 2>&1");
+  INFO(two.output);
+  REQUIRE(two.status == 0);
+  CHECK_THAT(two.output, Catch::Contains("data parallel on") && Catch::Contains("2 ranks"));
+  CHECK_THAT(two.output, !Catch::Contains("rank 1:"));  // rank 1 logs warnings and errors only
+
+  const RunDir a = read_run_dir(tmp / "one"), b = read_run_dir(tmp / "two");
+  CHECK(max_difference(a.embedding, b.embedding) <= kReorderTolerance);
+  CHECK_THAT(slurp(tmp / "two/run.json"), Catch::Contains("\"ranks\": 2"));
+
+  // Every rank applied the same updates: its own checkpoint holds the same bits as rank 0's.
+  const Checkpoint rank0 = read_checkpoint(checkpoint_path(tmp / "two", 0));
+  const Checkpoint rank1 = read_checkpoint(checkpoint_path(tmp / "two", 1));
+  CHECK(rank0.state.table == rank1.state.table);
+  CHECK(rank0.state.table_m == rank1.state.table_m);
+  CHECK(rank0.state.table_v == rank1.state.table_v);
+  CHECK(rank0.state.dense[0] == rank1.state.dense[0]);
+  CHECK(rank0.state.step == rank1.state.step);
+}
+
+TEST_CASE("distributed: a rank killed mid-run ends the job, and K = 2 resumes to the same table", "[mpi]") {
+  TempDir tmp;
+  const std::string args = "train --device cpu --pairs 20000 --epochs 40 --no-plot --snapshots none "
+                           "--checkpoint-every 2 --out ";
+  REQUIRE(run_shell(mpirun(2, args + shell_quote(tmp / "whole")) + " >/dev/null 2>&1").status == 0);
+
+  const std::string killed = tmp / "killed";
+  const auto start = std::chrono::steady_clock::now();
+  const std::string command = mpirun(2, args + shell_quote(killed)) + " >" + shell_quote(tmp / "killed.log") + " 2>&1";
+  const pid_t launcher = ::fork();
+  if (launcher == 0) {
+    ::execl("/bin/sh", "sh", "-c", command.c_str(), static_cast<char*>(nullptr));
+    ::_exit(127);
+  }
+  pid_t victim = 0;
+  while (!std::filesystem::exists(killed + "/checkpoint.rank1.bin") &&
+         std::chrono::steady_clock::now() - start < std::chrono::seconds(60))
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  victim = rank_process(killed, 1);
+  REQUIRE(victim > 0);
+  ::kill(victim, SIGKILL);
+  int status = 0;
+  ::waitpid(launcher, &status, 0);
+  const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  INFO(slurp(tmp / "killed.log"));
+  CHECK(WIFEXITED(status));
+  CHECK(WEXITSTATUS(status) != 0);
+  CHECK(seconds < 30);
+
+  const RunResult resumed = run_shell(mpirun(2, "train --resume " + shell_quote(killed)) + " 2>&1");
+  INFO(resumed.output);
+  REQUIRE(resumed.status == 0);
+  CHECK(read_run_dir(killed).embedding == read_run_dir(tmp / "whole").embedding);
+
+  const RunResult alone = run_cli("train --resume " + shell_quote(killed));
+  CHECK(alone.status != 0);
+  CHECK_THAT(alone.output, Catch::Contains("written by a run on 2 ranks") && Catch::Contains("mpirun -np 2"));
+}
+
+TEST_CASE("distributed: what is not built yet says so, on every rank, and exits non-zero", "[mpi]") {
+  TempDir tmp;
+  const RunResult rows = run_shell(mpirun(2, kColours + "--parallel rows --out " + shell_quote(tmp / "rows")) + " 2>&1");
+  CHECK(rows.status != 0);
+  CHECK_THAT(rows.output, Catch::Contains("--parallel rows: row-sharded training is not built yet"));
+  const RunResult sorted =
+      run_shell(mpirun(2, kColours + "--optimizer lazy-adam --out " + shell_quote(tmp / "sorted")) + " 2>&1");
+  CHECK(sorted.status != 0);
+  CHECK_THAT(sorted.output, Catch::Contains("the sorted path") && Catch::Contains("one process for now"));
+  CHECK_FALSE(std::filesystem::exists(tmp / "sorted/embedding.npy"));
+}
+
+}  // namespace cudaembed::test
