@@ -191,7 +191,7 @@ def test_training_releases_the_gil():
     def train():
         go.wait()  # once this thread is counting
         start = time.perf_counter()
-        result["model"] = cudaembed.fit_colours(pairs=300000, epochs=10, device="cpu")
+        result["model"] = cudaembed.fit_colours(pairs=300000, epochs=20, device="cpu")
         result["seconds"] = time.perf_counter() - start
         done.set()
 
