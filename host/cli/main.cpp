@@ -216,11 +216,11 @@ void add_train_options(CLI::App& cmd, TrainOptions& o, ChoiceNames& names) {
       ->group(g);
 
   g = "Training";
-  cmd.add_option("--epochs", t.epochs, "Epochs (full passes over the pairs)")
+  cmd.add_option("--epochs", t.epochs, "Epochs (full passes over the pairs; --head poincare: 100)")
       ->check(CLI::Range(int64_t{1}, int64_t{10000000}))
       ->capture_default_str()
       ->group(g);
-  cmd.add_option("--batch", t.batch, "Batch size; the last partial batch of each epoch is kept")
+  cmd.add_option("--batch", t.batch, "Batch size; the last partial batch of each epoch is kept (--head poincare: 10)")
       ->check(CLI::Range(int64_t{1}, int64_t{1} << 24))
       ->capture_default_str()
       ->group(g);
@@ -582,10 +582,13 @@ int main(int argc, char** argv) {
       train_opts.stop = &g_stop;
       parse_head(names.head, train_opts.train);
       train_opts.train.optimizer = parse_optimizer(names.optimizer);
-      if (train_opts.train.head == Head::poincare) {  // the paper's setting where not given
-        if (!train_cmd->count("--optimizer")) train_opts.train.optimizer = Optimizer::radam;
-        if (!train_cmd->count("--init-range")) train_opts.init.embedding_range = 1e-3f;
-        if (!train_cmd->count("--burn-in")) train_opts.train.burn_in = 10;
+      if (train_opts.train.head == Head::poincare) {  // PoincareDefaults where not given
+        const PoincareDefaults d;
+        if (!train_cmd->count("--optimizer")) train_opts.train.optimizer = d.optimizer;
+        if (!train_cmd->count("--init-range")) train_opts.init.embedding_range = d.init_range;
+        if (!train_cmd->count("--burn-in")) train_opts.train.burn_in = d.burn_in;
+        if (!train_cmd->count("--batch")) train_opts.train.batch = d.batch;
+        if (!train_cmd->count("--epochs")) train_opts.train.epochs = d.epochs;
       }
       check_head_optimizer(train_opts.train);
       if (!train_cmd->count("--lr")) train_opts.train.adam.lr = default_learning_rate(train_opts.train.optimizer);
