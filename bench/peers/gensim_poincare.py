@@ -38,6 +38,9 @@ from pathlib import Path
 
 import numpy as np
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import common  # noqa: E402
+
 
 def poincare_distances(x: np.ndarray) -> np.ndarray:
     """(N, N) Poincaré distances of the rows of x (float64), 1 - |x|^2 floored at 1e-5."""
@@ -84,16 +87,6 @@ def read_closure(path: Path) -> list[tuple[str, str]]:
     with open(path, newline="") as f:
         rows = list(csv.reader(f))
     return [(a, b) for a, b in rows[1:]]
-
-
-def cpu_model() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "unknown"
 
 
 def children_cpu_seconds() -> float:
@@ -192,7 +185,7 @@ def main() -> int:
 
     for line in lines:
         line.update({"nodes": len(nodes), "pairs": len(named), "machine": platform.processor() or platform.machine(),
-                     "cpu": cpu_model(), "date": time.strftime("%Y-%m-%d"), "loadavg_start": load_start,
+                     "cpu": common.cpu_name(), "date": time.strftime("%Y-%m-%d"), "loadavg_start": load_start,
                      "loadavg_end": [round(x, 2) for x in os.getloadavg()],
                      "tree": {"depth": a.depth, "branching": a.branching, "seed": a.seed}})
         print(json.dumps(line))
