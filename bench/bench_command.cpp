@@ -197,65 +197,68 @@ std::string markdown(const std::vector<Result>& results, const std::string& devi
   return md;
 }
 
-}  // namespace
-
-int run_bench(const BenchOptions& o, const std::string& command) {
-  DeviceChoice device = parse_device_choice(o.device);
+// --device, with auto resolved to cuda when a CUDA device is there.
+DeviceChoice choose_device(const std::string& name) {
+  DeviceChoice device = parse_device_choice(name);
   if (device == DeviceChoice::automatic) {
     device = cuda_device_count() > 0 ? DeviceChoice::cuda : DeviceChoice::cpu;
     if (device == DeviceChoice::cpu) spdlog::info("no CUDA device found ({}): timing the CPU backend", cuda_versions());
   }
-  const bool cuda = device == DeviceChoice::cuda;
+  return device;
+}
+
+// The variants --kernel asks for on the Adam shapes: every CUDA kernel for "all"; the CPU backend
+// has one path.
+std::vector<std::string> adam_variants(bool cuda, const std::string& kernel) {
   std::vector<std::string> variants{"reference"};
   if (cuda) {
     variants = cuda_kernel_names();
     variants.erase(variants.begin());  // "auto" is one of the others
-    if (o.kernel != "all") variants = {o.kernel};
-  } else if (o.kernel != "all" && o.kernel != "auto") {
-    throw Error(fmt::format("--kernel {}: kernel variants need a CUDA device; the CPU backend has one path", o.kernel));
+    if (kernel != "all") variants = {kernel};
+  } else if (kernel != "all" && kernel != "auto") {
+    throw Error(fmt::format("--kernel {}: kernel variants need a CUDA device; the CPU backend has one path", kernel));
   }
-  check_run_dir(o.out, o.force);
-  const ColourTable colours = read_colours_csv(o.data);
+  return variants;
+}
 
-  std::vector<Result> results;
-  std::string device_name;
-  for (Shape shape : shapes_for(o.shapes)) {
-    const bool colour_shape = shape.rows == 0;
-    if (colour_shape) shape.rows = static_cast<int64_t>(colours.size());
-    const PairSet pairs = colour_shape ? generate_pairs_host(colours.rgb, PairSpec{shape.pairs, 42, 0.2f})
-                          : shape.powerlaw
-                              ? powerlaw_pairs({static_cast<uint64_t>(shape.rows), shape.pairs, 4, 0.05f, 42})
-                              : synthetic_pairs(shape.pairs, static_cast<uint32_t>(shape.rows), 42);
-    const double epoch_bytes = shape.powerlaw ? sorted_epoch_bytes(shape, pairs) : 0.0;
-    // Sparse optimizers run only on the sorted path.
-    const std::vector<std::string> shape_variants =
-        shape.optimizer != Optimizer::adam ? std::vector<std::string>{cuda ? "sorted" : "reference"} : variants;
-    // Drawn once per shape: a 10M x 128 table with Adam's state is 15 GB to draw and fill.
-    const auto init = std::make_shared<const ModelState>(
-        init_model(shape.rows, shape.dims, InitSpec{InitScheme::robust, 0.05f, 42}, shape.optimizer));
-    for (const auto& variant : shape_variants) {
-      if (o.kernel != "all" && variant != o.kernel && cuda) continue;
-      try {
-        results.push_back(time_variant(shape, variant, o, device, pairs, init, device_name));
-        results.back().epoch_bytes = epoch_bytes;
-      } catch (const Error& e) {
-        // A variant that cannot train this shape (persistent on a large table) is skipped, and said so.
-        spdlog::warn("{} / {}: skipped: {}", shape.name, variant, e.what());
-        continue;
-      }
-      const Result& r = results.back();
-      spdlog::info("{:<22} {:<18} {:9.3f} ms/epoch  {:10.0f} steps/s  {:9.3f} ms/epoch in train", shape.name,
-                   r.variant, median(r.epoch_seconds) * 1e3, r.steps_per_epoch / median(r.epoch_seconds),
-                   median(r.train_epoch_seconds) * 1e3);
-      if (!r.phase_report.empty()) spdlog::info("{}", r.phase_report);
+// Times each variant on one shape, appending a Result for each that can train it.
+void time_shape(Shape shape, const std::vector<std::string>& variants, const ColourTable& colours,
+                const BenchOptions& o, DeviceChoice device, std::vector<Result>& results, std::string& device_name) {
+  const bool cuda = device == DeviceChoice::cuda;
+  const bool colour_shape = shape.rows == 0;
+  if (colour_shape) shape.rows = static_cast<int64_t>(colours.size());
+  const PairSet pairs = colour_shape ? generate_pairs_host(colours.rgb, PairSpec{shape.pairs, 42, 0.2f})
+                        : shape.powerlaw
+                            ? powerlaw_pairs({static_cast<uint64_t>(shape.rows), shape.pairs, 4, 0.05f, 42})
+                            : synthetic_pairs(shape.pairs, static_cast<uint32_t>(shape.rows), 42);
+  const double epoch_bytes = shape.powerlaw ? sorted_epoch_bytes(shape, pairs) : 0.0;
+  // Sparse optimizers run only on the sorted path.
+  const std::vector<std::string> shape_variants =
+      shape.optimizer != Optimizer::adam ? std::vector<std::string>{cuda ? "sorted" : "reference"} : variants;
+  // Drawn once per shape: a 10M x 128 table with Adam's state is 15 GB to draw and fill.
+  const auto init = std::make_shared<const ModelState>(
+      init_model(shape.rows, shape.dims, InitSpec{InitScheme::robust, 0.05f, 42}, shape.optimizer));
+  for (const auto& variant : shape_variants) {
+    if (o.kernel != "all" && variant != o.kernel && cuda) continue;
+    try {
+      results.push_back(time_variant(shape, variant, o, device, pairs, init, device_name));
+      results.back().epoch_bytes = epoch_bytes;
+    } catch (const Error& e) {
+      // A variant that cannot train this shape (persistent on a large table) is skipped, and said so.
+      spdlog::warn("{} / {}: skipped: {}", shape.name, variant, e.what());
+      continue;
     }
+    const Result& r = results.back();
+    spdlog::info("{:<22} {:<18} {:9.3f} ms/epoch  {:10.0f} steps/s  {:9.3f} ms/epoch in train", shape.name, r.variant,
+                 median(r.epoch_seconds) * 1e3, r.steps_per_epoch / median(r.epoch_seconds),
+                 median(r.train_epoch_seconds) * 1e3);
+    if (!r.phase_report.empty()) spdlog::info("{}", r.phase_report);
   }
+}
 
-  const double copy_gbs = measured_copy_bandwidth_gbs(device);
-  spdlog::info("measured copy bandwidth: {:.0f} GB/s (read + write)", copy_gbs);
-  const std::time_t now = std::time(nullptr);
-  char date[32];
-  std::strftime(date, sizeof date, "%Y-%m-%d %H:%M UTC", std::gmtime(&now));
+// bench.json: how it was run, then a record per result with its medians and rates.
+nlohmann::json bench_json(const std::vector<Result>& results, const BenchOptions& o, const std::string& device_name,
+                          const std::string& date, const std::string& command, double copy_gbs) {
   nlohmann::json json = {{"cudaembed_version", kVersion},
                          {"device", device_name},
                          {"date", date},
@@ -286,6 +289,27 @@ int run_bench(const BenchOptions& o, const std::string& command) {
                                {"achieved_gbs", r.epoch_bytes / med / 1e9},
                                {"last_epoch_loss", r.final_loss}});
   }
+  return json;
+}
+
+}  // namespace
+
+int run_bench(const BenchOptions& o, const std::string& command) {
+  const DeviceChoice device = choose_device(o.device);
+  const std::vector<std::string> variants = adam_variants(device == DeviceChoice::cuda, o.kernel);
+  check_run_dir(o.out, o.force);
+  const ColourTable colours = read_colours_csv(o.data);
+
+  std::vector<Result> results;
+  std::string device_name;
+  for (const Shape& shape : shapes_for(o.shapes)) time_shape(shape, variants, colours, o, device, results, device_name);
+
+  const double copy_gbs = measured_copy_bandwidth_gbs(device);
+  spdlog::info("measured copy bandwidth: {:.0f} GB/s (read + write)", copy_gbs);
+  const std::time_t now = std::time(nullptr);
+  char date[32];
+  std::strftime(date, sizeof date, "%Y-%m-%d %H:%M UTC", std::gmtime(&now));
+  const nlohmann::json json = bench_json(results, o, device_name, date, command, copy_gbs);
   prepare_run_dir(o.out, o.force);
   namespace fs = std::filesystem;
   write_text_file((fs::path(o.out) / "bench.json").string(), json.dump(2) + "\n");

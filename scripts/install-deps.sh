@@ -6,7 +6,7 @@
 set -euo pipefail
 
 packages=(cmake ninja-build g++ pkg-config catch2 libspdlog-dev libfmt-dev libcli11-dev nlohmann-json3-dev
-  librandom123-dev libeigen3-dev libcairo2-dev fonts-dejavu-core libgif-dev ffmpeg clang libclang-rt-14-dev
+  librandom123-dev libeigen3-dev libcairo2-dev libpng-dev fonts-dejavu-core libgif-dev ffmpeg clang libclang-rt-14-dev
   libopenmpi-dev openmpi-bin python3-venv python3-dev)
 
 sudo=""

@@ -181,6 +181,25 @@ TEST_CASE("a row's duplicate lookups are summed exactly once", "[sparse]") {
   CHECK(moved(one) > 1e-4);
 }
 
+TEST_CASE("sort_by_row leaves the lookups as std::sort does, in one pass or three", "[sparse]") {
+  // Keys as the step makes them: row << 32 | lookup, lookups in order; rows past 2048 need a second
+  // 11-bit pass, past 2^22 a third.
+  const uint32_t rows = GENERATE(1u, 7u, 2048u, 2049u, 100000u, 4294967295u);
+  std::mt19937_64 rng(rows);
+  std::vector<uint64_t> keys(5000), scratch;
+  std::vector<uint32_t> count;
+  for (uint32_t i = 0; i < keys.size(); ++i) {
+    // A few hot rows, so that equal rows must keep their lookup order.
+    const uint64_t row = i % 4 == 0 ? rows - 1 : rng() % rows;
+    keys[i] = row << 32 | i;
+  }
+  std::vector<uint64_t> expected = keys;
+  std::sort(expected.begin(), expected.end());
+  sort_by_row(keys, rows, scratch, count);
+  INFO(rows << " rows");
+  CHECK(keys == expected);
+}
+
 TEST_CASE("a pair of a row with itself counts both lookups", "[sparse]") {
   // (r, r) under the dot head: dscore/de_r = e_r twice over.
   TrainConfig c = sparse_config(Optimizer::sgd, 2);

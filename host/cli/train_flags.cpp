@@ -221,11 +221,11 @@ void add_model_flags(CLI::App& cmd, TrainOptions& o, ChoiceNames& names) {
 void add_training_flags(CLI::App& cmd, TrainOptions& o, ChoiceNames& names) {
   auto& t = o.train;
   const char* g = "Training";
-  cmd.add_option("--epochs", t.epochs, "Epochs (full passes over the pairs)")
+  cmd.add_option("--epochs", t.epochs, "Epochs (full passes over the pairs; --head poincare: 100)")
       ->check(CLI::Range(int64_t{1}, int64_t{10000000}))
       ->capture_default_str()
       ->group(g);
-  cmd.add_option("--batch", t.batch, "Batch size; the last partial batch of each epoch is kept")
+  cmd.add_option("--batch", t.batch, "Batch size; the last partial batch of each epoch is kept (--head poincare: 10)")
       ->check(CLI::Range(int64_t{1}, int64_t{1} << 24))
       ->capture_default_str()
       ->group(g);
@@ -308,6 +308,8 @@ int run_train_command(const CLI::App& cmd, TrainOptions& o, const ChoiceNames& n
   unset.init_range = !cmd.count("--init-range");
   unset.burn_in = !cmd.count("--burn-in");
   unset.lr = !cmd.count("--lr");
+  unset.batch = !cmd.count("--batch");
+  unset.epochs = !cmd.count("--epochs");
   apply_defaults(o.train, o.init, unset);
   if (names.deterministic) {
     if (o.train.kernel != "auto" && o.train.kernel != "deterministic")

@@ -105,30 +105,41 @@ uint32_t flags_of(bool labelled, bool weighted, bool named) {
   return (labelled ? kFlagLabelled : 0) | (weighted ? kFlagWeighted : 0) | (named ? kFlagNames : 0);
 }
 
-PairsData read_binary(InputFile& file, std::string_view start, const PairsFileOptions& options) {
+namespace {
+
+// The fields of a CEPAIRS1 header (docs/pairs-format.md), as read, before any check.
+struct BinaryHeader {
+  uint32_t version, flags;
+  uint64_t count, rows, names_offset, names_bytes, checksum, reserved;
+  bool named() const { return flags & kFlagNames; }
+};
+
+BinaryHeader load_header(const InputFile& file, std::string_view start) {
   const std::string& path = file.path();
   if (!file.regular()) throw Error(fmt::format("{}: a CEPAIRS1 pairs file must be a regular file", path));
   if (start.size() < kHeaderBytes)
     throw Error(
         fmt::format("{}: truncated: {} bytes, less than the {}-byte CEPAIRS1 header", path, file.size(), kHeaderBytes));
   const char* h = start.data();
-  const auto version = load<uint32_t>(h + 8);
-  const auto flags = load<uint32_t>(h + 12);
-  const auto count = load<uint64_t>(h + 16);
-  const auto rows = load<uint64_t>(h + 24);
-  const auto names_offset = load<uint64_t>(h + 32);
-  const auto names_bytes = load<uint64_t>(h + 40);
-  const auto checksum = load<uint64_t>(h + 48);
-  const auto reserved = load<uint64_t>(h + 56);
-  if (version != kVersion)
-    throw Error(fmt::format("{}: CEPAIRS1 version {}; this build reads version {}", path, version, kVersion));
-  if (flags & ~(kFlagLabelled | kFlagWeighted | kFlagNames))
-    throw Error(fmt::format("{}: unknown flags 0x{:X} in the header: damaged, or a newer format", path, flags));
-  if (reserved != 0)
-    throw Error(fmt::format("{}: the reserved header field is {}, not 0: damaged, or a newer format", path, reserved));
-  if (count == 0) throw Error(fmt::format("{}: no pairs: the header says 0", path));
-  if (rows > kNoId) throw Error(fmt::format("{}: the header says {} rows, over the limit of {}", path, rows, kNoId));
-  const bool named = flags & kFlagNames;
+  return {load<uint32_t>(h + 8),  load<uint32_t>(h + 12), load<uint64_t>(h + 16), load<uint64_t>(h + 24),
+          load<uint64_t>(h + 32), load<uint64_t>(h + 40), load<uint64_t>(h + 48), load<uint64_t>(h + 56)};
+}
+
+// The header's own fields, the options against what the file holds, and the sizes against the
+// file's length.
+void check_header(const BinaryHeader& h, const InputFile& file, const PairsFileOptions& options) {
+  const std::string& path = file.path();
+  if (h.version != kVersion)
+    throw Error(fmt::format("{}: CEPAIRS1 version {}; this build reads version {}", path, h.version, kVersion));
+  if (h.flags & ~(kFlagLabelled | kFlagWeighted | kFlagNames))
+    throw Error(fmt::format("{}: unknown flags 0x{:X} in the header: damaged, or a newer format", path, h.flags));
+  if (h.reserved != 0)
+    throw Error(
+        fmt::format("{}: the reserved header field is {}, not 0: damaged, or a newer format", path, h.reserved));
+  if (h.count == 0) throw Error(fmt::format("{}: no pairs: the header says 0", path));
+  if (h.rows > kNoId)
+    throw Error(fmt::format("{}: the header says {} rows, over the limit of {}", path, h.rows, kNoId));
+  const bool named = h.named();
   check_options(options);
   if (options.ids != IdKind::automatic && options.ids != (named ? IdKind::names : IdKind::ints))
     throw Error(fmt::format("{}: holds {}, but --id-kind {} was given", path, named ? "names" : "integer ids",
@@ -137,27 +148,27 @@ PairsData read_binary(InputFile& file, std::string_view start, const PairsFileOp
     throw Error(fmt::format("{}: --rows {} applies to integer ids only, and the file holds names", path, options.rows));
 
   // 128 bits: a damaged header's count times 16 must not wrap around to the file's size.
-  const unsigned __int128 expected = kHeaderBytes + static_cast<unsigned __int128>(count) * kRecordBytes + names_bytes;
+  const unsigned __int128 expected =
+      kHeaderBytes + static_cast<unsigned __int128>(h.count) * kRecordBytes + h.names_bytes;
   const uint64_t size = file.size();
   if (expected != size)
     throw Error(fmt::format("{}: {}: header says {} pairs{} ({} bytes) but the file has {} bytes", path,
-                            expected > size ? "truncated" : "trailing bytes", count,
-                            named ? fmt::format(" and {} bytes of names", names_bytes) : "", expected, size));
-  if (named ? names_offset != kHeaderBytes + count * kRecordBytes : names_offset != 0 || names_bytes != 0)
+                            expected > size ? "truncated" : "trailing bytes", h.count,
+                            named ? fmt::format(" and {} bytes of names", h.names_bytes) : "", expected, size));
+  if (named ? h.names_offset != kHeaderBytes + h.count * kRecordBytes : h.names_offset != 0 || h.names_bytes != 0)
     throw Error(fmt::format("{}: a names section at offset {} ({} bytes) does not fit the header's flags and {} pairs",
-                            path, names_offset, names_bytes, count));
+                            path, h.names_offset, h.names_bytes, h.count));
+}
 
-  PairsData data;
-  data.rows = rows;
-  data.labelled = flags & kFlagLabelled;
-  data.ids = named ? IdKind::names : IdKind::ints;
-  PairSet& p = data.pairs;
+// Reads the records into `p` and returns the names section, both checked against the header's
+// checksum. Records come in pieces through a buffer, hashed as they arrive; their values are
+// checked only after this, so that damage reads as damage and not as a bad label.
+std::string read_records_and_names(InputFile& file, std::string_view start, const BinaryHeader& h, PairSet& p) {
+  const uint64_t count = h.count;
   p.a.resize(count);
   p.b.resize(count);
   p.label.resize(count);
   p.weight.resize(count);
-  // Records come in pieces through a buffer, hashed as they arrive; they are checked only once the
-  // checksum holds, so that damage reads as damage and not as a bad label.
   constexpr std::size_t kPiece = 1u << 16;  // records
   std::vector<char> buffer(kPiece * kRecordBytes);
   uint64_t hash = kFnvOffset;
@@ -177,31 +188,41 @@ PairsData read_binary(InputFile& file, std::string_view start, const PairsFileOp
       p.weight[first + i] = load<float>(r + 12);
     }
   }
-  std::string names(names_bytes, '\0');
+  std::string names(h.names_bytes, '\0');
   const std::size_t from_start = std::min<std::size_t>(have, names.size());
   std::memcpy(names.data(), start.data() + start.size() - have, from_start);
   read_exactly(file, names.data() + from_start, names.size() - from_start);
   hash = fnv1a(hash, names.data(), names.size());
-  if (hash != checksum)
-    throw Error(fmt::format("{}: checksum mismatch (header 0x{:016X}, contents 0x{:016X}): the file is damaged", path,
-                            checksum, hash));
+  if (hash != h.checksum)
+    throw Error(fmt::format("{}: checksum mismatch (header 0x{:016X}, contents 0x{:016X}): the file is damaged",
+                            file.path(), h.checksum, hash));
+  return names;
+}
 
-  if (named) {
-    NameIndex seen;
-    std::size_t at = 0;
-    for (uint64_t id = 0; id < rows; ++id) {
-      if (names.size() - at < 4 || names.size() - at - 4 < load<uint32_t>(names.data() + at))
-        throw Error(fmt::format("{}: the names section ends inside the name of id {} (of {})", path, id, rows));
-      const std::string_view name(names.data() + at + 4, load<uint32_t>(names.data() + at));
-      at += 4 + name.size();
-      bool added = false;
-      if (const uint32_t first = seen.find_or_add(name, NameIndex::hash(name), added); !added)
-        throw Error(fmt::format("{}: the name '{}' belongs to ids {} and {}", path, snippet(name), first, id));
-      data.names.emplace_back(name);
-    }
-    if (at != names.size())
-      throw Error(fmt::format("{}: {} bytes after the last of the {} names", path, names.size() - at, rows));
+// The names section: exactly `rows` names, each a uint32 length and its bytes, none twice.
+std::vector<std::string> parse_names_section(const std::string& names, uint64_t rows, const std::string& path) {
+  std::vector<std::string> out;
+  NameIndex seen;
+  std::size_t at = 0;
+  for (uint64_t id = 0; id < rows; ++id) {
+    if (names.size() - at < 4 || names.size() - at - 4 < load<uint32_t>(names.data() + at))
+      throw Error(fmt::format("{}: the names section ends inside the name of id {} (of {})", path, id, rows));
+    const std::string_view name(names.data() + at + 4, load<uint32_t>(names.data() + at));
+    at += 4 + name.size();
+    bool added = false;
+    if (const uint32_t first = seen.find_or_add(name, NameIndex::hash(name), added); !added)
+      throw Error(fmt::format("{}: the name '{}' belongs to ids {} and {}", path, snippet(name), first, id));
+    out.emplace_back(name);
   }
+  if (at != names.size())
+    throw Error(fmt::format("{}: {} bytes after the last of the {} names", path, names.size() - at, rows));
+  return out;
+}
+
+// Every pair's values against the header's flags and --rows; drops the weights of a file without
+// a weight column (all 1).
+void check_records(PairsData& data, uint32_t flags, const PairsFileOptions& options, const std::string& path) {
+  PairSet& p = data.pairs;
   if (!(flags & kFlagWeighted)) {
     if (std::any_of(p.weight.begin(), p.weight.end(), [](float w) { return w != 1.0f; }))
       throw Error(fmt::format("{}: a weight other than 1, but the header says the file has no weight column", path));
@@ -215,6 +236,20 @@ PairsData read_binary(InputFile& file, std::string_view start, const PairsFileOp
             fmt::format("{}: pair {}: id {} is not below --rows {}", path, i, std::max(p.a[i], p.b[i]), options.rows));
     data.rows = options.rows;
   }
+}
+
+}  // namespace
+
+PairsData read_binary(InputFile& file, std::string_view start, const PairsFileOptions& options) {
+  const BinaryHeader header = load_header(file, start);
+  check_header(header, file, options);
+  PairsData data;
+  data.rows = header.rows;
+  data.labelled = header.flags & kFlagLabelled;
+  data.ids = header.named() ? IdKind::names : IdKind::ints;
+  const std::string names = read_records_and_names(file, start, header, data.pairs);
+  if (header.named()) data.names = parse_names_section(names, header.rows, file.path());
+  check_records(data, header.flags, options, file.path());
   return data;
 }
 

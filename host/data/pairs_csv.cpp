@@ -274,19 +274,25 @@ void check_csv_start(CsvRecords& in) {
   if (start.starts_with("\xEF\xBB\xBF")) in.skip(3);
 }
 
-// Parses the pairs of a CSV, handing each to add(a, b, label, weight) (label and weight are 1 when
-// the file has no such column). Names go into `names`. Errors come in the order of the file.
-template <class Add>
-CsvSummary parse_csv(CsvRecords& in, const PairsFileOptions& options, NameIndex& names, Add&& add) {
+// What the first lines of a CSV say: its column count and id kind, and where its data begins.
+struct CsvStart {
+  std::size_t columns = 0;
+  IdKind ids = IdKind::names;
+  uint64_t first_line = 0;  // the header's line, or the first data line's when there is no header
+  uint64_t data_line = 0;   // the first data line's
+};
+
+// Reads up to the first data line, which `in` is left on, and decides the column count (from the
+// first line) and the id kind (from the first data line).
+CsvStart read_csv_start(CsvRecords& in, const PairsFileOptions& options) {
   check_options(options);
   check_csv_start(in);
   if (!in.next()) throw Error(fmt::format("{}: no pairs: the file is empty", in.path()));
-  CsvSummary summary;
-  summary.columns = in.columns();
-  const uint64_t first_line = in.line();
-  if (summary.columns < 2 || summary.columns > kMaxColumns)
-    in.fail(
-        fmt::format("{} columns; a pairs file has 2 (a,b), 3 (a,b,label) or 4 (a,b,label,weight)", summary.columns));
+  CsvStart start;
+  start.columns = in.columns();
+  start.first_line = in.line();
+  if (start.columns < 2 || start.columns > kMaxColumns)
+    in.fail(fmt::format("{} columns; a pairs file has 2 (a,b), 3 (a,b,label) or 4 (a,b,label,weight)", start.columns));
   if (is_header(in)) {
     // Data lines reject NULs field by field; the header is skipped, so it is checked here. Without
     // this, a NUL past the first chunk would be refused or not depending on the chunk size.
@@ -295,103 +301,149 @@ CsvSummary parse_csv(CsvRecords& in, const PairsFileOptions& options, NameIndex&
         in.fail(fmt::format("a NUL byte in the header's column {}: not a text file?", i + 1));
     if (!in.next()) throw Error(fmt::format("{}: no pairs: only a header line", in.path()));
   }
-  const uint64_t data_line = in.line();
+  start.data_line = in.line();
   // Before the id kind is read off its first two fields: a line after the header may be shorter.
-  if (in.columns() != summary.columns)
-    in.fail(fmt::format("{} columns, but line {} has {}", in.columns(), first_line, summary.columns));
+  if (in.columns() != start.columns)
+    in.fail(fmt::format("{} columns, but line {} has {}", in.columns(), start.first_line, start.columns));
 
-  summary.ids = options.ids;
-  if (summary.ids == IdKind::automatic)
-    summary.ids = is_plain_integer(in.field(0)) && is_plain_integer(in.field(1)) ? IdKind::ints : IdKind::names;
-  if (summary.ids == IdKind::names && options.rows != 0)
+  start.ids = options.ids;
+  if (start.ids == IdKind::automatic)
+    start.ids = is_plain_integer(in.field(0)) && is_plain_integer(in.field(1)) ? IdKind::ints : IdKind::names;
+  if (start.ids == IdKind::names && options.rows != 0)
     in.fail(
         fmt::format("--rows {} applies to integer ids only, and this line holds names (with names, the names "
                     "are the vocabulary: drop --rows)",
                     options.rows));
-  const bool labelled = summary.columns >= 3, weighted = summary.columns == 4;
+  return start;
+}
 
-  // Names are looked up a batch of lines at a time: in a large vocabulary every lookup is a cache
-  // miss, and prefetching the slots of the whole batch first lets those misses overlap (2.5x faster
-  // with a 1M-name vocabulary). The batch keeps copies of its names.
-  struct Pending {
-    uint64_t line, hash_a, hash_b;
-    std::size_t a_at, b_at, b_end;  // the names in batch_names
-    float label, weight;
-  };
-  constexpr std::size_t kBatch = 64;
-  std::vector<Pending> pending;
-  pending.reserve(kBatch);
-  std::string batch_names;
-  auto name_id = [&](std::string_view name, uint64_t hash, std::size_t column, uint64_t line) {
-    bool added = false;
-    const uint32_t id = names.find_or_add(name, hash, added);
-    if (id == kNoId) in.fail_at(line, fmt::format("more than {} distinct names", kNoId - 1));
-    if (added) {  // checked once per name, not once per pair
-      if (const auto bad = invalid_utf8_at(name); bad != std::string_view::npos)
-        in.fail_at(line, fmt::format("invalid UTF-8 in the name in column {} at byte {} (0x{:02X})",
-                                     kColumnNames[column], bad, static_cast<unsigned char>(name[bad])));
-      if (name.find('\0') != std::string_view::npos)
-        in.fail_at(line, fmt::format("NUL byte in the name '{}' in column {}", snippet(name), kColumnNames[column]));
-    }
-    return id;
-  };
-  auto resolve = [&] {
-    const std::string_view all = batch_names;
-    for (const Pending& p : pending) {
-      const uint32_t a = name_id(all.substr(p.a_at, p.b_at - p.a_at), p.hash_a, 0, p.line);
-      const uint32_t b = name_id(all.substr(p.b_at, p.b_end - p.b_at), p.hash_b, 1, p.line);  // after a: ids in order
+// Field `column` of the current line as an integer id, checked against the limit and --rows;
+// `rows` grows to hold it.
+uint32_t int_id(const CsvRecords& in, std::size_t column, const CsvStart& start, const PairsFileOptions& options,
+                uint64_t& rows) {
+  const std::string_view s = in.field(column);
+  uint64_t id = 0;
+  bool digits = !s.empty();
+  // Eleven digits are enough to tell an id (below 2^32 - 1) from one too large.
+  for (std::size_t i = 0; i < s.size() && digits; ++i) {
+    digits = s[i] >= '0' && s[i] <= '9';
+    if (i < 11) id = id * 10 + static_cast<unsigned>(s[i] - '0');
+  }
+  if (!digits) {
+    const std::string why =
+        options.ids == IdKind::ints ? "--id-kind ints" : fmt::format("line {} held integer ids", start.data_line);
+    in.fail(fmt::format("'{}' in column {} is not an integer id ({}); pass --id-kind names if the ids are names{}",
+                        snippet(s), kColumnNames[column], why,
+                        in.line() == start.first_line ? " (a header line must read a,b[,label[,weight]])" : ""));
+  }
+  if (s.size() > 10 || id >= kNoId)
+    in.fail(fmt::format("id {} in column {} is too large (ids are below {})", snippet(s), kColumnNames[column], kNoId));
+  if (options.rows != 0 && id >= options.rows)
+    in.fail(fmt::format("id {} in column {} is not below --rows {}", id, kColumnNames[column], options.rows));
+  rows = std::max(rows, id + 1);
+  return static_cast<uint32_t>(id);
+}
+
+// Names are looked up a batch of lines at a time: in a large vocabulary every lookup is a cache
+// miss, and prefetching the slots of the whole batch first lets those misses overlap (2.5x faster
+// with a 1M-name vocabulary). The batch keeps copies of its names.
+class NameBatch {
+ public:
+  static constexpr std::size_t kSize = 64;  // lines
+
+  NameBatch(const CsvRecords& in, NameIndex& names) : in_(in), names_(names) { pending_.reserve(kSize); }
+
+  // Queues a line's pair and prefetches its names' slots; true when the batch is full.
+  bool push(uint64_t line, std::string_view a, std::string_view b, float label, float weight) {
+    Pending& p = pending_.emplace_back();
+    p.line = line;
+    p.hash_a = NameIndex::hash(a);
+    p.hash_b = NameIndex::hash(b);
+    names_.prefetch(p.hash_a);
+    names_.prefetch(p.hash_b);
+    p.a_at = names_of_batch_.size();
+    names_of_batch_ += a;
+    p.b_at = names_of_batch_.size();
+    names_of_batch_ += b;
+    p.b_end = names_of_batch_.size();
+    p.label = label;
+    p.weight = weight;
+    return pending_.size() == kSize;
+  }
+
+  // Looks up the queued names and hands each pair to add(a, b, label, weight), in file order.
+  template <class Add>
+  void resolve(Add& add) {
+    // A lambda, not a member function: GCC then inlines it into each instantiation, as it did
+    // before parse_csv was split; as a member it stayed a call per name.
+    auto id_of = [&](std::string_view name, uint64_t hash, std::size_t column, uint64_t line) {
+      bool added = false;
+      const uint32_t id = names_.find_or_add(name, hash, added);
+      if (id == kNoId) in_.fail_at(line, fmt::format("more than {} distinct names", kNoId - 1));
+      if (added) {  // checked once per name, not once per pair
+        if (const auto bad = invalid_utf8_at(name); bad != std::string_view::npos)
+          in_.fail_at(line, fmt::format("invalid UTF-8 in the name in column {} at byte {} (0x{:02X})",
+                                        kColumnNames[column], bad, static_cast<unsigned char>(name[bad])));
+        if (name.find('\0') != std::string_view::npos)
+          in_.fail_at(line, fmt::format("NUL byte in the name '{}' in column {}", snippet(name), kColumnNames[column]));
+      }
+      return id;
+    };
+    const std::string_view all = names_of_batch_;
+    for (const Pending& p : pending_) {
+      const uint32_t a = id_of(all.substr(p.a_at, p.b_at - p.a_at), p.hash_a, 0, p.line);
+      const uint32_t b = id_of(all.substr(p.b_at, p.b_end - p.b_at), p.hash_b, 1, p.line);  // after a: ids in order
       add(a, b, p.label, p.weight);
     }
-    pending.clear();
-    batch_names.clear();
+    pending_.clear();
+    names_of_batch_.clear();
+  }
+
+ private:
+  struct Pending {
+    uint64_t line, hash_a, hash_b;
+    std::size_t a_at, b_at, b_end;  // the names in names_of_batch_
+    float label, weight;
   };
+
+  const CsvRecords& in_;
+  NameIndex& names_;
+  std::vector<Pending> pending_;
+  std::string names_of_batch_;
+};
+
+// Parses the pairs of a CSV, handing each to add(a, b, label, weight) (label and weight are 1 when
+// the file has no such column). Names go into `names`. Errors come in the order of the file.
+template <class Add>
+CsvSummary parse_csv(CsvRecords& in, const PairsFileOptions& options, NameIndex& names, Add&& add) {
+  const CsvStart start = read_csv_start(in, options);
+  CsvSummary summary;
+  summary.columns = start.columns;
+  summary.ids = start.ids;
+  const bool labelled = summary.columns >= 3, weighted = summary.columns == 4;
+  NameBatch batch(in, names);
   // Any error on this line comes after those of the batch's earlier lines.
   auto fail = [&](const std::string& what) {
-    resolve();
+    batch.resolve(add);
     in.fail(what);
   };
   auto next = [&] {
     try {
       return in.next();
     } catch (const Error&) {
-      resolve();
+      batch.resolve(add);
       throw;
     }
   };
 
-  auto int_id = [&](std::size_t column) {
-    const std::string_view s = in.field(column);
-    uint64_t id = 0;
-    bool digits = !s.empty();
-    // Eleven digits are enough to tell an id (below 2^32 - 1) from one too large.
-    for (std::size_t i = 0; i < s.size() && digits; ++i) {
-      digits = s[i] >= '0' && s[i] <= '9';
-      if (i < 11) id = id * 10 + static_cast<unsigned>(s[i] - '0');
-    }
-    if (!digits) {
-      const std::string why =
-          options.ids == IdKind::ints ? "--id-kind ints" : fmt::format("line {} held integer ids", data_line);
-      in.fail(fmt::format("'{}' in column {} is not an integer id ({}); pass --id-kind names if the ids are names{}",
-                          snippet(s), kColumnNames[column], why,
-                          in.line() == first_line ? " (a header line must read a,b[,label[,weight]])" : ""));
-    }
-    if (s.size() > 10 || id >= kNoId)
-      in.fail(
-          fmt::format("id {} in column {} is too large (ids are below {})", snippet(s), kColumnNames[column], kNoId));
-    if (options.rows != 0 && id >= options.rows)
-      in.fail(fmt::format("id {} in column {} is not below --rows {}", id, kColumnNames[column], options.rows));
-    summary.rows = std::max(summary.rows, id + 1);
-    return static_cast<uint32_t>(id);
-  };
-
   do {
     if (in.columns() != summary.columns)
-      fail(fmt::format("{} columns, but line {} has {}", in.columns(), first_line, summary.columns));
+      fail(fmt::format("{} columns, but line {} has {}", in.columns(), start.first_line, summary.columns));
     const bool ints = summary.ids == IdKind::ints;
     uint32_t a = 0, b = 0;
     if (ints) {
-      a = int_id(0);
-      b = int_id(1);
+      a = int_id(in, 0, start, options, summary.rows);
+      b = int_id(in, 1, start, options, summary.rows);
     } else {
       for (std::size_t column : {0, 1})
         if (in.field(column).empty()) fail(fmt::format("empty name in column {}", kColumnNames[column]));
@@ -405,25 +457,12 @@ CsvSummary parse_csv(CsvRecords& in, const PairsFileOptions& options, NameIndex&
       fail(fmt::format("weight '{}' is not a finite number >= 0", snippet(in.field(3))));
     if (ints) {
       add(a, b, label, weight);
-    } else {
-      Pending& p = pending.emplace_back();
-      p.line = in.line();
-      p.hash_a = NameIndex::hash(in.field(0));
-      p.hash_b = NameIndex::hash(in.field(1));
-      names.prefetch(p.hash_a);
-      names.prefetch(p.hash_b);
-      p.a_at = batch_names.size();
-      batch_names += in.field(0);
-      p.b_at = batch_names.size();
-      batch_names += in.field(1);
-      p.b_end = batch_names.size();
-      p.label = label;
-      p.weight = weight;
-      if (pending.size() == kBatch) resolve();
+    } else if (batch.push(in.line(), in.field(0), in.field(1), label, weight)) {
+      batch.resolve(add);
     }
     ++summary.pairs;
   } while (next());
-  resolve();
+  batch.resolve(add);
 
   if (summary.ids == IdKind::names) summary.rows = names.size();
   if (options.rows != 0) summary.rows = options.rows;

@@ -114,12 +114,9 @@ class Mp4Sink : public FrameSink {
   struct sigaction saved_sigpipe_ {};
 };
 
-// A palette for every frame of a clip: the points' colours (and their veiled versions on a sphere)
-// cut to 224 entries by median cut, each colour counted once however many pixels it covers, plus a
-// ramp of 32 greys for the background, grid, text and outlines. Pixel-count quantisers spend the
-// palette on the white background and tint the grey spine; this keeps the points' colours.
-std::vector<GifColorType> clip_palette(const std::vector<float>& rgb, bool veiled) {
-  constexpr int kGreys = 32, kColours = 256 - kGreys;
+// The points' colours as 0-255 triples, each once (and each's veiled version on a sphere, the colour
+// seen through the white veil at 60%).
+std::vector<std::array<int, 3>> distinct_point_colours(const std::vector<float>& rgb, bool veiled) {
   std::vector<std::array<int, 3>> colours;
   for (std::size_t i = 0; i + 2 < rgb.size(); i += 3) {
     std::array<int, 3> c{};
@@ -132,43 +129,61 @@ std::vector<GifColorType> clip_palette(const std::vector<float>& rgb, bool veile
   }
   std::sort(colours.begin(), colours.end());
   colours.erase(std::unique(colours.begin(), colours.end()), colours.end());
+  return colours;
+}
 
-  // Boxes are ranges of `colours`; split the widest along its widest channel, at the median.
-  struct Box {
-    std::size_t begin, end;
-    int channel = 0, range = 0;
-  };
-  auto measure = [&](Box& box) {
-    box.range = -1;
-    for (int k = 0; k < 3; ++k) {
-      const auto [lo, hi] = std::minmax_element(colours.begin() + box.begin, colours.begin() + box.end,
-                                                [k](const auto& a, const auto& b) { return a[k] < b[k]; });
-      if ((*hi)[k] - (*lo)[k] > box.range) box.range = (*hi)[k] - (*lo)[k], box.channel = k;
-    }
-  };
-  std::vector<Box> boxes;
+// A range [begin, end) of the colours being cut, and its widest channel.
+struct ColourBox {
+  std::size_t begin, end;
+  int channel = 0, range = 0;
+};
+
+void measure(ColourBox& box, const std::vector<std::array<int, 3>>& colours) {
+  box.range = -1;
+  for (int k = 0; k < 3; ++k) {
+    const auto [lo, hi] = std::minmax_element(colours.begin() + box.begin, colours.begin() + box.end,
+                                              [k](const auto& a, const auto& b) { return a[k] < b[k]; });
+    if ((*hi)[k] - (*lo)[k] > box.range) box.range = (*hi)[k] - (*lo)[k], box.channel = k;
+  }
+}
+
+// Median cut into at most `count` boxes: split the widest box along its widest channel, at the
+// median, until there are `count` or none can be split. Reorders `colours` within the boxes.
+std::vector<ColourBox> median_cut(std::vector<std::array<int, 3>>& colours, int count) {
+  std::vector<ColourBox> boxes;
   if (!colours.empty()) {
     boxes.push_back({0, colours.size()});
-    measure(boxes[0]);
+    measure(boxes[0], colours);
   }
-  while (static_cast<int>(boxes.size()) < kColours) {
-    const auto widest = std::max_element(boxes.begin(), boxes.end(), [](const Box& a, const Box& b) {
+  while (static_cast<int>(boxes.size()) < count) {
+    const auto widest = std::max_element(boxes.begin(), boxes.end(), [](const ColourBox& a, const ColourBox& b) {
       return (a.end - a.begin > 1 ? a.range : -1) < (b.end - b.begin > 1 ? b.range : -1);
     });
     if (widest->end - widest->begin < 2 || widest->range <= 0) break;
-    Box box = *widest;
+    ColourBox box = *widest;
     const int k = box.channel;
     std::sort(colours.begin() + box.begin, colours.begin() + box.end,
               [k](const auto& a, const auto& b) { return a[k] < b[k]; });
     const std::size_t middle = box.begin + (box.end - box.begin) / 2;
-    Box low{box.begin, middle}, high{middle, box.end};
-    measure(low);
-    measure(high);
+    ColourBox low{box.begin, middle}, high{middle, box.end};
+    measure(low, colours);
+    measure(high, colours);
     *widest = low;
     boxes.push_back(high);
   }
+  return boxes;
+}
+
+// A palette for every frame of a clip: the points' colours (and their veiled versions on a sphere)
+// cut to 224 entries by median cut, each colour counted once however many pixels it covers, plus a
+// ramp of 32 greys for the background, grid, text and outlines. Pixel-count quantisers spend the
+// palette on the white background and tint the grey spine; this keeps the points' colours.
+std::vector<GifColorType> clip_palette(const std::vector<float>& rgb, bool veiled) {
+  constexpr int kGreys = 32, kColours = 256 - kGreys;
+  std::vector<std::array<int, 3>> colours = distinct_point_colours(rgb, veiled);
+  const std::vector<ColourBox> boxes = median_cut(colours, kColours);
   std::vector<GifColorType> palette;
-  for (const Box& box : boxes) {
+  for (const ColourBox& box : boxes) {  // each box's mean colour
     std::array<double, 3> sum{};
     for (std::size_t i = box.begin; i < box.end; ++i)
       for (int k = 0; k < 3; ++k) sum[k] += colours[i][k];
@@ -312,107 +327,176 @@ std::string find_on_path(const std::string& program) {
   return {};
 }
 
-std::string write_animation(const std::string& run_dir, const AnimateOptions& options) {
-  if (options.fps < 1) throw Error(fmt::format("--fps {}: must be at least 1", options.fps));
-  if (!(options.seconds > 0)) throw Error(fmt::format("--seconds {}: must be greater than 0", options.seconds));
-  if (options.size < 64) throw Error(fmt::format("--size {}: must be at least 64 pixels", options.size));
+namespace {
 
-  // The format: asked for, else the one --out's extension names, else mp4 when ffmpeg is there.
-  std::string format = options.format;
+// Where the clip goes and how it is encoded.
+struct ClipTarget {
+  std::string format;  // "mp4" or "gif"
+  std::string out;
+  std::string ffmpeg;  // its path, empty when it is not on PATH
+};
+
+// The format: asked for, else the one --out's extension names, else mp4 when ffmpeg is there.
+ClipTarget choose_target(const std::string& run_dir, const AnimateOptions& options) {
+  ClipTarget target;
+  target.format = options.format;
   const std::string extension = fs::path(options.out).extension().string();
-  const std::string ffmpeg = find_on_path("ffmpeg");
-  if (format == "auto") format = extension == ".gif" ? "gif" : extension == ".mp4" || !ffmpeg.empty() ? "mp4" : "gif";
-  if (format != "mp4" && format != "gif")
+  target.ffmpeg = find_on_path("ffmpeg");
+  if (target.format == "auto")
+    target.format = extension == ".gif" ? "gif" : extension == ".mp4" || !target.ffmpeg.empty() ? "mp4" : "gif";
+  if (target.format != "mp4" && target.format != "gif")
     throw Error(fmt::format("--format {}: expected auto, mp4 or gif", options.format));
-  if (format == "mp4" && ffmpeg.empty())
+  if (target.format == "mp4" && target.ffmpeg.empty())
     throw Error(
         "--format mp4 needs ffmpeg, which is not on PATH: install it (apt-get install ffmpeg) or use "
         "--format gif");
-  const std::string out = options.out.empty() ? (fs::path(run_dir) / ("animation." + format)).string() : options.out;
-  if (!extension.empty() && extension != "." + format)
-    throw Error(fmt::format("--out {}: the name ends in {} but the format is {}", out, extension, format));
+  target.out = options.out.empty() ? (fs::path(run_dir) / ("animation." + target.format)).string() : options.out;
+  if (!extension.empty() && extension != "." + target.format)
+    throw Error(
+        fmt::format("--out {}: the name ends in {} but the format is {}", target.out, extension, target.format));
+  return target;
+}
 
-  const RunDir run = read_run_dir(run_dir);
-  const std::string snapshots_path = (fs::path(run_dir) / "snapshots.npy").string();
-  if (!fs::exists(snapshots_path))
+// snapshots.npy: the table after every epoch, normalised as the plot shows them.
+struct Snapshots {
+  NpyArray array;  // (E + 1, N, D)
+  int64_t epochs = 0;
+  std::size_t table = 0;  // N * D
+
+  std::span<const float> at(int64_t epoch) const {
+    return std::span<const float>(array.data).subspan(static_cast<std::size_t>(epoch) * table, table);
+  }
+};
+
+// RUN_DIR/snapshots.npy, its shape checked against the run's table.
+Snapshots read_snapshots(const std::string& run_dir, const RunDir& run) {
+  const std::string path = (fs::path(run_dir) / "snapshots.npy").string();
+  if (!fs::exists(path))
     throw Error(fmt::format(
         "{}: the run kept no snapshots (no snapshots.npy), so there is nothing to animate; train with --snapshots all "
         "to keep the table of every epoch",
         run_dir));
-  NpyArray snapshots = read_npy(snapshots_path);  // (E + 1, N, D)
-  if (snapshots.shape.size() != 3 || snapshots.shape[1] != static_cast<uint64_t>(run.rows) ||
-      snapshots.shape[2] != static_cast<uint64_t>(run.dims) || snapshots.shape[0] < 1)
-    throw Error(fmt::format("{}: expected shape (epochs + 1, {}, {}) to match embedding.npy, found ({})",
-                            snapshots_path, run.rows, run.dims, fmt::join(snapshots.shape, ", ")));
-  if (run.normalize && !run.rows_l2_normalized) snapshots.data = l2_normalized_rows(snapshots.data, run.dims);
-  const int64_t epochs = static_cast<int64_t>(snapshots.shape[0]) - 1;
-  const std::size_t table = static_cast<std::size_t>(run.rows) * run.dims;
-  auto snapshot = [&](int64_t epoch) {
-    return std::span<const float>(snapshots.data).subspan(static_cast<std::size_t>(epoch) * table, table);
-  };
+  Snapshots snapshots;
+  snapshots.array = read_npy(path);
+  const auto& shape = snapshots.array.shape;
+  if (shape.size() != 3 || shape[1] != static_cast<uint64_t>(run.rows) || shape[2] != static_cast<uint64_t>(run.dims) ||
+      shape[0] < 1)
+    throw Error(fmt::format("{}: expected shape (epochs + 1, {}, {}) to match embedding.npy, found ({})", path,
+                            run.rows, run.dims, fmt::join(shape, ", ")));
+  if (run.normalize && !run.rows_l2_normalized)
+    snapshots.array.data = l2_normalized_rows(snapshots.array.data, run.dims);
+  snapshots.epochs = static_cast<int64_t>(shape[0]) - 1;
+  snapshots.table = static_cast<std::size_t>(run.rows) * run.dims;
+  return snapshots;
+}
 
-  // H.264 in yuv420p needs even sizes.
-  int size = options.size;
-  if (format == "mp4" && size % 2) {
-    ++size;
-    spdlog::info("--size {}: using {} (H.264 needs an even size)", options.size, size);
+// The view of every frame. For D = 3 the camera turns towards the final view and ends on it; every
+// other view is fixed. Unset angles face the final cloud, as plot's do.
+struct ClipView {
+  Projection final_projection;
+  std::span<const float> final_rows;  // (N, D): the last snapshot
+  double end_azimuth = 0, elevation = 0, turn_deg = 0;
+  int64_t frames = 1;
+  bool normalize = false;
+
+  Projection at(int64_t frame) const {
+    if (final_projection.kind != Projection::Kind::camera) return final_projection;
+    return make_projection(final_rows, 3, animation_azimuth(end_azimuth, turn_deg, frame, frames), elevation,
+                           normalize);
   }
-  const int64_t frames = std::max<int64_t>(1, std::llround(options.fps * options.seconds));
-  // One set of axes for the clip: the final snapshot's extent over every camera angle the clip uses.
-  const std::span<const float> final_rows = snapshot(epochs);
-  // Unset angles face the final cloud, as plot's do; the camera turns towards that view and ends on it.
+};
+
+ClipView clip_view(const RunDir& run, std::span<const float> final_rows, const AnimateOptions& options,
+                   int64_t frames) {
   std::pair<double, double> camera{35.0, 25.0};
   if (run.dims == 3) camera = default_camera(final_rows, run.normalize);
-  const double end_azimuth = options.azimuth_deg.value_or(camera.first);
-  const double elevation = options.elevation_deg.value_or(camera.second);
-  auto azimuth = [&](int64_t f) { return animation_azimuth(end_azimuth, options.turn_deg, f, frames); };
-  const Projection final_projection = make_projection(final_rows, run.dims, end_azimuth, elevation, run.normalize);
+  ClipView view;
+  view.final_rows = final_rows;
+  view.end_azimuth = options.azimuth_deg.value_or(camera.first);
+  view.elevation = options.elevation_deg.value_or(camera.second);
+  view.turn_deg = options.turn_deg;
+  view.frames = frames;
+  view.normalize = run.normalize;
+  view.final_projection = make_projection(final_rows, run.dims, view.end_azimuth, view.elevation, run.normalize);
+  return view;
+}
+
+// What every frame shares. One set of axes for the clip: the final snapshot's extent over every
+// camera angle the clip uses.
+PlotScene clip_scene(const RunDir& run, const ClipView& view, int size) {
   PlotScene scene;
   scene.rgb = run.rgb;
   scene.names = run.names;
   // The unit circle: where L2-normalised rows lie, or the boundary of the Poincaré disc.
   scene.unit_circle = (run.normalize && (run.dims == 2 || run.dims == 3)) || (run.head == "poincare" && run.dims == 2);
   scene.sphere = run.normalize && run.dims == 3;
-  scene.x_label = final_projection.x_label;
-  scene.y_label = final_projection.y_label;
+  scene.x_label = view.final_projection.x_label;
+  scene.y_label = view.final_projection.y_label;
   scene.size = size;
-  std::array<double, 4> extent = padded_extent(project(final_projection, final_rows), scene.unit_circle);
-  if (final_projection.kind == Projection::Kind::camera) {
+  std::array<double, 4> extent = padded_extent(project(view.final_projection, view.final_rows), scene.unit_circle);
+  if (view.final_projection.kind == Projection::Kind::camera) {
     ProjectedPoints all;
-    for (int64_t f = 0; f < frames; ++f) {
-      const auto p = project(make_projection(final_rows, 3, azimuth(f), elevation, run.normalize), final_rows);
+    for (int64_t f = 0; f < view.frames; ++f) {
+      const auto p = project(view.at(f), view.final_rows);
       all.x.insert(all.x.end(), p.x.begin(), p.x.end());
       all.y.insert(all.y.end(), p.y.begin(), p.y.end());
     }
     extent = padded_extent(all, scene.unit_circle);
   }
   scene.viewport = fit_viewport(size, extent[0], extent[1], extent[2], extent[3]);
+  return scene;
+}
 
-  std::unique_ptr<FrameSink> sink;
-  if (format == "mp4")
-    sink = std::make_unique<Mp4Sink>(ffmpeg, out, size, options.fps);
-  else
-    sink = std::make_unique<GifSink>(out, size, options.fps, clip_palette(run.rgb, scene.sphere));
-  spdlog::info("animating {} epochs of {} as {} frames at {} fps ({}x{} {})", epochs, run_dir, frames, options.fps,
-               size, size, format);
-  const std::string name = run_name(run_dir);
+// The GIF's one palette is made from the run's colours, with their veiled versions on a sphere.
+std::unique_ptr<FrameSink> make_sink(const ClipTarget& target, int size, int fps, const RunDir& run, bool sphere) {
+  if (target.format == "mp4") return std::make_unique<Mp4Sink>(target.ffmpeg, target.out, size, fps);
+  return std::make_unique<GifSink>(target.out, size, fps, clip_palette(run.rgb, sphere));
+}
+
+// Draws every frame into `sink`: frame f shows the snapshot of eased_epoch(f), logging about ten times.
+void render_frames(FrameSink& sink, PlotScene& scene, const Snapshots& snapshots, const ClipView& view,
+                   const std::string& name) {
+  const int64_t frames = view.frames, epochs = snapshots.epochs;
   const int64_t every = std::max<int64_t>(1, (frames + 9) / 10);
   for (int64_t f = 0; f < frames; ++f) {
     const int64_t epoch = eased_epoch(f, frames, epochs);
-    const Projection projection = final_projection.kind == Projection::Kind::camera
-                                      ? make_projection(final_rows, 3, azimuth(f), elevation, run.normalize)
-                                      : final_projection;
-    scene.points = project(projection, snapshot(epoch));
+    const Projection projection = view.at(f);
+    scene.points = project(projection, snapshots.at(epoch));
     scene.compass = axis_compass(projection);
     scene.title = fmt::format("{}: epoch {} / {}", name, epoch, epochs);
     scene.subtitle = projection.view;
-    sink->add(render_image(scene));
+    sink.add(render_image(scene));
     if ((f + 1) % every == 0 || f + 1 == frames)
       spdlog::info("frame {}/{} ({:.0f}%), epoch {}", f + 1, frames, 100.0 * (f + 1) / frames, epoch);
   }
+}
+
+}  // namespace
+
+std::string write_animation(const std::string& run_dir, const AnimateOptions& options) {
+  if (options.fps < 1) throw Error(fmt::format("--fps {}: must be at least 1", options.fps));
+  if (!(options.seconds > 0)) throw Error(fmt::format("--seconds {}: must be greater than 0", options.seconds));
+  if (options.size < 64) throw Error(fmt::format("--size {}: must be at least 64 pixels", options.size));
+  const ClipTarget target = choose_target(run_dir, options);
+  const RunDir run = read_run_dir(run_dir);
+  const Snapshots snapshots = read_snapshots(run_dir, run);
+
+  // H.264 in yuv420p needs even sizes.
+  int size = options.size;
+  if (target.format == "mp4" && size % 2) {
+    ++size;
+    spdlog::info("--size {}: using {} (H.264 needs an even size)", options.size, size);
+  }
+  const int64_t frames = std::max<int64_t>(1, std::llround(options.fps * options.seconds));
+  const ClipView view = clip_view(run, snapshots.at(snapshots.epochs), options, frames);
+  PlotScene scene = clip_scene(run, view, size);
+  const std::unique_ptr<FrameSink> sink = make_sink(target, size, options.fps, run, scene.sphere);
+  spdlog::info("animating {} epochs of {} as {} frames at {} fps ({}x{} {})", snapshots.epochs, run_dir, frames,
+               options.fps, size, size, target.format);
+  render_frames(*sink, scene, snapshots, view, run_name(run_dir));
   sink->finish();
-  spdlog::info("wrote {}", out);
-  return out;
+  spdlog::info("wrote {}", target.out);
+  return target.out;
 }
 
 }  // namespace cudaembed

@@ -44,16 +44,15 @@ std::array<float, 3> category_colour(std::size_t k) {
   return {static_cast<float>(c[0]), static_cast<float>(c[1]), static_cast<float>(c[2])};
 }
 
-}  // namespace
-
-ColourBy colour_by_column(const RunDir& run, const std::string& table_path, const std::string& column) {
-  std::ifstream in(table_path, std::ios::binary);
-  if (!in) throw Error(fmt::format("--vocab {}: cannot read it", table_path));
+// The header line's fields, and the index of `column` among them; an Error naming the columns there
+// are when it is not one of them (the first field, the name, is not a column).
+std::pair<std::vector<std::string>, std::size_t> read_header(std::istream& in, const RunDir& run,
+                                                             const std::string& table_path, const std::string& column) {
   std::string line;
   if (!std::getline(in, line)) throw Error(fmt::format("--vocab {}: empty; expected a header line", table_path));
   if (line.ends_with('\r')) line.pop_back();
   if (line.starts_with("\xEF\xBB\xBF")) line.erase(0, 3);
-  const std::vector<std::string> header = split_tabs(line);
+  std::vector<std::string> header = split_tabs(line);
   std::vector<std::string> others(header.begin() + 1, header.end());
   const auto at = std::find(others.begin(), others.end(), column);
   if (at == others.end())
@@ -63,18 +62,24 @@ ColourBy colour_by_column(const RunDir& run, const std::string& table_path, cons
                                                          run.noun(), snippet(header[0]))
                                            : fmt::format("its columns are {}", fmt::join(others, ", "))));
   const std::size_t field = static_cast<std::size_t>(at - others.begin()) + 1;
+  return {std::move(header), field};
+}
 
+// Each row's value in field `field` of the lines after the header, "" for a row no line names.
+// Lines naming no row of this run are skipped; a row named twice is an Error.
+std::vector<std::string> values_by_row(std::istream& in, const RunDir& run, const std::string& table_path,
+                                       std::size_t columns, std::size_t field) {
   std::unordered_map<std::string, std::size_t> row_of;
   for (std::size_t i = 0; i < run.names.size(); ++i) row_of.emplace(run.names[i], i);
   std::vector<std::string> value(run.names.size());
   std::vector<bool> seen(run.names.size());
+  std::string line;
   for (std::size_t line_no = 2; std::getline(in, line); ++line_no) {
     if (line.ends_with('\r')) line.pop_back();
     if (line.empty()) continue;
     const std::vector<std::string> fields = split_tabs(line);
-    if (fields.size() != header.size())
-      throw Error(fmt::format("{}:{}: {} columns, but the header has {}", table_path, line_no, fields.size(),
-                              header.size()));
+    if (fields.size() != columns)
+      throw Error(fmt::format("{}:{}: {} columns, but the header has {}", table_path, line_no, fields.size(), columns));
     const auto row = row_of.find(fields[0]);
     if (row == row_of.end()) continue;  // a name this run did not train on
     if (seen[row->second])
@@ -82,6 +87,16 @@ ColourBy colour_by_column(const RunDir& run, const std::string& table_path, cons
     seen[row->second] = true;
     value[row->second] = fields[field];
   }
+  return value;
+}
+
+}  // namespace
+
+ColourBy colour_by_column(const RunDir& run, const std::string& table_path, const std::string& column) {
+  std::ifstream in(table_path, std::ios::binary);
+  if (!in) throw Error(fmt::format("--vocab {}: cannot read it", table_path));
+  const auto [header, field] = read_header(in, run, table_path, column);
+  const std::vector<std::string> value = values_by_row(in, run, table_path, header.size(), field);
 
   // Categories by size, largest first (ties by name), so the common ones get the clearest colours.
   std::map<std::string, std::size_t> counts;

@@ -196,9 +196,12 @@ std::string default_colours_csv() {
 
 void apply_defaults(TrainConfig& config, InitSpec& init, const UnsetSettings& unset) {
   if (config.head == Head::poincare) {
-    if (unset.optimizer) config.optimizer = Optimizer::radam;
-    if (unset.init_range) init.embedding_range = 1e-3f;
-    if (unset.burn_in) config.burn_in = 10;
+    const PoincareDefaults d;
+    if (unset.optimizer) config.optimizer = d.optimizer;
+    if (unset.init_range) init.embedding_range = d.init_range;
+    if (unset.burn_in) config.burn_in = d.burn_in;
+    if (unset.batch) config.batch = d.batch;
+    if (unset.epochs) config.epochs = d.epochs;
   }
   check_head_optimizer(config);
   if (unset.lr) config.adam.lr = default_learning_rate(config.optimizer);

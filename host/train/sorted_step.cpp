@@ -1,6 +1,7 @@
 // The sorted-segment step on the CPU: the plain twin of cuda/sorted_kernels.cu, written for reading.
 #include <algorithm>
 #include <cmath>
+#include <utility>
 
 #include "cudaembed/cpu_reference.hpp"
 #include "cudaembed/error.hpp"
@@ -32,6 +33,23 @@ float row_sq_norm(const float* p, int dims) {
 }
 
 }  // namespace
+
+// 11 bits a pass: one pass where rows <= 2048, and each pass's histogram fits in L1.
+void sort_by_row(std::vector<uint64_t>& keys, uint32_t rows, std::vector<uint64_t>& scratch,
+                 std::vector<uint32_t>& count) {
+  constexpr int kDigitBits = 11;
+  constexpr uint32_t kDigits = 1u << kDigitBits;
+  scratch.resize(keys.size());
+  count.resize(kDigits);
+  for (int shift = 32; shift < 64 && (rows - 1) >> (shift - 32) != 0; shift += kDigitBits) {
+    std::fill(count.begin(), count.end(), 0u);
+    for (const uint64_t k : keys) ++count[(k >> shift) & (kDigits - 1)];
+    uint32_t offset = 0;
+    for (uint32_t& c : count) offset += std::exchange(c, offset);
+    for (const uint64_t k : keys) scratch[count[(k >> shift) & (kDigits - 1)]++] = k;
+    keys.swap(scratch);
+  }
+}
 
 void apply_row_update(ModelState& state, int64_t row, const float* g, const float* g2, const TrainConfig& config,
                       float step_size, float lr_scale) {
@@ -129,7 +147,7 @@ void cpu_sorted_step(ModelState& state, std::span<const PairRecord> batch, const
   metrics.samples += samples;
 
   // 2: the lookups sorted by row (then by lookup, so each row sums in lookup order).
-  std::sort(work.order.begin(), work.order.end());
+  sort_by_row(work.order, rows, work.order_scratch, work.digit_count);
 
   // 3: per row, the sum of its lookups' gradients (and of their squares), then the optimizer.
   const int64_t step = state.step + 1;

@@ -75,13 +75,13 @@ struct TrainingRequest {
 
 // Which settings a user left unset, so that apply_defaults may choose them.
 struct UnsetSettings {
-  bool optimizer = true, init_range = true, burn_in = true, lr = true;
+  bool optimizer = true, init_range = true, burn_in = true, lr = true, batch = true, epochs = true;
 };
 
-// The defaults that depend on other settings: with the Poincaré head, radam, an init range of 1e-3
-// and 10 burn-in epochs (Nickel & Kiela's setting); the optimizer's own learning rate
-// (default_learning_rate). Then throws where the head and the optimizer do not go together
-// (check_head_optimizer).
+// The defaults that depend on other settings: with the Poincaré head, PoincareDefaults (radam, an
+// init range of 1e-3, 10 burn-in epochs, batches of 10 for 100 epochs); the optimizer's own
+// learning rate (default_learning_rate). Then throws where the head and the optimizer do not go
+// together (check_head_optimizer).
 void apply_defaults(TrainConfig& config, InitSpec& init, const UnsetSettings& unset = {});
 
 // The path of the bundled colour CSV: beside an installed binary, else in the source tree.

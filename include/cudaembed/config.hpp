@@ -37,6 +37,18 @@ Optimizer parse_optimizer(const std::string& name);
 const char* to_string(Optimizer optimizer);
 // Keras's default learning rate for each optimizer; the Riemannian ones', what trains a tree closure.
 float default_learning_rate(Optimizer optimizer);
+// What --head poincare trains with where the command line does not say: Nickel & Kiela's radam
+// from a ball of radius 1e-3 with a 10-epoch burn-in, and batches of 10 pairs (gensim's
+// PoincareModel's) for 100 epochs. The batch matters most: at 512 a 1,000-node tree closure gets 12
+// steps an epoch and reconstructs far worse in the same epochs (docs/benchmarks.md).
+struct PoincareDefaults {
+  Optimizer optimizer = Optimizer::radam;
+  float init_range = 1e-3f;
+  int64_t burn_in = 10;
+  int64_t batch = 10;
+  int64_t epochs = 100;
+};
+
 // Throws where the head and the optimizer do not go together: the Poincaré head needs a Riemannian
 // optimizer (which keeps rows inside the ball) and no normalisation; the Riemannian optimizers need
 // the Poincaré head; --burn-in needs a Riemannian optimizer.

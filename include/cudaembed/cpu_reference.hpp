@@ -60,8 +60,16 @@ struct SortedWorkspace {
   std::vector<PairRecord> samples;           // (S,) the batch's pairs and their negatives
   std::vector<float> lookup_grad;            // (2S, D) each lookup's row gradient: 2s is sample s's a, 2s + 1 its b
   std::vector<uint64_t> order;               // (2S,) row << 32 | lookup, sorted: the segments of equal rows
+  std::vector<uint64_t> order_scratch;       // (2S,) the radix sort's other buffer
+  std::vector<uint32_t> digit_count;         // the radix sort's histogram
   std::vector<float> row_grad, row_grad_sq;  // (D,) one segment's sums
 };
+
+// Sorts `keys` (row << 32 | lookup, rows below `rows`) by row, stably: a least-significant-digit
+// radix sort of the row's bits, as cub::DeviceRadixSort::SortPairs on the GPU. Keys made in lookup
+// order come out as std::sort leaves them. scratch and count are its buffers.
+void sort_by_row(std::vector<uint64_t>& keys, uint32_t rows, std::vector<uint64_t>& scratch,
+                 std::vector<uint32_t>& count);
 
 // One step of the sorted path, the CPU twin of cuda/sorted_kernels.cu: every sample's forward and
 // backward into its own lookup gradient, the lookups sorted by row, each row's gradients summed
