@@ -141,10 +141,11 @@ def test_save_and_load_round_trip_and_the_cli_reads_it(cli, tmp_path):
 def test_poincare_defaults_to_radam_and_ranks_by_its_distance(tmp_path):
     edges = [(0, 1), (0, 2), (1, 3), (1, 4), (2, 5), (2, 6), (0, 3), (0, 4), (0, 5), (0, 6)]
     a, b = np.array(edges).T
-    model = cudaembed.fit(a, b, head="poincare", negatives=3, dims=2, epochs=20, batch=4, device="cpu")
+    model = cudaembed.fit(a, b, head="poincare", negatives=3, dims=2, epochs=20, device="cpu")
     model.save(tmp_path / "tree", plot=False)
     config = json.loads((tmp_path / "tree" / "run.json").read_text())["config"]
-    assert (config["optimizer"], config["lr"], config["burn_in"]) == ("radam", 0.01, 10)
+    assert (config["optimizer"], config["lr"], config["burn_in"], config["batch"]) == ("radam", 0.01, 10, 10)
+    assert len(model.history["loss"]) == 20
     v = model.vectors.astype(np.float64)
     sq = ((v - v[0]) ** 2).sum(axis=1)
     dist = np.arccosh(1 + 2 * sq / ((1 - (v**2).sum(axis=1)) * (1 - (v[0] ** 2).sum())))
@@ -189,11 +190,13 @@ def test_training_releases_the_gil():
     result = {}
 
     def train():
-        go.wait()  # once this thread is counting
-        start = time.perf_counter()
-        result["model"] = cudaembed.fit_colours(pairs=300000, epochs=20, device="cpu")
-        result["seconds"] = time.perf_counter() - start
-        done.set()
+        try:
+            go.wait()  # once this thread is counting
+            start = time.perf_counter()
+            result["model"] = cudaembed.fit_colours(pairs=300000, epochs=20, device="cpu")
+            result["seconds"] = time.perf_counter() - start
+        finally:
+            done.set()
 
     thread = threading.Thread(target=train)
     thread.start()
@@ -204,6 +207,7 @@ def test_training_releases_the_gil():
         longest_wait, last = max(longest_wait, now - last), now
     longest_wait = max(longest_wait, time.perf_counter() - last)  # a wait that lasted to the end
     thread.join()
+    assert "model" in result, "training failed (its exception is printed above)"
     assert result["seconds"] > 0.1, "training was too short to tell"
     assert longest_wait < 0.5 * result["seconds"], f"this thread waited {longest_wait:.3f} s of {result['seconds']:.3f} s"
 
