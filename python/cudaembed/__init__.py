@@ -225,14 +225,15 @@ def _train(request: _core.Request, *, dims, normalize, head, optimizer, negative
     if lr is not None and not (isinstance(lr, numbers.Real) and lr > 0):
         raise Error(f"lr={lr!r}: expected a learning rate > 0 (None: the optimizer's default)")
     request.configure(_positive("dims", dims), bool(normalize), head, optimizer, _positive("negatives", negatives, 0),
-                      _positive("epochs", epochs), _positive("batch", batch), lr, _positive("seed", seed, 0), device,
+                      None if epochs is None else _positive("epochs", epochs),
+                      None if batch is None else _positive("batch", batch), lr, _positive("seed", seed, 0), device,
                       float(validation))
     core = _core.fit(request, _callback(callbacks), threading.current_thread() is threading.main_thread())
     return Model(core, core.history)
 
 
 def fit(a, b, labels=None, weights=None, *, rows: int | None = None, dims: int = 2, head: str = "euclidean",
-        optimizer: str | None = None, negatives: int = 0, epochs: int = 500, batch: int = 512,
+        optimizer: str | None = None, negatives: int = 0, epochs: int | None = None, batch: int | None = None,
         lr: float | None = None, seed: int = 42, device: str = "auto",
         callbacks: Callable | Sequence[Callable] | None = None, validation: float = 0.0,
         normalize: bool = False) -> Model:
@@ -244,7 +245,8 @@ def fit(a, b, labels=None, weights=None, *, rows: int | None = None, dims: int =
     loss. rows: the table size for integer ids (default: the largest id + 1).
     head: "euclidean", "dot", "cosine" or "poincare". optimizer: "adam", "lazy-adam", "sgd",
     "adagrad", or "rsgd"/"radam" for poincare (None: adam; radam for poincare). lr: None for the
-    optimizer's default. device: "auto" (CUDA when a device is there), "cpu" or "cuda".
+    optimizer's default. epochs, batch: None for the CLI's defaults (500 and 512; 100 and 10 for
+    poincare). device: "auto" (CUDA when a device is there), "cpu" or "cuda".
     callbacks: f(epoch, logs, vectors) after each epoch, with logs {"loss", "mse", "accuracy",
     "seconds"[, "val_loss"]} and a copy of the table; returning False stops training there.
     validation: the fraction of positives held out (val_loss per epoch). Ctrl-C stops training
@@ -272,8 +274,8 @@ def fit(a, b, labels=None, weights=None, *, rows: int | None = None, dims: int =
 
 
 def fit_colours(dims: int = 2, normalize: bool = False, *, pairs: int = 100000, head: str = "euclidean",
-                optimizer: str | None = None, epochs: int = 500, batch: int = 512, lr: float | None = None,
-                seed: int = 42, device: str = "auto", callbacks: Callable | Sequence[Callable] | None = None,
+                optimizer: str | None = None, epochs: int | None = None, batch: int | None = None,
+                lr: float | None = None, seed: int = 42, device: str = "auto", callbacks: Callable | Sequence[Callable] | None = None,
                 csv_path: str | os.PathLike | None = None) -> Model:
     """The tutorial: `pairs` random pairs of the bundled colours, labelled similar by RGB distance,
     drawn from `seed` as `cudaembed train` draws them; the same settings give the same table as

@@ -132,10 +132,11 @@ void set_colours(TrainingRequest& r, const std::string& csv, uint64_t pairs) {
   r.data = std::move(source);
 }
 
-// The settings; lr and optimizer None leave them to apply_defaults (the optimizer's rate; radam
+// The settings; lr, optimizer, epochs and batch None leave them to apply_defaults (the optimizer's rate; radam
 // for the Poincaré head), as the CLI does for flags not given.
 void configure(TrainingRequest& r, int dims, bool normalize, const std::string& head,
-               std::optional<std::string> optimizer, int negatives, int64_t epochs, int64_t batch,
+               std::optional<std::string> optimizer, int negatives, std::optional<int64_t> epochs,
+               std::optional<int64_t> batch,
                std::optional<float> lr, uint64_t seed, const std::string& device, double validation) {
   TrainConfig& t = r.train;
   t.dims = dims;
@@ -147,8 +148,10 @@ void configure(TrainingRequest& r, int dims, bool normalize, const std::string& 
   unset.lr = !lr;
   if (lr) t.adam.lr = *lr;
   t.negatives = negatives;
-  t.epochs = epochs;
-  t.batch = batch;
+  unset.epochs = !epochs;  // the head's default (PoincareDefaults), else TrainConfig's
+  if (epochs) t.epochs = *epochs;
+  unset.batch = !batch;
+  if (batch) t.batch = *batch;
   t.seed = seed;
   parse_device_choice(device);  // an unknown name is an error now, before any data is read
   r.device = device;
@@ -346,8 +349,8 @@ NB_MODULE(_core, m) {
       .def(nb::init<>())
       .def("set_pairs", &set_pairs, "a"_a, "b"_a, "labels"_a.none(), "weights"_a.none(), "rows"_a, "names"_a)
       .def("set_colours", &set_colours, "csv"_a, "pairs"_a)
-      .def("configure", &configure, "dims"_a, "normalize"_a, "head"_a, "optimizer"_a.none(), "negatives"_a, "epochs"_a,
-           "batch"_a, "lr"_a.none(), "seed"_a, "device"_a, "validation"_a);
+      .def("configure", &configure, "dims"_a, "normalize"_a, "head"_a, "optimizer"_a.none(), "negatives"_a, "epochs"_a.none(),
+           "batch"_a.none(), "lr"_a.none(), "seed"_a, "device"_a, "validation"_a);
   m.def("fit", &fit_model, "request"_a, "on_epoch"_a.none(), "main_thread"_a,
         "Trains a request with the GIL released; on_epoch(epoch, logs, vectors) after each epoch");
 
