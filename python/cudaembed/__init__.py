@@ -275,8 +275,8 @@ def fit(a, b, labels=None, weights=None, *, rows: int | None = None, dims: int =
 
 def fit_colours(dims: int = 2, normalize: bool = False, *, pairs: int = 100000, head: str = "euclidean",
                 optimizer: str | None = None, epochs: int | None = None, batch: int | None = None,
-                lr: float | None = None,
-                seed: int = 42, device: str = "auto", callbacks: Callable | Sequence[Callable] | None = None,
+                lr: float | None = None, seed: int = 42, device: str = "auto",
+                callbacks: Callable | Sequence[Callable] | None = None,
                 csv_path: str | os.PathLike | None = None) -> Model:
     """The tutorial: `pairs` random pairs of the bundled colours, labelled similar by RGB distance,
     drawn from `seed` as `cudaembed train` draws them; the same settings give the same table as

@@ -43,6 +43,14 @@ def test_fit_integer_ids():
     assert wider.vectors.shape == (60, 4)
 
 
+def test_epochs_and_batch_given_win_over_the_poincare_defaults():
+    a, b = ["c1", "c2", "c3", "c4"] * 5, ["r", "r", "c1", "c2"] * 5
+    given = cudaembed.fit(a, b, head="poincare", negatives=2, dims=2, epochs=3, batch=4, device="cpu")
+    assert given.history["epoch"] == [1, 2, 3]
+    default = cudaembed.fit(a, b, head="poincare", negatives=2, dims=2, device="cpu")
+    assert len(default.history["epoch"]) == 100  # PoincareDefaults, as `cudaembed train --head poincare`
+
+
 def test_vectors_are_a_view_not_a_copy():
     model = cudaembed.fit([0, 1, 2], [1, 2, 0], negatives=1, epochs=2, batch=2, device="cpu")
     first, second = model.vectors, model.vectors
