@@ -8,13 +8,13 @@
 #include <filesystem>
 #include <fstream>
 #include <optional>
+#include <regex>
 #include <utility>
 #include <vector>
 
 #include <fmt/format.h>
 #include <unistd.h>
 
-#include "cudaembed/checkpoint.hpp"
 #include "cudaembed/error.hpp"
 
 namespace cudaembed {
@@ -256,6 +256,11 @@ std::vector<std::string> run_file_names() {
 }
 
 }  // namespace
+
+bool is_rank_checkpoint_name(const std::string& name) {
+  static const std::regex pattern(R"(checkpoint\.rank[1-9][0-9]*\.bin(\.tmp)?)");
+  return std::regex_match(name, pattern);
+}
 
 bool is_run_file_name(const std::string& name) {
   const auto names = run_file_names();

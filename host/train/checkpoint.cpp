@@ -8,7 +8,6 @@
 #include <cstring>
 #include <filesystem>
 #include <fstream>
-#include <regex>
 #include <sstream>
 
 #include <fmt/format.h>
@@ -225,11 +224,6 @@ std::optional<Checkpoint> read_checkpoint_header(const std::string& path) {
 std::string checkpoint_path(const std::string& run_dir, int rank) {
   const std::string name = rank == 0 ? std::string("checkpoint.bin") : fmt::format("checkpoint.rank{}.bin", rank);
   return (std::filesystem::path(run_dir) / name).string();
-}
-
-bool is_rank_checkpoint_name(const std::string& name) {
-  static const std::regex pattern(R"(checkpoint\.rank[1-9][0-9]*\.bin(\.tmp)?)");
-  return std::regex_match(name, pattern);
 }
 
 }  // namespace cudaembed

@@ -40,7 +40,5 @@ std::optional<Checkpoint> read_checkpoint_header(const std::string& path);
 // Where rank `rank` of a run keeps its checkpoint: RUN/checkpoint.bin for rank 0 (and a run of one
 // process), RUN/checkpoint.rank<r>.bin for the other ranks of a data-parallel run.
 std::string checkpoint_path(const std::string& run_dir, int rank = 0);
-// Whether `name` is another rank's checkpoint file (or its temporary file).
-bool is_rank_checkpoint_name(const std::string& name);
 
 }  // namespace cudaembed
