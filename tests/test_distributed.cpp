@@ -1,8 +1,15 @@
-// The pieces of data-parallel training that need no second process: the split of a batch and the
-// rank-order sum (distributed.hpp). test_mpi.cpp runs it under mpirun.
+// The pieces of data-parallel training that need no second process: the split of a batch, the
+// rank-order sum (distributed.hpp), and the two-phase checkpoint of K ranks (checkpoint.hpp).
+// test_mpi.cpp runs them under mpirun.
 #include <catch2/catch.hpp>
 
+#include <filesystem>
+
+#include "cudaembed/checkpoint.hpp"
 #include "cudaembed/distributed.hpp"
+#include "cudaembed/error.hpp"
+#include "cudaembed/outputs.hpp"
+#include "test_support.hpp"
 
 namespace cudaembed::test {
 
@@ -30,6 +37,68 @@ TEST_CASE("distributed: one process sums to itself, and mpirun is noticed by its
   sum_in_rank_order(*comm, std::span<float>(values), scratch);
   CHECK(values == std::vector<float>{1.5f, -2.0f});
   CHECK_FALSE(launched_by_mpi());  // ctest does not run under mpirun
+}
+
+namespace {
+
+// Rank `rank`'s shard of a two-rank run at `step`, with the step in its table to tell shards apart.
+Checkpoint shard_at(int64_t step) {
+  Checkpoint c;
+  c.config_json = R"({"options":{},"ranks":2})";
+  c.epoch = step / 10;
+  c.state = init_model(4, 2, InitSpec{});
+  c.state.step = step;
+  c.state.table[0] = static_cast<float>(step);
+  return c;
+}
+
+ShardManifest committing(int64_t step) {
+  ShardManifest m;
+  m.ranks = 2;
+  m.epoch = step / 10;
+  m.step = step;
+  return m;
+}
+
+}  // namespace
+
+TEST_CASE("distributed: a shard written past the committed step leaves the committed one to resume from",
+          "[distributed]") {
+  TempDir tmp;
+  const std::string dir = tmp.path.string();
+  // No manifest yet: the ranks never all wrote a shard, and there is nothing to resume.
+  write_checkpoint(checkpoint_path(dir, 1), shard_at(10));
+  CHECK_THROWS_WITH(read_committed_checkpoint(dir, 1), Catch::Contains("before every rank had written its first"));
+
+  // Step 10 committed; rank 1 keeps it while it writes step 20, and is killed before the commit.
+  write_shard_manifest(dir, committing(10));
+  keep_previous_checkpoint(dir, 1, 10);
+  write_checkpoint(checkpoint_path(dir, 1), shard_at(20));
+  CHECK(read_committed_checkpoint(dir, 1).state.table[0] == 10.0f);
+
+  // The resumed run writes step 20 again: the stale current shard is not the committed one, so the
+  // previous one stays, until step 20 is committed and becomes the one kept.
+  keep_previous_checkpoint(dir, 1, 10);
+  CHECK(read_checkpoint(previous_checkpoint_path(dir, 1)).state.step == 10);
+  write_checkpoint(checkpoint_path(dir, 1), shard_at(20));
+  write_shard_manifest(dir, committing(20));
+  CHECK(read_committed_checkpoint(dir, 1).state.step == 20);
+  keep_previous_checkpoint(dir, 1, 20);
+  CHECK(read_checkpoint(previous_checkpoint_path(dir, 1)).state.step == 20);
+
+  // A manifest naming a step no shard of the rank holds: an error naming the rank and the step.
+  write_shard_manifest(dir, committing(30));
+  CHECK_THROWS_WITH(read_committed_checkpoint(dir, 1), Catch::Contains("rank 1 has no checkpoint at step 30"));
+  const std::optional<ShardManifest> manifest = read_shard_manifest(dir);
+  REQUIRE(manifest);
+  CHECK(manifest->ranks == 2);
+  CHECK(manifest->parallel == "data");
+
+  // --force over such a run removes every shard and the manifest.
+  for (const char* name : {"checkpoint.rank1.bin", "checkpoint.rank1.prev.bin", "checkpoint.manifest.json",
+                           "checkpoint.prev.bin", "checkpoint.rank12.prev.bin.tmp"})
+    CHECK(is_run_file_name(name));
+  CHECK_FALSE(is_run_file_name("checkpoint.rank0.prev.bin"));
 }
 
 }  // namespace cudaembed::test

@@ -101,7 +101,8 @@ TEST_CASE("distributed: a rank killed mid-run ends the job, and K = 2 resumes to
     ::_exit(127);
   }
   pid_t victim = 0;
-  while (!std::filesystem::exists(killed + "/checkpoint.rank1.bin") &&
+  // Killed once a checkpoint is committed (a rank killed before that leaves none to resume from).
+  while (!std::filesystem::exists(shard_manifest_path(killed)) &&
          std::chrono::steady_clock::now() - start < std::chrono::seconds(60))
     std::this_thread::sleep_for(std::chrono::milliseconds(20));
   victim = rank_process(killed, 1);
@@ -123,6 +124,40 @@ TEST_CASE("distributed: a rank killed mid-run ends the job, and K = 2 resumes to
   const RunResult alone = run_cli("train --resume " + shell_quote(killed));
   CHECK(alone.status != 0);
   CHECK_THAT(alone.output, Catch::Contains("written by a run on 2 ranks") && Catch::Contains("mpirun -np 2"));
+}
+
+TEST_CASE("distributed: a shard written past the committed step is set aside, and --resume ends as if never stopped",
+          "[mpi]") {
+  TempDir tmp;
+  const std::string args = "train --device cpu --pairs 20000 --epochs 8 --no-plot --snapshots none "
+                           "--checkpoint-every 2 --out ";
+  REQUIRE(run_shell(mpirun(2, args + shell_quote(tmp / "whole")) + " >/dev/null 2>&1").status == 0);
+  const std::string cut = tmp / "cut";
+  REQUIRE(run_shell(mpirun(2, args + shell_quote(cut)) + " >/dev/null 2>&1").status == 0);
+
+  // What a kill leaves when rank 1 dies after epoch 8's last collective, before writing its shard:
+  // rank 0's shard at epoch 8, rank 1's at epoch 6, the manifest at epoch 6, no outputs.
+  const Checkpoint committed = read_checkpoint(previous_checkpoint_path(cut, 1));
+  REQUIRE(committed.epoch == 6);
+  std::filesystem::copy_file(previous_checkpoint_path(cut, 1), checkpoint_path(cut, 1),
+                             std::filesystem::copy_options::overwrite_existing);
+  std::optional<ShardManifest> manifest = read_shard_manifest(cut);
+  REQUIRE(manifest);
+  CHECK(manifest->ranks == 2);
+  manifest->epoch = committed.epoch;
+  manifest->step = committed.state.step;
+  write_shard_manifest(cut, *manifest);
+  for (const auto& entry : std::filesystem::directory_iterator(cut))
+    if (entry.path().filename().string().rfind("checkpoint", 0) != 0) std::filesystem::remove(entry.path());
+  REQUIRE(read_checkpoint(checkpoint_path(cut, 0)).epoch == 8);
+
+  const RunResult resumed = run_shell(mpirun(2, "train --resume " + shell_quote(cut)) + " 2>&1");
+  INFO(resumed.output);
+  REQUIRE(resumed.status == 0);
+  CHECK_THAT(resumed.output, Catch::Contains("resuming after epoch 6"));
+  CHECK(read_run_dir(cut).embedding == read_run_dir(tmp / "whole").embedding);
+  CHECK(read_shard_manifest(cut)->epoch == 8);
+  CHECK(read_checkpoint(checkpoint_path(cut, 1)).state.table == read_checkpoint(checkpoint_path(cut, 0)).state.table);
 }
 
 TEST_CASE("distributed: what is not built yet says so, on every rank, and exits non-zero", "[mpi]") {

@@ -199,8 +199,10 @@ struct TrainRun {
   int64_t done = 0;       // whole epochs trained before this call
   std::optional<NpyStreamWriter> snapshots;
   bool checkpointed = false;  // a checkpoint exists that the partial snapshots belong to
-  bool root = true;           // rank 0 (or the one process): the only one that writes the run directory
-  int rank = 0;               // data parallel: each rank writes its own checkpoint shard
+  Communicator* comm = nullptr;  // the ranks of a data-parallel run (one process: size 1)
+  bool root = true;              // rank 0 (or the one process): the only one that writes the run directory
+  int rank = 0;                  // data parallel: each rank writes its own checkpoint shard
+  int64_t committed_step = -1;   // the step the manifest commits (K > 1); -1: none yet
 
   TrainRun(const TrainOptions& options, const Checkpoint* from, TrainingSession& s, Clock::time_point begun)
       : o(options), resume(from), session(s), start(begun) {}
@@ -290,11 +292,30 @@ void open_snapshots(TrainRun& run) {
   }
 }
 
+// K > 1: this rank's shard, then, once every rank has written its own, the manifest that commits
+// the step (checkpoint.hpp). A rank killed anywhere in here leaves the last committed step on disk.
+void write_shard(TrainRun& run, const Checkpoint& shard) {
+  keep_previous_checkpoint(run.o.out, run.rank, run.committed_step);
+  write_checkpoint(checkpoint_path(run.o.out, run.rank), shard);
+  run.comm->barrier();
+  if (run.root) {
+    ShardManifest manifest;
+    manifest.ranks = run.comm->size();
+    manifest.epoch = shard.epoch;
+    manifest.step = shard.state.step;
+    write_shard_manifest(run.o.out, manifest);
+  }
+  run.committed_step = shard.state.step;
+}
+
 void write_state(TrainRun& run, const ModelState& full, const std::vector<EpochRecord>& history,
                  const EpochMetrics& in_progress = {}) {
   if (run.snapshots) run.snapshots->sync();
-  const auto epoch = static_cast<int64_t>(history.size());
-  write_checkpoint(checkpoint_path(run.o.out, run.rank), {run.config.dump(), epoch, full, history, in_progress});
+  const Checkpoint checkpoint{run.config.dump(), static_cast<int64_t>(history.size()), full, history, in_progress};
+  if (run.comm->size() > 1)
+    write_shard(run, checkpoint);
+  else
+    write_checkpoint(checkpoint_path(run.o.out), checkpoint);
   run.checkpointed = true;
 }
 
@@ -380,12 +401,12 @@ std::optional<TrainedModel> train_epochs(TrainRun& run) {
   return model;
 }
 
-// Rank r's own checkpoint on --resume, which must stand where rank 0's does.
+// Rank r's own shard on --resume, at the step the manifest commits, as rank 0's is.
 Checkpoint read_rank_shard(const std::string& run_dir, int rank, const Checkpoint& root) {
-  Checkpoint shard = read_checkpoint(checkpoint_path(run_dir, rank));
+  Checkpoint shard = read_committed_checkpoint(run_dir, rank);
   if (shard.epoch != root.epoch || shard.state.step != root.state.step)
-    throw Error(fmt::format("--resume {}: rank {}'s checkpoint is at step {}, rank 0's at step {} (a run killed "
-                            "while writing them); resume from an earlier copy of the run directory",
+    throw Error(fmt::format("--resume {}: rank {}'s checkpoint is at step {}, rank 0's at step {}; resume from an "
+                            "earlier copy of the run directory",
                             run_dir, rank, shard.state.step, root.state.step));
   return shard;
 }
@@ -408,8 +429,10 @@ int train_and_write(const TrainOptions& o, const Checkpoint* resume, std::shared
   if (comm->size() > 1) spdlog::info("data parallel on {}: each rank trains its slice of every batch", comm->describe());
   TrainingSession session(training_request(o, comm));
   TrainRun run(o, resume, session, start);
+  run.comm = comm.get();
   run.root = root;
   run.rank = comm->rank();
+  if (resume) run.committed_step = resume->state.step;
   // Data parallel: every rank resumes from its own shard, written at the same epoch as rank 0's.
   std::optional<Checkpoint> shard;
   if (resume && !root) run.resume = &shard.emplace(read_rank_shard(o.out, comm->rank(), *resume));
@@ -486,8 +509,8 @@ void check_checkpoint_is_the_run(const std::string& run_dir, const TrainOptions&
 int run_train(const TrainOptions& options) { return run_training(options, nullptr); }
 
 int resume_train(const ResumeOptions& r) {
-  const std::string path = (std::filesystem::path(r.run_dir) / "checkpoint.bin").string();
-  const Checkpoint checkpoint = read_checkpoint(path);
+  const std::string path = checkpoint_path(r.run_dir);
+  const Checkpoint checkpoint = read_committed_checkpoint(r.run_dir);
   TrainOptions o;
   try {
     o = options_from_json(nlohmann::json::parse(checkpoint.config_json).at("options"));

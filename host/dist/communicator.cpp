@@ -20,6 +20,7 @@ class SoloCommunicator final : public Communicator {
   void all_gather(std::span<const double> mine, std::span<double> all) override {
     std::ranges::copy(mine, all.begin());
   }
+  void barrier() override {}
   [[noreturn]] void abort(int code) override { std::_Exit(code); }
 };
 

@@ -78,6 +78,13 @@ class MpiCommunicator final : public Communicator {
     gather(mine.data(), all.data(), mine.size(), MPI_DOUBLE);
   }
 
+  void barrier() override {
+    started_.store(now_s());
+    const int status = MPI_Barrier(MPI_COMM_WORLD);
+    started_.store(0);
+    check(status, "MPI_Barrier", rank_);
+  }
+
   [[noreturn]] void abort(int code) override {
     MPI_Abort(MPI_COMM_WORLD, code);
     std::_Exit(code);  // MPI_Abort does not return; should it, end this rank all the same
@@ -85,7 +92,7 @@ class MpiCommunicator final : public Communicator {
 
  private:
   void gather(const void* mine, void* all, std::size_t count, MPI_Datatype type) {
-    if (count > static_cast<std::size_t>(INT32_MAX)) throw Error("rank {}: a collective of more than 2^31 values");
+    if (count > static_cast<std::size_t>(INT32_MAX)) throw Error(fmt::format("rank {}: a collective of more than 2^31 values", rank_));
     started_.store(now_s());
     const int status = MPI_Allgather(mine, static_cast<int>(count), type, all, static_cast<int>(count), type,
                                      MPI_COMM_WORLD);

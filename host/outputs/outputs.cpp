@@ -243,7 +243,9 @@ constexpr const char* kRunOutputNames[] = {
     "embedding.npy",  "snapshots.npy", "pair_ids.npy", "pair_labels.npy", "metadata.tsv",
     "metrics.csv",    "run.json",      "vocab.tsv",    "vectors.tsv",     "word2vec.txt",
     "checkpoint.bin", "plot.png",      "plot.svg",     "animation.mp4",   "animation.gif",
-    "validation_pairs.csv",  // the held-out pairs of `train --validation`
+    "validation_pairs.csv",      // the held-out pairs of `train --validation`
+    "checkpoint.prev.bin",       // K > 1: rank 0's committed shard while it writes the next
+    "checkpoint.manifest.json",  // K > 1: the step every rank's shard is committed at
 };
 
 // Names the writers use on the way: "<name>.tmp" (every atomic write, the partial snapshots of an
@@ -258,7 +260,7 @@ std::vector<std::string> run_file_names() {
 }  // namespace
 
 bool is_rank_checkpoint_name(const std::string& name) {
-  static const std::regex pattern(R"(checkpoint\.rank[1-9][0-9]*\.bin(\.tmp)?)");
+  static const std::regex pattern(R"(checkpoint\.rank[1-9][0-9]*(\.prev)?\.bin(\.tmp)?)");
   return std::regex_match(name, pattern);
 }
 

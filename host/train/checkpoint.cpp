@@ -73,6 +73,23 @@ void fsync_path(const std::string& path, int flags) {
 }
 
 // The header's fields other than the arrays' lengths.
+// A temporary file, fsync, rename over `path`, fsync of the directory: `path` holds the old bytes
+// or the new ones, whenever the process dies.
+void write_durably(const std::string& path, const std::string& bytes) {
+  const std::string temp = path + ".tmp";
+  {
+    std::ofstream out(temp, std::ios::binary | std::ios::trunc);
+    out.write(bytes.data(), static_cast<std::streamsize>(bytes.size()));
+    if (!out) throw Error(fmt::format("{}: cannot write the checkpoint: {}", temp, std::strerror(errno)));
+  }
+  fsync_path(temp, O_RDONLY);
+  std::error_code ec;
+  std::filesystem::rename(temp, path, ec);
+  if (ec) throw Error(fmt::format("{}: cannot rename the checkpoint into place: {}", path, ec.message()));
+  // The rename itself is durable only once the directory is synced.
+  fsync_path(std::filesystem::absolute(path).parent_path().string(), O_RDONLY | O_DIRECTORY);
+}
+
 void read_header_fields(const nlohmann::json& header, Checkpoint& c) {
   c.config_json = header.at("config").dump();
   c.epoch = header.at("epoch").get<int64_t>();
@@ -128,18 +145,7 @@ void write_checkpoint(const std::string& path, const Checkpoint& c) {
     bytes.append(reinterpret_cast<const char*>(s.row_step.data()), s.row_step.size() * sizeof(int64_t));
   put(bytes, fnv1a(bytes));
 
-  const std::string temp = path + ".tmp";
-  {
-    std::ofstream out(temp, std::ios::binary | std::ios::trunc);
-    out.write(bytes.data(), static_cast<std::streamsize>(bytes.size()));
-    if (!out) throw Error(fmt::format("{}: cannot write the checkpoint: {}", temp, std::strerror(errno)));
-  }
-  fsync_path(temp, O_RDONLY);
-  std::error_code ec;
-  std::filesystem::rename(temp, path, ec);
-  if (ec) throw Error(fmt::format("{}: cannot rename the checkpoint into place: {}", path, ec.message()));
-  // The rename itself is durable only once the directory is synced.
-  fsync_path(std::filesystem::absolute(path).parent_path().string(), O_RDONLY | O_DIRECTORY);
+  write_durably(path, bytes);
 }
 
 Checkpoint read_checkpoint(const std::string& path) {
@@ -224,6 +230,77 @@ std::optional<Checkpoint> read_checkpoint_header(const std::string& path) {
 std::string checkpoint_path(const std::string& run_dir, int rank) {
   const std::string name = rank == 0 ? std::string("checkpoint.bin") : fmt::format("checkpoint.rank{}.bin", rank);
   return (std::filesystem::path(run_dir) / name).string();
+}
+
+std::string previous_checkpoint_path(const std::string& run_dir, int rank) {
+  const std::string name =
+      rank == 0 ? std::string("checkpoint.prev.bin") : fmt::format("checkpoint.rank{}.prev.bin", rank);
+  return (std::filesystem::path(run_dir) / name).string();
+}
+
+std::string shard_manifest_path(const std::string& run_dir) {
+  return (std::filesystem::path(run_dir) / "checkpoint.manifest.json").string();
+}
+
+void keep_previous_checkpoint(const std::string& run_dir, int rank, int64_t committed_step) {
+  const std::string current = checkpoint_path(run_dir, rank), previous = previous_checkpoint_path(run_dir, rank);
+  const std::optional<Checkpoint> header = read_checkpoint_header(current);
+  // A current shard past the committed step was written by a run killed before the commit: the
+  // previous shard is the committed one, and stays.
+  if (!header || header->state.step != committed_step) return;
+  std::error_code ec;
+  std::filesystem::remove(previous, ec);
+  // A hard link costs nothing; the new shard then replaces `current` by rename, leaving the link.
+  std::filesystem::create_hard_link(current, previous, ec);
+  if (!ec) return;
+  ec.clear();
+  std::filesystem::copy_file(current, previous, std::filesystem::copy_options::overwrite_existing, ec);
+  if (ec) throw Error(fmt::format("{}: cannot keep the committed checkpoint: {}", previous, ec.message()));
+}
+
+void write_shard_manifest(const std::string& run_dir, const ShardManifest& m) {
+  nlohmann::json shards = nlohmann::json::array();
+  for (int r = 0; r < m.ranks; ++r) shards.push_back(std::filesystem::path(checkpoint_path(run_dir, r)).filename());
+  const nlohmann::json manifest = {{"format", "cudaembed checkpoint manifest 1"},
+                                   {"ranks", m.ranks},
+                                   {"parallel", m.parallel},
+                                   {"rows", m.rows_rule},
+                                   {"epoch", m.epoch},
+                                   {"step", m.step},
+                                   {"shards", shards}};
+  write_durably(shard_manifest_path(run_dir), manifest.dump(2) + "\n");
+}
+
+std::optional<ShardManifest> read_shard_manifest(const std::string& run_dir) {
+  const std::string path = shard_manifest_path(run_dir);
+  std::ifstream in(path, std::ios::binary);
+  if (!in) return std::nullopt;
+  try {
+    const nlohmann::json j = nlohmann::json::parse(in);
+    return ShardManifest{j.at("ranks").get<int>(), j.at("parallel").get<std::string>(),
+                         j.at("rows").get<std::string>(), j.at("epoch").get<int64_t>(), j.at("step").get<int64_t>()};
+  } catch (const nlohmann::json::exception& e) {
+    throw Error(fmt::format("{}: unreadable checkpoint manifest: {}", path, e.what()));
+  }
+}
+
+Checkpoint read_committed_checkpoint(const std::string& run_dir, int rank) {
+  const std::optional<ShardManifest> manifest = read_shard_manifest(run_dir);
+  const std::string current = checkpoint_path(run_dir, rank);
+  if (!manifest) {
+    const std::optional<Checkpoint> header = read_checkpoint_header(current);
+    if (header && nlohmann::json::parse(header->config_json).value("ranks", 1) > 1)
+      throw Error(fmt::format("{}: the run on {} ranks was stopped before every rank had written its first "
+                              "checkpoint, so there is none to resume; start it again with --force",
+                              current, nlohmann::json::parse(header->config_json).value("ranks", 1)));
+    return read_checkpoint(current);
+  }
+  for (const std::string& path : {current, previous_checkpoint_path(run_dir, rank)}) {
+    const std::optional<Checkpoint> header = read_checkpoint_header(path);
+    if (header && header->state.step == manifest->step) return read_checkpoint(path);
+  }
+  throw Error(fmt::format("{}: rank {} has no checkpoint at step {}, which {} commits (were files removed?)",
+                          run_dir, rank, manifest->step, shard_manifest_path(run_dir)));
 }
 
 }  // namespace cudaembed

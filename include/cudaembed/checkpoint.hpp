@@ -41,4 +41,28 @@ std::optional<Checkpoint> read_checkpoint_header(const std::string& path);
 // process), RUN/checkpoint.rank<r>.bin for the other ranks of a data-parallel run.
 std::string checkpoint_path(const std::string& run_dir, int rank = 0);
 
+// A run on K ranks checkpoints in two phases, so that a rank killed at any moment leaves a
+// checkpoint every rank can resume from: each rank keeps the committed shard as its previous one
+// (checkpoint[.rank<r>].prev.bin) while it writes the new one; once every rank has written its
+// shard (a barrier), rank 0 commits the step in RUN/checkpoint.manifest.json, which names K and how
+// rows are placed. --resume takes the manifest's step from each rank's current or previous shard.
+struct ShardManifest {
+  int ranks = 1;
+  std::string parallel = "data";                              // --parallel
+  std::string rows_rule = "replicated: every rank holds every row";  // where row r lives
+  int64_t epoch = 0;
+  int64_t step = 0;
+};
+std::string previous_checkpoint_path(const std::string& run_dir, int rank = 0);
+std::string shard_manifest_path(const std::string& run_dir);
+// Before rank `rank` writes a new shard: keeps its current one as the previous one if the current
+// one is at `committed_step` (else the previous one already is, and stays).
+void keep_previous_checkpoint(const std::string& run_dir, int rank, int64_t committed_step);
+void write_shard_manifest(const std::string& run_dir, const ShardManifest& manifest);
+// nullopt when the run has no manifest (a run of one process); throws when it is unreadable.
+std::optional<ShardManifest> read_shard_manifest(const std::string& run_dir);
+// What --resume continues rank `rank` from: with a manifest, the rank's shard at the committed
+// step; without one, checkpoint_path(run_dir, rank) (a run of one process). Errors name the file.
+Checkpoint read_committed_checkpoint(const std::string& run_dir, int rank = 0);
+
 }  // namespace cudaembed

@@ -21,6 +21,8 @@ class Communicator {
   // (size() * mine.size() values). Throws Error when the exchange fails.
   virtual void all_gather(std::span<const float> mine, std::span<float> all) = 0;
   virtual void all_gather(std::span<const double> mine, std::span<double> all) = 0;
+  // Returns once every rank has called it (a checkpoint is committed only when every shard is written).
+  virtual void barrier() = 0;
   // Ends every rank's process with `code`, now: one rank's error must not leave the others waiting
   // in a collective.
   [[noreturn]] virtual void abort(int code) = 0;

@@ -59,8 +59,8 @@ void prepare_run_dir(const std::string& path, bool force);
 // (and the temporary files they write on the way), so that a run started with --force leaves no
 // file of the run it replaces. Files with other names stay. Returns how many were removed.
 std::size_t remove_run_outputs(const std::string& dir);
-// Whether `name` is another rank's checkpoint of a data-parallel run (checkpoint.rank<r>.bin, or
-// its temporary file).
+// Whether `name` is another rank's checkpoint of a data-parallel run (checkpoint.rank<r>.bin, its
+// previous one checkpoint.rank<r>.prev.bin, or their temporary files).
 bool is_rank_checkpoint_name(const std::string& name);
 // Whether cudaembed writes a file of this name into a run directory (an output, or its .tmp).
 bool is_run_file_name(const std::string& name);
