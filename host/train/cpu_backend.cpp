@@ -143,12 +143,7 @@ std::string cpu_model_name() {
 class CpuBackend final : public Backend {
  public:
   CpuBackend(const TrainConfig& config, std::shared_ptr<Communicator> comm)
-      : config_(config), sorted_(needs_sorted_path(config, false)), comm_(std::move(comm)) {
-    if (sorted_ && comm_ && comm_->size() > 1)
-      throw Error(fmt::format("data-parallel training on {} ranks runs the tutorial's dense path; the sorted path "
-                              "(--head, --optimizer, --negatives, weights) trains in one process for now",
-                              comm_->size()));
-  }
+      : config_(config), sorted_(needs_sorted_path(config, false)), comm_(std::move(comm)) {}
   ~CpuBackend() override {
     if (next_.valid()) next_.wait();
   }
@@ -182,7 +177,7 @@ class CpuBackend final : public Backend {
       shuffled_epoch_records(pairs_, config_.seed, epoch, records_);
       const float lr_scale = is_riemannian(config_.optimizer) ? burn_in_scale(epoch, config_.burn_in) : 1.0f;
       train_steps(std::span<const PairRecord>(records_), stop, metrics,
-                  [&](auto batch) { cpu_sorted_step(state_, batch, config_, sorted_work_, metrics, lr_scale); });
+                  [&](auto batch) { cpu_sorted_step(state_, batch, config_, sorted_work_, metrics, lr_scale, comm_.get()); });
       metrics.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start_time).count();
       metrics.parameters_finite = parameters_finite(state_);
       return metrics;

@@ -1,6 +1,7 @@
 // The sorted-segment step on the CPU: the plain twin of cuda/sorted_kernels.cu, written for reading.
 #include <algorithm>
 #include <cmath>
+#include <cstring>
 #include <utility>
 
 #include "cudaembed/cpu_reference.hpp"
@@ -111,38 +112,85 @@ void decay_untouched(ModelState& state, int64_t first, int64_t last, float step_
 
 }  // namespace
 
-void cpu_sorted_step(ModelState& state, std::span<const PairRecord> batch, const TrainConfig& config,
-                     SortedWorkspace& work, EpochMetrics& metrics, float lr_scale) {
+namespace {
+
+// Forward and backward of samples [mine.begin, mine.end): each lookup's gradient into its own row
+// of lookup_grad, and what the Dense layer and the metrics need of the sample into its SampleSums.
+void forward_backward(const ModelState& state, const TrainConfig& config, SortedWorkspace& work, Slice mine) {
   const int dims = state.dims;
-  const auto rows = static_cast<uint32_t>(state.rows);
-  const auto samples = static_cast<uint32_t>(batch.size() * (static_cast<std::size_t>(config.negatives) + 1));
-  const float inv_samples = 1.0f / static_cast<float>(samples);
+  const float inv_samples = 1.0f / static_cast<float>(work.samples.size());
   const float w = state.dense[0], bias = state.dense[1];
   const float* table = state.table.data();
-
-  // 1: forward and backward of every sample, each lookup's gradient into its own row of lookup_grad.
-  work.samples.resize(samples);
-  work.lookup_grad.resize(static_cast<std::size_t>(2) * samples * dims);
-  work.order.resize(static_cast<std::size_t>(2) * samples);
-  float dense_grad[2] = {0.0f, 0.0f};  // dL/dw, dL/db
-  for (uint32_t s = 0; s < samples; ++s) {
-    const PairRecord x = step_sample(batch, s, config.negatives, config.seed, state.step, rows);
-    if (x.a >= rows || x.b >= rows) throw Error("pair row id out of range");  // the loaders check; a last guard
-    work.samples[s] = x;
+  for (std::size_t s = mine.begin; s < mine.end; ++s) {
+    const PairRecord& x = work.samples[s];
     const float* ea = &table[static_cast<std::size_t>(x.a) * dims];
     const float* eb = &table[static_cast<std::size_t>(x.b) * dims];
-    float* ga = &work.lookup_grad[(static_cast<std::size_t>(2) * s) * dims];
+    float* ga = &work.lookup_grad[(2 * s) * dims];
     float* gb = ga + dims;
     const PairResult<float> r = pair_forward_backward(
         ea, eb, dims, config.normalize, w, bias, x.label, x.weight * inv_samples, [&](int k, float g) { ga[k] = g; },
         [&](int k, float g) { gb[k] = g; }, config.head);
-    dense_grad[0] += r.dlogit * r.score;
-    dense_grad[1] += r.dlogit;
-    metrics.loss_sum += x.weight * r.loss;
-    metrics.squared_error_sum += static_cast<double>(x.label - r.prob) * (x.label - r.prob);
-    metrics.correct += (r.prob > 0.5f) == (x.label > 0.5f);
+    work.sample_sums[s] = {r.dlogit * r.score, r.dlogit, x.weight * r.loss, x.label - r.prob,
+                           (r.prob > 0.5f) == (x.label > 0.5f) ? 1.0f : 0.0f};
+  }
+}
+
+// Data parallel: every rank's samples' lookup gradients and SampleSums, gathered into their places,
+// so that each rank holds the step's whole lookup_grad, as one process computes it. Only the rows
+// the step touched travel (2 D values a sample), never the table. Slices differ by at most one
+// sample: each rank sends the longest slice's length, padded.
+void gather_samples(Communicator& comm, SortedWorkspace& work, int dims) {
+  const std::size_t samples = work.samples.size(), ranks = static_cast<std::size_t>(comm.size());
+  const std::size_t per_sample = 2 * static_cast<std::size_t>(dims) + SampleSums::kValues;
+  const std::size_t longest = rank_slice(samples, 0, comm.size()).end;  // rank 0's is never shorter
+  const Slice mine = rank_slice(samples, comm.rank(), comm.size());
+  std::vector<float>& send = work.send;
+  send.assign(longest * per_sample, 0.0f);
+  const std::size_t grads = 2 * (mine.end - mine.begin) * dims;
+  std::copy_n(work.lookup_grad.data() + 2 * mine.begin * dims, grads, send.begin());
+  std::memcpy(send.data() + grads, work.sample_sums.data() + mine.begin, (mine.end - mine.begin) * sizeof(SampleSums));
+  work.received.resize(ranks * send.size());
+  comm.all_gather(std::span<const float>(send), std::span<float>(work.received));
+  for (int r = 0; r < comm.size(); ++r) {
+    const Slice theirs = rank_slice(samples, r, comm.size());
+    const float* from = work.received.data() + static_cast<std::size_t>(r) * send.size();
+    const std::size_t n = 2 * (theirs.end - theirs.begin) * dims;
+    std::copy_n(from, n, work.lookup_grad.data() + 2 * theirs.begin * dims);
+    std::memcpy(work.sample_sums.data() + theirs.begin, from + n, (theirs.end - theirs.begin) * sizeof(SampleSums));
+  }
+}
+
+}  // namespace
+
+void cpu_sorted_step(ModelState& state, std::span<const PairRecord> batch, const TrainConfig& config,
+                     SortedWorkspace& work, EpochMetrics& metrics, float lr_scale, Communicator* comm) {
+  const int dims = state.dims;
+  const auto rows = static_cast<uint32_t>(state.rows);
+  const auto samples = static_cast<uint32_t>(batch.size() * (static_cast<std::size_t>(config.negatives) + 1));
+  const bool shared = comm && comm->size() > 1;
+
+  // 1: the step's samples (every rank draws them all: cheap, and the same everywhere), then forward
+  // and backward of this rank's slice of them, then (K > 1) every rank's lookups gathered.
+  work.samples.resize(samples);
+  work.lookup_grad.resize(static_cast<std::size_t>(2) * samples * dims);
+  work.sample_sums.resize(samples);
+  work.order.resize(static_cast<std::size_t>(2) * samples);
+  for (uint32_t s = 0; s < samples; ++s) {
+    const PairRecord x = step_sample(batch, s, config.negatives, config.seed, state.step, rows);
+    if (x.a >= rows || x.b >= rows) throw Error("pair row id out of range");  // the loaders check; a last guard
+    work.samples[s] = x;
     work.order[2 * s] = static_cast<uint64_t>(x.a) << 32 | (2 * s);
     work.order[2 * s + 1] = static_cast<uint64_t>(x.b) << 32 | (2 * s + 1);
+  }
+  forward_backward(state, config, work, shared ? rank_slice(samples, comm->rank(), comm->size()) : Slice{0, samples});
+  if (shared) gather_samples(*comm, work, dims);
+  float dense_grad[2] = {0.0f, 0.0f};  // dL/dw, dL/db, summed in sample order on every rank
+  for (const SampleSums& x : work.sample_sums) {
+    dense_grad[0] += x.dscore;
+    dense_grad[1] += x.dlogit;
+    metrics.loss_sum += x.loss;
+    metrics.squared_error_sum += static_cast<double>(x.error) * x.error;
+    metrics.correct += x.correct;
   }
   metrics.samples += samples;
 

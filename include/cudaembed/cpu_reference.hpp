@@ -56,8 +56,22 @@ void shuffled_epoch_records(const PairSet& pairs, uint64_t seed, int64_t epoch, 
 PairRecord step_sample(std::span<const PairRecord> batch, uint32_t s, int negatives, uint64_t seed, int64_t step,
                        uint32_t rows);
 
+// What the Dense layer's gradient and the metrics take from one sample: summed in sample order,
+// whichever rank computed it.
+struct SampleSums {
+  static constexpr std::size_t kValues = 5;
+  float dscore;   // dL/dlogit * score: the sample's dL/dw
+  float dlogit;   // dL/db
+  float loss;     // weight * BCE
+  float error;    // label - prob
+  float correct;  // 1 where (prob > 0.5) == label
+};
+static_assert(sizeof(SampleSums) == SampleSums::kValues * sizeof(float), "SampleSums travels as floats");
+
 struct SortedWorkspace {
   std::vector<PairRecord> samples;           // (S,) the batch's pairs and their negatives
+  std::vector<SampleSums> sample_sums;       // (S,)
+  std::vector<float> send, received;         // data parallel: this rank's lookups, every rank's
   std::vector<float> lookup_grad;            // (2S, D) each lookup's row gradient: 2s is sample s's a, 2s + 1 its b
   std::vector<uint64_t> order;               // (2S,) row << 32 | lookup, sorted: the segments of equal rows
   std::vector<uint64_t> order_scratch;       // (2S,) the radix sort's other buffer
@@ -76,8 +90,12 @@ void sort_by_row(std::vector<uint64_t>& keys, uint32_t rows, std::vector<uint64_
 // in lookup order, then the optimizer applied to that row in place. No dense gradient table.
 // Keras's dense Adam also moves the rows the batch did not touch, with a zero gradient.
 // lr_scale multiplies every learning rate of the step (the Riemannian optimizers' burn-in; 1 otherwise).
+// With a communicator of K > 1 ranks (data parallel), each rank runs forward and backward of its
+// rank_slice of the samples and the ranks all-gather the lookups' gradients (the touched rows
+// only); every rank then sums and updates as one process would, so K ranks train the same bits as one.
 void cpu_sorted_step(ModelState& state, std::span<const PairRecord> batch, const TrainConfig& config,
-                     SortedWorkspace& work, EpochMetrics& metrics, float lr_scale = 1.0f);
+                     SortedWorkspace& work, EpochMetrics& metrics, float lr_scale = 1.0f,
+                     Communicator* comm = nullptr);
 
 // The update of one row, given its summed gradient g and per-lookup squares g2 (D values each):
 // what the segment kernels apply too. `step_size` is Adam's for the step being taken, computed once
