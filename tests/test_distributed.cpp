@@ -6,6 +6,7 @@
 #include <filesystem>
 
 #include "cudaembed/checkpoint.hpp"
+#include "cudaembed/cpu_reference.hpp"
 #include "cudaembed/distributed.hpp"
 #include "cudaembed/error.hpp"
 #include "cudaembed/outputs.hpp"
@@ -99,6 +100,59 @@ TEST_CASE("distributed: a shard written past the committed step leaves the commi
                            "checkpoint.prev.bin", "checkpoint.rank12.prev.bin.tmp"})
     CHECK(is_run_file_name(name));
   CHECK_FALSE(is_run_file_name("checkpoint.rank0.prev.bin"));
+}
+
+TEST_CASE("row sharding: row r lives on rank r mod K, and a shard's draw is the whole draw's rows", "[distributed]") {
+  InitSpec spec;
+  spec.seed = 7;
+  const int64_t rows = 11;
+  const int dims = 5;  // odd: the rows start at offsets Philox's blocks of four do not
+  const ModelState whole = init_model(rows, dims, spec, Optimizer::lazy_adam);
+  for (const int ranks : {1, 2, 3, 4}) {
+    int64_t held = 0;
+    for (int rank = 0; rank < ranks; ++rank) {
+      const RowPlacement place{rank, ranks};
+      const ModelState shard = init_model_shard(rows, dims, spec, Optimizer::lazy_adam, place);
+      REQUIRE(shard.rows == place.local_rows(rows));
+      CHECK(shard.table_m.size() == shard.table.size());
+      CHECK(shard.row_step.size() == static_cast<std::size_t>(shard.rows));
+      CHECK(shard.dense[0] == whole.dense[0]);
+      for (int64_t i = 0; i < shard.rows; ++i) {
+        const uint64_t row = place.global(static_cast<uint64_t>(i));
+        CHECK(place.owner(row) == rank);
+        CHECK(place.local(row) == static_cast<uint64_t>(i));
+        for (int k = 0; k < dims; ++k) CHECK(shard.table[i * dims + k] == whole.table[row * dims + k]);
+      }
+      held += shard.rows;
+    }
+    CHECK(held == rows);
+  }
+}
+
+TEST_CASE("row sharding: one shard's step is the sorted step, and gathers back to the table", "[distributed]") {
+  const auto comm = make_communicator(false);
+  TrainConfig config;
+  config.dims = 4;
+  config.optimizer = Optimizer::adagrad;
+  config.negatives = 1;
+  const int64_t rows = 9;
+  InitSpec spec;
+  ModelState plain = init_model(rows, config.dims, spec, config.optimizer);
+  ModelState shard = init_model_shard(rows, config.dims, spec, config.optimizer, RowPlacement{0, 1});
+  REQUIRE(shard.table == plain.table);
+  const std::vector<PairRecord> batch{{0, 3, 1.0f, 1.0f}, {3, 8, 0.0f, 0.5f}, {3, 3, 1.0f, 1.0f}, {5, 1, 0.0f, 2.0f}};
+  SortedWorkspace sorted;
+  ShardWorkspace sharded;
+  EpochMetrics a, b;
+  for (int step = 0; step < 3; ++step) {
+    cpu_sorted_step(plain, batch, config, sorted, a);
+    cpu_sharded_step(shard, rows, batch, config, sharded, b, 1.0f, *comm);
+  }
+  CHECK(shard.table == plain.table);
+  CHECK(shard.row_acc == plain.row_acc);
+  CHECK(shard.dense[0] == plain.dense[0]);
+  CHECK(a.loss_sum == b.loss_sum);
+  CHECK(gather_table(shard, rows, *comm) == plain.table);
 }
 
 }  // namespace cudaembed::test

@@ -129,8 +129,10 @@ TEST_CASE("distributed: a rank killed mid-run ends the job, and K = 2 resumes to
 TEST_CASE("distributed: a shard written past the committed step is set aside, and --resume ends as if never stopped",
           "[mpi]") {
   TempDir tmp;
+  const std::string parallel = GENERATE(as<std::string>(), "data", "rows");
+  INFO("--parallel " << parallel);
   const std::string args = "train --device cpu --pairs 20000 --epochs 8 --no-plot --snapshots none "
-                           "--checkpoint-every 2 --out ";
+                           "--checkpoint-every 2 --parallel " + parallel + " --out ";
   REQUIRE(run_shell(mpirun(2, args + shell_quote(tmp / "whole")) + " >/dev/null 2>&1").status == 0);
   const std::string cut = tmp / "cut";
   REQUIRE(run_shell(mpirun(2, args + shell_quote(cut)) + " >/dev/null 2>&1").status == 0);
@@ -157,7 +159,9 @@ TEST_CASE("distributed: a shard written past the committed step is set aside, an
   CHECK_THAT(resumed.output, Catch::Contains("resuming after epoch 6"));
   CHECK(read_run_dir(cut).embedding == read_run_dir(tmp / "whole").embedding);
   CHECK(read_shard_manifest(cut)->epoch == 8);
-  CHECK(read_checkpoint(checkpoint_path(cut, 1)).state.table == read_checkpoint(checkpoint_path(cut, 0)).state.table);
+  CHECK(read_shard_manifest(cut)->parallel == parallel);
+  if (parallel == "data")
+    CHECK(read_checkpoint(checkpoint_path(cut, 1)).state.table == read_checkpoint(checkpoint_path(cut, 0)).state.table);
 }
 
 TEST_CASE("distributed: mpirun -np 2 and 3 train the sorted path bit for bit as one process", "[mpi]") {
@@ -197,12 +201,84 @@ TEST_CASE("distributed: mpirun -np 2 and 3 train the sorted path bit for bit as 
   }
 }
 
-TEST_CASE("distributed: what is not built yet says so, on every rank, and exits non-zero", "[mpi]") {
+TEST_CASE("distributed: row-sharded ranks train the sorted path bit for bit as one process, each on its rows",
+          "[mpi]") {
   TempDir tmp;
+  // Hot rows (a fifth of the draws on three of them) and negatives: long segments, rows read by
+  // every rank's slice, and rows no sample touches.
+  REQUIRE(run_cli("synth --kind powerlaw --rows 600 --pairs 4000 --hot-rows 3 --hot-fraction 0.2 --out " +
+                  shell_quote(tmp / "hot.bin"))
+              .status == 0);
+  const std::string common = "train --device cpu --pairs-file " + shell_quote(tmp / "hot.bin") +
+                             " --dims 16 --epochs 3 --batch 100 --no-plot --snapshots none ";
+  for (const std::string optimizer : {"lazy-adam", "adagrad"}) {
+    INFO(optimizer);
+    const std::string options = common + "--optimizer " + optimizer + " --negatives 2";
+    REQUIRE(run_cli(options + " --out " + shell_quote(tmp / "one")).status == 0);
+    const Checkpoint one = read_checkpoint(checkpoint_path(tmp / "one"));
+    for (const int ranks : {2, 3}) {
+      const std::string dir = tmp / ("rows" + std::to_string(ranks));
+      const RunResult run = run_shell(mpirun(ranks, options + " --parallel rows --out " + shell_quote(dir)) + " 2>&1");
+      INFO(run.output);
+      REQUIRE(run.status == 0);
+      CHECK_THAT(run.output, Catch::Contains("row sharded on " + std::to_string(ranks) + " ranks") &&
+                                 Catch::Contains("rank 0 holds " + std::to_string(600 / ranks) + " of 600 rows"));
+      CHECK(read_run_dir(dir).embedding == read_run_dir(tmp / "one").embedding);
+      // Each rank's shard: its rows of the one-process state, optimizer state included, and no others.
+      for (int rank = 0; rank < ranks; ++rank) {
+        const Checkpoint shard = read_checkpoint(checkpoint_path(dir, rank));
+        const RowPlacement place{rank, ranks};
+        REQUIRE(shard.state.rows == place.local_rows(600));
+        CHECK(std::filesystem::file_size(checkpoint_path(dir, rank)) <
+              std::filesystem::file_size(checkpoint_path(tmp / "one")) / ranks + 4096);
+        bool same = true;
+        for (int64_t i = 0; i < shard.state.rows; ++i) {
+          const uint64_t row = place.global(static_cast<uint64_t>(i));
+          for (int k = 0; k < 16; ++k) same &= shard.state.table[i * 16 + k] == one.state.table[row * 16 + k];
+          if (optimizer == "adagrad") same &= shard.state.row_acc[i] == one.state.row_acc[row];
+          if (optimizer == "lazy-adam") same &= shard.state.row_step[i] == one.state.row_step[row];
+        }
+        CHECK(same);
+        CHECK(shard.history.back().metrics.loss_sum == one.history.back().metrics.loss_sum);
+      }
+      std::filesystem::remove_all(dir);
+    }
+    std::filesystem::remove_all(tmp / "one");
+  }
+}
+
+TEST_CASE("distributed: row-sharded ranks train the colours as one process's sorted path", "[mpi]") {
+  TempDir tmp;
+  REQUIRE(run_cli(kColours + "--kernel sorted --out " + shell_quote(tmp / "one")).status == 0);
   const RunResult rows = run_shell(mpirun(2, kColours + "--parallel rows --out " + shell_quote(tmp / "rows")) + " 2>&1");
-  CHECK(rows.status != 0);
-  CHECK_THAT(rows.output, Catch::Contains("--parallel rows: row-sharded training is not built yet"));
-  CHECK_FALSE(std::filesystem::exists(tmp / "rows/embedding.npy"));
+  INFO(rows.output);
+  REQUIRE(rows.status == 0);
+  CHECK(read_run_dir(tmp / "rows").embedding == read_run_dir(tmp / "one").embedding);
+  CHECK_THAT(slurp(tmp / "rows/run.json"), Catch::Contains("\"parallel\": \"rows\""));
+  CHECK_THAT(slurp(tmp / "rows/checkpoint.manifest.json"), Catch::Contains("row r on rank r mod K"));
+}
+
+TEST_CASE("distributed: what row sharding and the ranks do not cover says so, on every rank, and exits non-zero",
+          "[mpi]") {
+  TempDir tmp;
+  {
+    std::ofstream two_rows(tmp / "two_rows.csv");
+    two_rows << "a,b,label\n0,1,1\n1,0,0\n";
+  }
+  const RunResult few = run_shell(
+      mpirun(3, "train --device cpu --pairs-file " + shell_quote(tmp / "two_rows.csv") +
+                    " --parallel rows --epochs 1 --no-plot --out " + shell_quote(tmp / "few")) + " 2>&1");
+  CHECK(few.status != 0);
+  CHECK_THAT(few.output, Catch::Contains("3 ranks for a table of 2 rows"));
+  const RunResult held = run_shell(
+      mpirun(2, "train --device cpu --pairs-file " + shell_quote(tmp / "two_rows.csv") +
+                    " --parallel rows --validation 0.5 --epochs 1 --no-plot --out " + shell_quote(tmp / "held")) + " 2>&1");
+  CHECK(held.status != 0);
+  CHECK_THAT(held.output, Catch::Contains("--validation") && Catch::Contains("--parallel data"));
+  const RunResult cuda = run_shell(mpirun(2, "train --device cuda --pairs 2000 --epochs 1 --no-plot --out " + shell_quote(tmp / "cuda")) + " 2>&1");
+  CHECK(cuda.status != 0);
+  CHECK_THAT(cuda.output, Catch::Contains("NCCL") && Catch::Contains("--device cpu"));
+  for (const char* dir : {"few", "held", "cuda"}) CHECK_FALSE(std::filesystem::exists(tmp.path / dir / "embedding.npy"));
 }
 
 }  // namespace cudaembed::test

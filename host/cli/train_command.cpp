@@ -110,7 +110,8 @@ nlohmann::json options_json(const TrainOptions& o) {
           {"log_every", o.log_every},
           {"checkpoint_every", o.checkpoint_every},
           {"save_pairs", o.save_pairs},
-          {"no_plot", o.no_plot}};
+          {"no_plot", o.no_plot},
+          {"parallel", to_string(o.parallel)}};
 }
 
 TrainOptions options_from_json(const nlohmann::json& j) {
@@ -146,6 +147,7 @@ TrainOptions options_from_json(const nlohmann::json& j) {
   o.no_plot = j.at("no_plot").get<bool>();
   o.validation = j.value("validation", 0.0);
   o.eval_candidates = j.value("eval_candidates", int64_t{-1});
+  o.parallel = parse_parallel(j.value("parallel", std::string("data")));
   return o;
 }
 
@@ -162,6 +164,7 @@ TrainingRequest training_request(const TrainOptions& o, std::shared_ptr<Communic
   request.device = o.device;
   request.validation = o.validation;
   request.eval_candidates = o.eval_candidates;
+  request.parallel = o.parallel;
   return request;
 }
 
@@ -262,6 +265,10 @@ void start_state(TrainRun& run) {
 // its first epochs wrote, if they kept any.
 void open_snapshots(TrainRun& run) {
   const TrainOptions& o = run.o;
+  if (run.session.sharded()) {  // no rank holds the table until the end
+    if (o.snapshots != "none") spdlog::info("not writing snapshots.npy: the ranks hold the table's rows apart");
+    return;
+  }
   const ModelState& state = run.session.state();
   const int64_t epochs = run.cfg().epochs;
   const std::vector<uint64_t> shape{static_cast<uint64_t>(epochs) + 1, static_cast<uint64_t>(state.rows),
@@ -301,6 +308,8 @@ void write_shard(TrainRun& run, const Checkpoint& shard) {
   if (run.root) {
     ShardManifest manifest;
     manifest.ranks = run.comm->size();
+    manifest.parallel = to_string(run.o.parallel);
+    if (run.o.parallel == Parallel::rows) manifest.rows_rule = RowPlacement::kRule;
     manifest.epoch = shard.epoch;
     manifest.step = shard.state.step;
     write_shard_manifest(run.o.out, manifest);
@@ -439,8 +448,14 @@ int train_and_write(const TrainOptions& o, const Checkpoint* resume, std::shared
   if (root) prepare_directory(run);
   start_state(run);
   if (root) open_snapshots(run);
-  const std::optional<TrainedModel> model = train_epochs(run);
+  const int64_t first_step = run.session.state().step;
+  std::optional<TrainedModel> model = train_epochs(run);
   if (!model) return kInterruptedExit;
+  if (comm->size() > 1 && model->state.step > first_step)  // the exchange's volume, for bench/scaling
+    spdlog::info("exchange: rank 0 sent {} bytes to the other ranks in {} steps, {:.4g} MB a step",
+                 comm->bytes_sent(), model->state.step - first_step,
+                 static_cast<double>(comm->bytes_sent()) / static_cast<double>(model->state.step - first_step) / 1e6);
+  gather_shards(*model, *comm);
   if (!root) return 0;
   RunDirOptions outputs;
   outputs.path = o.out;

@@ -6,6 +6,7 @@
 #include <string>
 
 #include "cudaembed/config.hpp"
+#include "cudaembed/distributed.hpp"
 #include "cudaembed/model.hpp"
 #include "cudaembed/pairs.hpp"
 #include "cudaembed/pairs_file.hpp"
@@ -30,6 +31,7 @@ struct TrainOptions {
   int64_t eval_candidates = -1;             // held-out ranking: sampled candidates, 0 all rows, -1 by table size
   bool distributed = false;                 // --distributed: MPI even where no launcher's environment says so
   double collective_timeout = 300;          // seconds a collective may wait for the other ranks
+  Parallel parallel = Parallel::data;       // --parallel: how K ranks split the work
   PairSpec pairs;
   InitSpec init;
   TrainConfig train;

@@ -135,7 +135,9 @@ void add_distributed_flags(CLI::App& cmd, TrainOptions& o, ChoiceNames& names) {
       ->group(g);
   cmd.add_option("--parallel", names.parallel,
                  "data: every rank holds the whole table and trains its slice of each batch, gradients summed "
-                 "across ranks (the CPU backend's dense path); rows: the table sharded by row (not built yet)")
+                 "across ranks; rows: each rank holds the rows r with r mod K = its rank and their optimizer "
+                 "state (about 1/K of the memory), rows and gradients exchanged each step (the sorted path; no "
+                 "--validation or snapshots)")
       ->check(CLI::IsMember({"data", "rows"}))
       ->capture_default_str()
       ->group(g);
@@ -300,9 +302,7 @@ int run_train_command(const CLI::App& cmd, TrainOptions& o, const ChoiceNames& n
   o.init.scheme = parse_init_scheme(names.init);
   o.train.second_moment = parse_second_moment(names.adam_v);
   o.pairs_file_options.ids = parse_id_kind(names.id_kind);
-  if (names.parallel == "rows")
-    throw Error("--parallel rows: row-sharded training is not built yet; --parallel data trains on every rank's "
-                "copy of the table");
+  o.parallel = parse_parallel(names.parallel);
   UnsetSettings unset;
   unset.optimizer = !cmd.count("--optimizer");
   unset.init_range = !cmd.count("--init-range");

@@ -20,6 +20,10 @@ class SoloCommunicator final : public Communicator {
   void all_gather(std::span<const double> mine, std::span<double> all) override {
     std::ranges::copy(mine, all.begin());
   }
+  void all_to_all(std::span<const float> send, std::span<const std::size_t>, std::span<float> recv,
+                  std::span<const std::size_t>) override {
+    std::ranges::copy(send, recv.begin());
+  }
   void barrier() override {}
   [[noreturn]] void abort(int code) override { std::_Exit(code); }
 };
@@ -32,6 +36,14 @@ Slice rank_slice(std::size_t count, int rank, int size) {
   const std::size_t begin = r * base + std::min(r, extra);
   return {begin, begin + base + (r < extra ? 1 : 0)};
 }
+
+Parallel parse_parallel(const std::string& name) {
+  if (name == "data") return Parallel::data;
+  if (name == "rows") return Parallel::rows;
+  throw Error("--parallel: '" + name + "' is not a way to split the work (data, rows)");
+}
+
+const char* to_string(Parallel parallel) { return parallel == Parallel::rows ? "rows" : "data"; }
 
 bool launched_by_mpi() {
   // Open MPI's mpirun, and PMI/PMIx launchers (Slurm's srun, MPICH's hydra).

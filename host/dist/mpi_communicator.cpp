@@ -8,6 +8,7 @@
 #include <cstdlib>
 #include <mutex>
 #include <thread>
+#include <vector>
 
 #include <fmt/format.h>
 #include <mpi.h>
@@ -78,6 +79,20 @@ class MpiCommunicator final : public Communicator {
     gather(mine.data(), all.data(), mine.size(), MPI_DOUBLE);
   }
 
+  void all_to_all(std::span<const float> send, std::span<const std::size_t> send_counts, std::span<float> recv,
+                  std::span<const std::size_t> recv_counts) override {
+    const std::vector<int> sends = counts_and_offsets(send_counts), receives = counts_and_offsets(recv_counts);
+    const int* send_offsets = sends.data() + size_;
+    const int* recv_offsets = receives.data() + size_;
+    started_.store(now_s());
+    const int status = MPI_Alltoallv(send.data(), sends.data(), send_offsets, MPI_FLOAT, recv.data(), receives.data(),
+                                     recv_offsets, MPI_FLOAT, MPI_COMM_WORLD);
+    started_.store(0);
+    check(status, "MPI_Alltoallv", rank_);
+    for (int r = 0; r < size_; ++r)
+      if (r != rank_) bytes_sent_ += send_counts[static_cast<std::size_t>(r)] * sizeof(float);
+  }
+
   void barrier() override {
     started_.store(now_s());
     const int status = MPI_Barrier(MPI_COMM_WORLD);
@@ -98,6 +113,24 @@ class MpiCommunicator final : public Communicator {
                                      MPI_COMM_WORLD);
     started_.store(0);
     check(status, "MPI_Allgather", rank_);
+    int bytes = 0;
+    MPI_Type_size(type, &bytes);
+    bytes_sent_ += count * static_cast<uint64_t>(bytes) * static_cast<uint64_t>(size_ - 1);
+  }
+
+  // MPI's int counts, then their offsets: 2 K ints.
+  std::vector<int> counts_and_offsets(std::span<const std::size_t> counts) const {
+    std::vector<int> out(2 * static_cast<std::size_t>(size_));
+    std::size_t offset = 0;
+    for (int r = 0; r < size_; ++r) {
+      const std::size_t count = counts[static_cast<std::size_t>(r)];
+      if (count > static_cast<std::size_t>(INT32_MAX) || offset > static_cast<std::size_t>(INT32_MAX))
+        throw Error(fmt::format("rank {}: an exchange of more than 2^31 values (use a smaller --batch)", rank_));
+      out[static_cast<std::size_t>(r)] = static_cast<int>(count);
+      out[static_cast<std::size_t>(size_ + r)] = static_cast<int>(offset);
+      offset += count;
+    }
+    return out;
   }
 
   static double now_s() {

@@ -178,7 +178,10 @@ nlohmann::json run_config_json(const TrainedModel& m) {
   if (m.held_out) config["validation"] = m.validation;
   config["pairs"] = m.data.pairs.size();
   config["steps_per_epoch"] = steps_per_epoch(m.data.pairs.size(), m.config.batch);
-  if (m.ranks > 1) config["ranks"] = m.ranks;  // data parallel: each rank trained a slice of every batch
+  if (m.ranks > 1) {  // each rank trained a slice of every batch
+    config["ranks"] = m.ranks;
+    config["parallel"] = to_string(m.parallel);
+  }
   return config;
 }
 

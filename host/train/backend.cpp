@@ -21,7 +21,7 @@ DeviceChoice parse_device_choice(const std::string& name) {
 }
 
 std::unique_ptr<Backend> make_backend(DeviceChoice choice, const TrainConfig& config,
-                                      std::shared_ptr<Communicator> comm) {
+                                      std::shared_ptr<Communicator> comm, int64_t sharded_rows) {
   const bool distributed = comm && comm->size() > 1;
   auto cuda = [&] {
     if (distributed)
@@ -32,13 +32,13 @@ std::unique_ptr<Backend> make_backend(DeviceChoice choice, const TrainConfig& co
   };
   switch (choice) {
     case DeviceChoice::cpu:
-      return make_cpu_backend(config, std::move(comm));
+      return make_cpu_backend(config, std::move(comm), sharded_rows);
     case DeviceChoice::cuda:
       return cuda();
     case DeviceChoice::automatic:
       if (cuda_device_count() > 0 && !distributed) return cuda();
       if (!distributed) spdlog::info("no CUDA device found ({}): training on the CPU backend", cuda_versions());
-      return make_cpu_backend(config, std::move(comm));
+      return make_cpu_backend(config, std::move(comm), sharded_rows);
   }
   throw Error("unreachable device choice");
 }

@@ -142,15 +142,18 @@ std::string cpu_model_name() {
 
 class CpuBackend final : public Backend {
  public:
-  CpuBackend(const TrainConfig& config, std::shared_ptr<Communicator> comm)
-      : config_(config), sorted_(needs_sorted_path(config, false)), comm_(std::move(comm)) {}
+  CpuBackend(const TrainConfig& config, std::shared_ptr<Communicator> comm, int64_t sharded_rows)
+      : config_(config),
+        sorted_(needs_sorted_path(config, false) || sharded_rows > 0),
+        comm_(std::move(comm)),
+        sharded_rows_(comm_ && comm_->size() > 1 ? sharded_rows : 0) {}
   ~CpuBackend() override {
     if (next_.valid()) next_.wait();
   }
 
   BackendInfo info() const override {
     return {"cpu", fmt::format("{} ({} hardware threads)", cpu_model_name(), std::thread::hardware_concurrency()),
-            sorted_ ? "sorted" : "reference"};
+            sharded_rows_ ? "sorted, row sharded" : sorted_ ? "sorted" : "reference"};
   }
 
   PairSet generate_pairs(std::span<const float> rgb, const PairSpec& spec) override {
@@ -177,7 +180,7 @@ class CpuBackend final : public Backend {
       shuffled_epoch_records(pairs_, config_.seed, epoch, records_);
       const float lr_scale = is_riemannian(config_.optimizer) ? burn_in_scale(epoch, config_.burn_in) : 1.0f;
       train_steps(std::span<const PairRecord>(records_), stop, metrics,
-                  [&](auto batch) { cpu_sorted_step(state_, batch, config_, sorted_work_, metrics, lr_scale, comm_.get()); });
+                  [&](auto batch) { sorted_step(batch, metrics, lr_scale); });
       metrics.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start_time).count();
       metrics.parameters_finite = parameters_finite(state_);
       return metrics;
@@ -231,6 +234,13 @@ class CpuBackend final : public Backend {
     }
   }
 
+  void sorted_step(std::span<const PairRecord> batch, EpochMetrics& metrics, float lr_scale) {
+    if (sharded_rows_)
+      cpu_sharded_step(state_, sharded_rows_, batch, config_, shard_work_, metrics, lr_scale, *comm_);
+    else
+      cpu_sorted_step(state_, batch, config_, sorted_work_, metrics, lr_scale, comm_.get());
+  }
+
   TrainConfig config_;
   bool sorted_;  // the sorted-segment path (host/train/sorted_step.cpp) rather than the tutorial's dense step
   PairSet pairs_;
@@ -242,12 +252,15 @@ class CpuBackend final : public Backend {
   std::future<void> next_;  // fills next_shuffled_ for prefetched_epoch_
   int64_t prefetched_epoch_ = -1;
   std::shared_ptr<Communicator> comm_;  // data parallel across ranks; null: one process
+  int64_t sharded_rows_;                // row sharded: the whole table's rows (state_ holds this rank's); 0: not
+  ShardWorkspace shard_work_;
 };
 
 }  // namespace
 
-std::unique_ptr<Backend> make_cpu_backend(const TrainConfig& config, std::shared_ptr<Communicator> comm) {
-  return std::make_unique<CpuBackend>(config, std::move(comm));
+std::unique_ptr<Backend> make_cpu_backend(const TrainConfig& config, std::shared_ptr<Communicator> comm,
+                                          int64_t sharded_rows) {
+  return std::make_unique<CpuBackend>(config, std::move(comm), sharded_rows);
 }
 
 }  // namespace cudaembed

@@ -13,6 +13,7 @@
 #include <spdlog/spdlog.h>
 
 #include "cudaembed/colours.hpp"
+#include "cudaembed/cpu_reference.hpp"
 #include "cudaembed/error.hpp"
 #include "cudaembed/outputs.hpp"
 #include "cudaembed/run_dir.hpp"
@@ -183,7 +184,43 @@ void warn_if_too_few_steps(uint64_t pairs, const TrainConfig& cfg) {
       epochs_for_enough);
 }
 
+// What row sharding does not cover yet, refused before anything is read into a shard.
+void check_row_sharding(const TrainingRequest& request, int ranks, int64_t rows) {
+  if (request.validation > 0)
+    throw Error("--validation: the held-out loss reads the whole table, which row-sharded ranks do not hold; "
+                "train with --parallel data, or evaluate the run afterwards");
+  if (request.initial_state) throw Error("initial_state: row-sharded ranks draw their own rows");
+  if (rows < ranks)
+    throw Error(fmt::format("--parallel rows: {} ranks for a table of {} rows; run at most {} ranks", ranks, rows,
+                            rows));
+}
+
+// Before training, what a row-sharded rank holds against one process: the single-device check's numbers.
+void log_shard_memory(const ModelState& shard, const RowPlacement& place, int64_t rows) {
+  const auto bytes = [](const ModelState& s) {
+    return static_cast<double>((s.table.size() + s.table_m.size() + s.table_v.size() + s.row_acc.size()) *
+                                   sizeof(float) +
+                               s.row_step.size() * sizeof(int64_t));
+  };
+  const double per_row = shard.rows ? bytes(shard) / static_cast<double>(shard.rows) : 0.0;
+  spdlog::info("row sharded on {} ranks ({}): rank {} holds {} of {} rows, {:.3g} MB of table and optimizer "
+               "state ({:.3g} MB in one process)",
+               place.ranks, RowPlacement::kRule, place.rank, shard.rows, rows, bytes(shard) / 1e6,
+               per_row * static_cast<double>(rows) / 1e6);
+}
+
 }  // namespace
+
+void gather_shards(TrainedModel& model, Communicator& comm) {
+  if (!model.sharded()) return;
+  ModelState& s = model.state;
+  s.table = gather_table(s, model.data.rows, comm);
+  s.rows = comm.is_root() ? model.data.rows : 0;
+  s.table_m.clear();
+  s.table_v.clear();
+  s.row_acc.clear();
+  s.row_step.clear();
+}
 
 std::string default_colours_csv() {
   namespace fs = std::filesystem;
@@ -243,7 +280,11 @@ TrainingSession::TrainingSession(TrainingRequest request) {
   const double parse_s = seconds_since(start);
   comm_ = request.communicator;
   if (comm_) m.ranks = comm_->size();
-  backend_ = make_backend(parse_device_choice(request.device), m.config, comm_);
+  m.parallel = request.parallel;
+  const int64_t table_rows = colours ? static_cast<int64_t>(colours->size()) : m.data.rows;
+  if (m.parallel == Parallel::rows && m.config.kernel == "auto") m.config.kernel = "sorted";  // what shards train
+  if (m.sharded()) check_row_sharding(request, m.ranks, table_rows);
+  backend_ = make_backend(parse_device_choice(request.device), m.config, comm_, m.sharded() ? table_rows : 0);
   m.backend = backend_->info();
   spdlog::info("backend {} on {} (kernel {})", m.backend.name, m.backend.device, m.backend.kernel);
   // The CPU backend has its dense path and the sorted one (and is always deterministic): CUDA's
@@ -265,6 +306,9 @@ TrainingSession::TrainingSession(TrainingRequest request) {
     if (m.state.rows != m.data.rows || m.state.dims != m.config.dims)
       throw Error(fmt::format("initial_state: a {} x {} table, but the data has {} rows and dims is {}", m.state.rows,
                               m.state.dims, m.data.rows, m.config.dims));
+  } else if (m.sharded()) {
+    m.state = init_model_shard(m.data.rows, m.config.dims, m.init, m.config.optimizer, placement());
+    log_shard_memory(m.state, placement(), m.data.rows);
   } else {
     m.state = init_model(m.data.rows, m.config.dims, m.init, m.config.optimizer);
   }
@@ -275,7 +319,13 @@ TrainingSession::~TrainingSession() = default;
 
 void TrainingSession::resume(const Checkpoint& checkpoint, std::vector<double> val_loss) {
   const ModelState& s = checkpoint.state;
-  if (s.rows != model_.data.rows || s.dims != model_.config.dims)
+  if (model_.sharded()) {
+    const int64_t expected = placement().local_rows(model_.data.rows);
+    if (s.rows != expected || s.dims != model_.config.dims)
+      throw Error(fmt::format("--resume: rank {}'s shard holds {} x {}, but its rows of {} are {} x {} (was the "
+                              "data file changed?)",
+                              comm_->rank(), s.rows, s.dims, model_.data.source, expected, model_.config.dims));
+  } else if (s.rows != model_.data.rows || s.dims != model_.config.dims)
     throw Error(fmt::format("--resume: the checkpoint holds a {} x {} table, but {} has {} rows (was the data file "
                             "changed?)",
                             s.rows, s.dims, model_.data.source, model_.data.rows));

@@ -6,6 +6,7 @@
 
 #include "cudaembed/cpu_reference.hpp"
 #include "cudaembed/error.hpp"
+#include "train/sorted_phases.hpp"
 
 namespace cudaembed {
 
@@ -112,17 +113,26 @@ void decay_untouched(ModelState& state, int64_t first, int64_t last, float step_
 
 }  // namespace
 
-namespace {
+void draw_samples(std::span<const PairRecord> batch, const TrainConfig& config, int64_t step, uint32_t rows,
+                  int dims, SortedWorkspace& work) {
+  const auto samples = static_cast<uint32_t>(batch.size() * (static_cast<std::size_t>(config.negatives) + 1));
+  work.samples.resize(samples);
+  work.lookup_grad.resize(static_cast<std::size_t>(2) * samples * dims);
+  work.sample_sums.resize(samples);
+  for (uint32_t s = 0; s < samples; ++s) {
+    const PairRecord x = step_sample(batch, s, config.negatives, config.seed, step, rows);
+    if (x.a >= rows || x.b >= rows) throw Error("pair row id out of range");  // the loaders check; a last guard
+    work.samples[s] = x;
+  }
+}
 
-// Forward and backward of samples [mine.begin, mine.end): each lookup's gradient into its own row
-// of lookup_grad, and what the Dense layer and the metrics need of the sample into its SampleSums.
-void forward_backward(const ModelState& state, const TrainConfig& config, SortedWorkspace& work, Slice mine) {
+void forward_backward(const float* table, std::span<const PairRecord> samples, const ModelState& state,
+                      const TrainConfig& config, SortedWorkspace& work, Slice mine) {
   const int dims = state.dims;
-  const float inv_samples = 1.0f / static_cast<float>(work.samples.size());
+  const float inv_samples = 1.0f / static_cast<float>(samples.size());
   const float w = state.dense[0], bias = state.dense[1];
-  const float* table = state.table.data();
   for (std::size_t s = mine.begin; s < mine.end; ++s) {
-    const PairRecord& x = work.samples[s];
+    const PairRecord& x = samples[s];
     const float* ea = &table[static_cast<std::size_t>(x.a) * dims];
     const float* eb = &table[static_cast<std::size_t>(x.b) * dims];
     float* ga = &work.lookup_grad[(2 * s) * dims];
@@ -135,56 +145,29 @@ void forward_backward(const ModelState& state, const TrainConfig& config, Sorted
   }
 }
 
-// Data parallel: every rank's samples' lookup gradients and SampleSums, gathered into their places,
-// so that each rank holds the step's whole lookup_grad, as one process computes it. Only the rows
-// the step touched travel (2 D values a sample), never the table. Slices differ by at most one
-// sample: each rank sends the longest slice's length, padded.
-void gather_samples(Communicator& comm, SortedWorkspace& work, int dims) {
+void gather_samples(Communicator& comm, SortedWorkspace& work, int dims, bool with_lookups) {
   const std::size_t samples = work.samples.size(), ranks = static_cast<std::size_t>(comm.size());
-  const std::size_t per_sample = 2 * static_cast<std::size_t>(dims) + SampleSums::kValues;
+  const std::size_t lookup_values = with_lookups ? 2 * static_cast<std::size_t>(dims) : 0;
   const std::size_t longest = rank_slice(samples, 0, comm.size()).end;  // rank 0's is never shorter
   const Slice mine = rank_slice(samples, comm.rank(), comm.size());
   std::vector<float>& send = work.send;
-  send.assign(longest * per_sample, 0.0f);
-  const std::size_t grads = 2 * (mine.end - mine.begin) * dims;
-  std::copy_n(work.lookup_grad.data() + 2 * mine.begin * dims, grads, send.begin());
+  send.assign(longest * (lookup_values + SampleSums::kValues), 0.0f);
+  const std::size_t grads = (mine.end - mine.begin) * lookup_values;
+  std::copy_n(work.lookup_grad.data() + mine.begin * lookup_values, grads, send.begin());
   std::memcpy(send.data() + grads, work.sample_sums.data() + mine.begin, (mine.end - mine.begin) * sizeof(SampleSums));
   work.received.resize(ranks * send.size());
   comm.all_gather(std::span<const float>(send), std::span<float>(work.received));
   for (int r = 0; r < comm.size(); ++r) {
     const Slice theirs = rank_slice(samples, r, comm.size());
     const float* from = work.received.data() + static_cast<std::size_t>(r) * send.size();
-    const std::size_t n = 2 * (theirs.end - theirs.begin) * dims;
-    std::copy_n(from, n, work.lookup_grad.data() + 2 * theirs.begin * dims);
+    const std::size_t n = (theirs.end - theirs.begin) * lookup_values;
+    std::copy_n(from, n, work.lookup_grad.data() + theirs.begin * lookup_values);
     std::memcpy(work.sample_sums.data() + theirs.begin, from + n, (theirs.end - theirs.begin) * sizeof(SampleSums));
   }
 }
 
-}  // namespace
-
-void cpu_sorted_step(ModelState& state, std::span<const PairRecord> batch, const TrainConfig& config,
-                     SortedWorkspace& work, EpochMetrics& metrics, float lr_scale, Communicator* comm) {
-  const int dims = state.dims;
-  const auto rows = static_cast<uint32_t>(state.rows);
-  const auto samples = static_cast<uint32_t>(batch.size() * (static_cast<std::size_t>(config.negatives) + 1));
-  const bool shared = comm && comm->size() > 1;
-
-  // 1: the step's samples (every rank draws them all: cheap, and the same everywhere), then forward
-  // and backward of this rank's slice of them, then (K > 1) every rank's lookups gathered.
-  work.samples.resize(samples);
-  work.lookup_grad.resize(static_cast<std::size_t>(2) * samples * dims);
-  work.sample_sums.resize(samples);
-  work.order.resize(static_cast<std::size_t>(2) * samples);
-  for (uint32_t s = 0; s < samples; ++s) {
-    const PairRecord x = step_sample(batch, s, config.negatives, config.seed, state.step, rows);
-    if (x.a >= rows || x.b >= rows) throw Error("pair row id out of range");  // the loaders check; a last guard
-    work.samples[s] = x;
-    work.order[2 * s] = static_cast<uint64_t>(x.a) << 32 | (2 * s);
-    work.order[2 * s + 1] = static_cast<uint64_t>(x.b) << 32 | (2 * s + 1);
-  }
-  forward_backward(state, config, work, shared ? rank_slice(samples, comm->rank(), comm->size()) : Slice{0, samples});
-  if (shared) gather_samples(*comm, work, dims);
-  float dense_grad[2] = {0.0f, 0.0f};  // dL/dw, dL/db, summed in sample order on every rank
+void sum_samples(const SortedWorkspace& work, float dense_grad[2], EpochMetrics& metrics) {
+  dense_grad[0] = dense_grad[1] = 0.0f;
   for (const SampleSums& x : work.sample_sums) {
     dense_grad[0] += x.dscore;
     dense_grad[1] += x.dlogit;
@@ -192,16 +175,14 @@ void cpu_sorted_step(ModelState& state, std::span<const PairRecord> batch, const
     metrics.squared_error_sum += static_cast<double>(x.error) * x.error;
     metrics.correct += x.correct;
   }
-  metrics.samples += samples;
+  metrics.samples += static_cast<int64_t>(work.sample_sums.size());
+}
 
-  // 2: the lookups sorted by row (then by lookup, so each row sums in lookup order).
-  sort_by_row(work.order, rows, work.order_scratch, work.digit_count);
-
-  // 3: per row, the sum of its lookups' gradients (and of their squares), then the optimizer.
-  const int64_t step = state.step + 1;
+void update_rows(ModelState& state, SortedWorkspace& work, const TrainConfig& config, float lr_scale) {
+  const int dims = state.dims;
   const bool per_lookup = config.second_moment == SecondMoment::lookups;
   const bool dense_adam = config.optimizer == Optimizer::adam;
-  const float step_size = adam_step_size(config.adam, step);
+  const float step_size = adam_step_size(config.adam, state.step + 1);
   const AdamCoefficients coef = adam_coefficients(config.adam);
   work.row_grad.resize(dims);
   work.row_grad_sq.resize(dims);
@@ -226,8 +207,12 @@ void cpu_sorted_step(ModelState& state, std::span<const PairRecord> batch, const
     first = last;
   }
   if (dense_adam) decay_untouched(state, untouched_from, state.rows, step_size, coef);
+}
 
-  // 4: the Dense layer, an ordinary dense tensor: Adam's v sees its square in every mode.
+void update_dense(ModelState& state, const float dense_grad[2], const TrainConfig& config, float lr_scale) {
+  const int64_t step = state.step + 1;
+  const float step_size = adam_step_size(config.adam, step);
+  const AdamCoefficients coef = adam_coefficients(config.adam);
   for (int i = 0; i < 2; ++i) {
     const float g = dense_grad[i];
     switch (config.optimizer) {
@@ -246,6 +231,37 @@ void cpu_sorted_step(ModelState& state, std::span<const PairRecord> batch, const
     }
   }
   state.step = step;
+}
+
+void cpu_sorted_step(ModelState& state, std::span<const PairRecord> batch, const TrainConfig& config,
+                     SortedWorkspace& work, EpochMetrics& metrics, float lr_scale, Communicator* comm) {
+  const int dims = state.dims;
+  const auto rows = static_cast<uint32_t>(state.rows);
+  const bool shared = comm && comm->size() > 1;
+
+  // 1: the step's samples (every rank draws them all: cheap, and the same everywhere), forward and
+  // backward of this rank's slice of them, then (K > 1) every rank's lookups gathered: the touched
+  // rows only, never the table. Every rank then holds the step's lookups as one process computes them.
+  draw_samples(batch, config, state.step, rows, dims, work);
+  const auto samples = work.samples.size();
+  forward_backward(state.table.data(), work.samples, state, config, work,
+                   shared ? rank_slice(samples, comm->rank(), comm->size()) : Slice{0, samples});
+  if (shared) gather_samples(*comm, work, dims, true);
+  float dense_grad[2];  // dL/dw, dL/db, summed in sample order on every rank
+  sum_samples(work, dense_grad, metrics);
+
+  // 2: the lookups sorted by row (then by lookup, so each row sums in lookup order).
+  work.order.resize(2 * samples);
+  for (std::size_t l = 0; l < 2 * samples; ++l) {
+    const PairRecord& x = work.samples[l / 2];
+    work.order[l] = static_cast<uint64_t>(l % 2 == 0 ? x.a : x.b) << 32 | l;
+  }
+  sort_by_row(work.order, rows, work.order_scratch, work.digit_count);
+
+  // 3: per row, the sum of its lookups' gradients (and of their squares), then the optimizer.
+  update_rows(state, work, config, lr_scale);
+  // 4: the Dense layer, an ordinary dense tensor: Adam's v sees its square in every mode.
+  update_dense(state, dense_grad, config, lr_scale);
 }
 
 }  // namespace cudaembed

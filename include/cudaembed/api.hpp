@@ -69,8 +69,12 @@ struct TrainingRequest {
   // Start from this state instead of drawing one (rows and dims must fit the data): `bench` draws
   // a 10M x 128 table with Adam's moments, 15 GB, once per shape, not once per repeat.
   std::shared_ptr<const ModelState> initial_state;
-  // Data parallel across the communicator's ranks (distributed.hpp); null: one process.
+  // Training across the communicator's ranks (distributed.hpp); null: one process.
   std::shared_ptr<Communicator> communicator;
+  // With K > 1 ranks: data (each rank holds the table) or rows (each rank holds its rows; the
+  // session's state is then this rank's shard, and gather_shards() assembles the table). Rows
+  // trains on the sorted path, and has no validation and no initial_state.
+  Parallel parallel = Parallel::data;
 };
 
 // Which settings a user left unset, so that apply_defaults may choose them.
@@ -136,7 +140,9 @@ struct TrainedModel {
   double validation = 0;
   int64_t eval_candidates = -1;
   double train_s = 0;
-  int ranks = 1;  // the processes that trained it, data parallel
+  int ranks = 1;  // the processes that trained it
+  Parallel parallel = Parallel::data;
+  bool sharded() const { return parallel == Parallel::rows && ranks > 1; }  // state: this rank's rows only
 
   // Whether every planned epoch was trained (false after a stop).
   bool finished() const { return static_cast<int64_t>(history.size()) >= config.epochs; }
@@ -171,7 +177,8 @@ class TrainingSession {
   int64_t epochs_done() const { return static_cast<int64_t>(model_.history.size()); }
   int64_t steps_per_epoch() const;
   bool has_validation() const { return model_.held_out != nullptr; }
-  int data_ranks() const { return model_.ranks; }  // processes training it, data parallel (1: one)
+  int data_ranks() const { return model_.ranks; }  // processes training it (1: one)
+  bool sharded() const { return model_.sharded(); }  // state(): this rank's rows only
   // The whole state now, optimizer included, from the backend: for checkpoints written in on_epoch.
   ModelState full_state();
   // With TrainConfig::phase_profile, the backend's cycles per phase (Backend::phase_report); also after run().
@@ -182,11 +189,18 @@ class TrainingSession {
   TrainedModel run(const Callbacks& callbacks = {});
 
  private:
+  RowPlacement placement() const { return {comm_ ? comm_->rank() : 0, model_.ranks}; }
+
   TrainedModel model_;
   std::unique_ptr<Backend> backend_;
   std::shared_ptr<HeldOutPairs> held_out_;
   std::shared_ptr<Communicator> comm_;
 };
+
+// A row-sharded model (sharded()): rank 0's state.table becomes the whole table (rows x D) and
+// its optimizer state is dropped; the other ranks send their rows and keep nothing. Every rank
+// calls it. A model that is not sharded is left as it is.
+void gather_shards(TrainedModel& model, Communicator& comm);
 
 // TrainingSession(request).run(callbacks).
 TrainedModel fit(TrainingRequest request, const Callbacks& callbacks = {});

@@ -66,14 +66,17 @@ DeviceChoice parse_device_choice(const std::string& name);
 
 class Communicator;
 // With `comm` of K > 1 ranks, data parallel: each rank trains its slice of every batch and the
-// gradients are summed across ranks (distributed.hpp).
-std::unique_ptr<Backend> make_cpu_backend(const TrainConfig& config, std::shared_ptr<Communicator> comm = nullptr);
+// gradients are summed across ranks (distributed.hpp). With sharded_rows > 0 as well, row sharded:
+// the state load() takes is this rank's shard (init_model_shard) of a sharded_rows-row table, and
+// every step is cpu_sharded_step.
+std::unique_ptr<Backend> make_cpu_backend(const TrainConfig& config, std::shared_ptr<Communicator> comm = nullptr,
+                                          int64_t sharded_rows = 0);
 // Throws Error when the build has no CUDA device to run on.
 std::unique_ptr<Backend> make_cuda_backend(const TrainConfig& config);
 // automatic: CUDA when a device exists, else the CPU (and says so in the log).
-// K > 1 ranks on CUDA (NCCL) is not built yet: an Error.
+// K > 1 ranks on CUDA (NCCL) is not built yet: an Error. sharded_rows: as make_cpu_backend's.
 std::unique_ptr<Backend> make_backend(DeviceChoice choice, const TrainConfig& config,
-                                      std::shared_ptr<Communicator> comm = nullptr);
+                                      std::shared_ptr<Communicator> comm = nullptr, int64_t sharded_rows = 0);
 
 // What the CUDA runtime sees: 0 devices when there is no GPU or no driver (never throws); 0 in a
 // CPU-only build.

@@ -97,6 +97,31 @@ void cpu_sorted_step(ModelState& state, std::span<const PairRecord> batch, const
                      SortedWorkspace& work, EpochMetrics& metrics, float lr_scale = 1.0f,
                      Communicator* comm = nullptr);
 
+// ---- Row sharding (--parallel rows): each rank holds its rows (RowPlacement) ----
+
+struct ShardWorkspace {
+  SortedWorkspace step;                       // the sorted step's arrays; lookup_grad indexed by the step's lookups
+  std::vector<std::vector<uint32_t>> reads;   // [owner] the rows this rank's slice reads from it, ascending
+  std::vector<std::vector<uint32_t>> serves;  // [rank] the rows of this rank that rank's slice reads, ascending
+  std::vector<float> send, received;          // an exchange's values, in rank order
+  std::vector<std::size_t> send_counts, recv_counts;
+  std::vector<PairRecord> local_samples;      // this rank's samples, ids into the received rows
+};
+
+// One sorted-path step with the table sharded by row across `comm`'s ranks: `shard` holds this
+// rank's rows (init_model_shard) of a `rows`-row table, and the Dense layer, replicated. Every rank
+// draws the step's samples and so knows which rows each rank's slice reads and which gradients
+// each owner gets: owners send the rows their readers need (all-to-all), each rank runs forward
+// and backward of its slice, sends each lookup's gradient row to the row's owner (all-to-all),
+// and every owner sums its rows' lookups in lookup order and updates them, as one process does;
+// the samples' Dense gradients and metrics are all-gathered. So K shards hold the same bits as
+// the one-process table's rows.
+void cpu_sharded_step(ModelState& shard, int64_t rows, std::span<const PairRecord> batch, const TrainConfig& config,
+                      ShardWorkspace& work, EpochMetrics& metrics, float lr_scale, Communicator& comm);
+
+// Rank 0 gets the whole table (rows x D) from every rank's shard; the other ranks send theirs and get nothing.
+std::vector<float> gather_table(const ModelState& shard, int64_t rows, Communicator& comm);
+
 // The update of one row, given its summed gradient g and per-lookup squares g2 (D values each):
 // what the segment kernels apply too. `step_size` is Adam's for the step being taken, computed once
 // per step by the caller; lazy Adam replaces it with the row's own. The Riemannian optimizers

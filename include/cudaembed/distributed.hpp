@@ -3,6 +3,7 @@
 // collectives on the CPU backend; without mpirun there is one process and nothing is exchanged.
 #pragma once
 
+#include <cstdint>
 #include <memory>
 #include <span>
 #include <string>
@@ -21,12 +22,22 @@ class Communicator {
   // (size() * mine.size() values). Throws Error when the exchange fails.
   virtual void all_gather(std::span<const float> mine, std::span<float> all) = 0;
   virtual void all_gather(std::span<const double> mine, std::span<double> all) = 0;
+  // Sends send_counts[r] values of `send` (in rank order) to each rank r, and receives
+  // recv_counts[r] values from each rank r into `recv`, in rank order. Both sides know the counts
+  // (row sharding derives them from the step's samples), so none travel.
+  virtual void all_to_all(std::span<const float> send, std::span<const std::size_t> send_counts,
+                          std::span<float> recv, std::span<const std::size_t> recv_counts) = 0;
   // Returns once every rank has called it (a checkpoint is committed only when every shard is written).
   virtual void barrier() = 0;
   // Ends every rank's process with `code`, now: one rank's error must not leave the others waiting
   // in a collective.
   [[noreturn]] virtual void abort(int code) = 0;
   bool is_root() const { return rank() == 0; }
+  // Bytes this rank has sent to the other ranks so far: what the benchmark's volume per step counts.
+  uint64_t bytes_sent() const { return bytes_sent_; }
+
+ protected:
+  uint64_t bytes_sent_ = 0;
 };
 
 // Sums `values` across the ranks, in place: every rank's values are gathered, then added in rank
@@ -49,6 +60,24 @@ struct Slice {
   std::size_t begin = 0, end = 0;
 };
 Slice rank_slice(std::size_t count, int rank, int size);
+
+// How K ranks split the work (--parallel): data, every rank holds the whole table and trains its
+// slice of each batch; rows, each rank holds its rows of the table and their optimizer state.
+enum class Parallel { data, rows };
+Parallel parse_parallel(const std::string& name);
+const char* to_string(Parallel parallel);
+
+// Row sharding: row r lives on rank r mod K, at local row r / K. Power-law files number their hot
+// rows first, so the hottest rows land on different ranks.
+struct RowPlacement {
+  static constexpr const char* kRule = "row r on rank r mod K, at local row r / K";
+  int rank = 0, ranks = 1;
+  int owner(uint64_t row) const { return static_cast<int>(row % static_cast<uint64_t>(ranks)); }
+  uint64_t local(uint64_t row) const { return row / static_cast<uint64_t>(ranks); }
+  uint64_t global(uint64_t local_row) const { return local_row * static_cast<uint64_t>(ranks) + rank; }
+  // How many of rows [0, rows) this rank holds.
+  int64_t local_rows(int64_t rows) const { return rows > rank ? (rows - rank + ranks - 1) / ranks : 0; }
+};
 
 // Whether an MPI launcher (mpirun, srun) started this process: its environment says so.
 bool launched_by_mpi();

@@ -44,6 +44,11 @@ struct InitSpec {
 // Fresh parameters, zero optimizer state for `optimizer`. Draws from cuRAND's host Philox generator
 // (its own stream of the seed), so an initial state does not depend on the backend.
 ModelState init_model(int64_t rows, int dims, const InitSpec& spec, Optimizer optimizer = Optimizer::adam);
+// Row sharding: the rows of init_model(rows, ...) that `placement` puts on its rank, drawn alone
+// (the same values, from the same stream at their offsets), with their optimizer state.
+struct RowPlacement;
+ModelState init_model_shard(int64_t rows, int dims, const InitSpec& spec, Optimizer optimizer,
+                            const RowPlacement& placement);
 
 // Whether the table and the Dense layer hold no NaN or Inf (the optimizer state is not looked at).
 bool parameters_finite(const ModelState& state);
