@@ -126,6 +126,39 @@ TEST_CASE("distributed: a rank killed mid-run ends the job, and K = 2 resumes to
   CHECK_THAT(alone.output, Catch::Contains("written by a run on 2 ranks") && Catch::Contains("mpirun -np 2"));
 }
 
+TEST_CASE("distributed: a rank that stops answering ends the job within the collective timeout", "[mpi]") {
+  TempDir tmp;
+  const std::string dir = tmp / "stuck", log = tmp / "stuck.log";
+  const std::string command = mpirun(2, "train --device cpu --pairs 20000 --epochs 5000 --no-plot --snapshots none "
+                                        "--collective-timeout 2 --out " + shell_quote(dir)) + " >" + shell_quote(log) + " 2>&1";
+  const pid_t launcher = ::fork();
+  if (launcher == 0) {
+    ::execl("/bin/sh", "sh", "-c", command.c_str(), static_cast<char*>(nullptr));
+    ::_exit(127);
+  }
+  const auto start = std::chrono::steady_clock::now();
+  auto waited = [&] { return std::chrono::steady_clock::now() - start; };
+  while (slurp(log).find("training 5000 epochs") == std::string::npos && waited() < std::chrono::seconds(60))
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  const pid_t victim = rank_process(dir, 1);
+  REQUIRE(victim > 0);
+  ::kill(victim, SIGSTOP);  // alive, holding its sockets, answering nothing: what a hung node looks like
+  const auto stopped = std::chrono::steady_clock::now();
+  int status = 0;
+  while (::waitpid(launcher, &status, WNOHANG) == 0 && waited() < std::chrono::seconds(90)) {
+    if (slurp(log).find("a collective has waited") != std::string::npos) ::kill(victim, SIGKILL);
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
+  ::kill(victim, SIGKILL);
+  if (::waitpid(launcher, &status, WNOHANG) == 0) ::waitpid(launcher, &status, 0);
+  const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - stopped).count();
+  INFO(slurp(log));
+  CHECK_THAT(slurp(log), Catch::Contains("rank 0: a collective has waited"));
+  CHECK(WIFEXITED(status));
+  CHECK(WEXITSTATUS(status) != 0);
+  CHECK(seconds < 30);
+}
+
 TEST_CASE("distributed: a shard written past the committed step is set aside, and --resume ends as if never stopped",
           "[mpi]") {
   TempDir tmp;
