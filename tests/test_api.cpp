@@ -117,6 +117,8 @@ TEST_CASE("api: a stop flag set before training trains nothing", "[api]") {
   const TrainedModel model = session.run(callbacks);
   CHECK(model.history.empty());
   CHECK(model.state.table == initial);
+  // The model has left the session: it refuses to run again rather than train what is left.
+  CHECK_THROWS_WITH(session.run(), Catch::Contains("trained already"));
 }
 
 TEST_CASE("api: validation scores held-out pairs after every epoch", "[api]") {

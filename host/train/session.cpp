@@ -346,6 +346,9 @@ ModelState TrainingSession::full_state() {
 }
 
 TrainedModel TrainingSession::run(const Callbacks& callbacks) {
+  // The model left with the first run: a second would train a moved-from table.
+  if (spent_) throw Error("TrainingSession::run: this session has trained already; make a new one (or call fit)");
+  spent_ = true;
   TrainedModel& m = model_;
   const TrainConfig& cfg = m.config;
   const int64_t done = epochs_done();

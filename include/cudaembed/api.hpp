@@ -192,6 +192,7 @@ class TrainingSession {
   RowPlacement placement() const { return {comm_ ? comm_->rank() : 0, model_.ranks}; }
 
   TrainedModel model_;
+  bool spent_ = false;  // run() has handed model_ over
   std::unique_ptr<Backend> backend_;
   std::shared_ptr<HeldOutPairs> held_out_;
   std::shared_ptr<Communicator> comm_;
