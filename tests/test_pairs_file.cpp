@@ -374,6 +374,10 @@ TEST_CASE("pairs_file: a damaged binary file is refused with what is wrong", "[p
   std::memcpy(bytes.data() + 8, &version, 4);
   CHECK_THAT(error_with(bytes), Contains("CEPAIRS1 version 2; this build reads version 1"));
   bytes = good;
+  const uint32_t weights_only = 2;  // the weight flag without the label flag (found by fuzz_pairs_file)
+  std::memcpy(bytes.data() + 12, &weights_only, 4);
+  CHECK_THAT(error_with(bytes), Contains("flags 0x2 say weights without labels"));
+  bytes = good;
   const uint64_t count = uint64_t{1} << 60;  // count * 16 would wrap around to a small number
   std::memcpy(bytes.data() + 16, &count, 8);
   CHECK_THAT(error_with(bytes), Contains("truncated: header says 1152921504606846976 pairs"));

@@ -133,6 +133,10 @@ void check_header(const BinaryHeader& h, const InputFile& file, const PairsFileO
     throw Error(fmt::format("{}: CEPAIRS1 version {}; this build reads version {}", path, h.version, kVersion));
   if (h.flags & ~(kFlagLabelled | kFlagWeighted | kFlagNames))
     throw Error(fmt::format("{}: unknown flags 0x{:X} in the header: damaged, or a newer format", path, h.flags));
+  if ((h.flags & kFlagWeighted) && !(h.flags & kFlagLabelled))  // as in a CSV: a weight column needs a label column
+    throw Error(fmt::format("{}: the header's flags 0x{:X} say weights without labels; a weight needs a label: "
+                            "damaged, or written by another tool",
+                            path, h.flags));
   if (h.reserved != 0)
     throw Error(
         fmt::format("{}: the reserved header field is {}, not 0: damaged, or a newer format", path, h.reserved));
