@@ -20,44 +20,13 @@ void shuffled_epoch(const PairSet& pairs, uint64_t seed, int64_t epoch, std::vec
   });
 }
 
-namespace {
-
-// Data parallel: adds every rank's gradients (table, squares, Dense layer) and metric sums, in rank
-// order, so that each rank holds the whole batch's and applies the same update.
-void sum_across_ranks(Communicator& comm, CpuWorkspace& work, bool per_lookup, float dense_grad[2],
-                      const EpochMetrics& step, EpochMetrics& metrics) {
-  std::vector<float>& x = work.exchange;
-  x.assign(work.grad.begin(), work.grad.end());
-  if (per_lookup) x.insert(x.end(), work.grad_sq.begin(), work.grad_sq.end());
-  x.insert(x.end(), dense_grad, dense_grad + 2);
-  sum_in_rank_order(comm, std::span<float>(x), work.gathered);
-  const std::size_t n = work.grad.size();
-  std::copy(x.begin(), x.begin() + static_cast<std::ptrdiff_t>(n), work.grad.begin());
-  if (per_lookup)
-    std::copy(x.begin() + static_cast<std::ptrdiff_t>(n), x.begin() + static_cast<std::ptrdiff_t>(2 * n),
-              work.grad_sq.begin());
-  std::copy(x.end() - 2, x.end(), dense_grad);
-  work.metric_sums = {step.loss_sum, step.squared_error_sum, step.correct};
-  sum_in_rank_order(comm, std::span<double>(work.metric_sums), work.gathered_sums);
-  metrics.loss_sum += work.metric_sums[0];
-  metrics.squared_error_sum += work.metric_sums[1];
-  metrics.correct += work.metric_sums[2];
-}
-
-}  // namespace
-
-void cpu_train_step(ModelState& state, std::span<const LabelledPair> whole_batch, const TrainConfig& config,
-                    CpuWorkspace& work, EpochMetrics& metrics, Communicator* comm) {
-  const bool shared = comm && comm->size() > 1;
-  const Slice mine = shared ? rank_slice(whole_batch.size(), comm->rank(), comm->size()) : Slice{0, whole_batch.size()};
-  const std::span<const LabelledPair> batch = whole_batch.subspan(mine.begin, mine.end - mine.begin);
-  EpochMetrics step_sums;  // data parallel: this rank's sums, added to `metrics` once every rank's are in
-  EpochMetrics& sums = shared ? step_sums : metrics;
+void cpu_train_step(ModelState& state, std::span<const LabelledPair> batch, const TrainConfig& config,
+                    CpuWorkspace& work, EpochMetrics& metrics) {
   const int dims = state.dims;
   const bool per_lookup = config.second_moment == SecondMoment::lookups;
   std::vector<float>& grad = work.grad;
   std::vector<float>& grad_sq = work.grad_sq;
-  const float grad_scale = 1.0f / static_cast<float>(whole_batch.size());
+  const float grad_scale = 1.0f / static_cast<float>(batch.size());
   float* table = state.table.data();
   float dense_grad[2] = {0.0f, 0.0f};  // dL/dw, dL/db
 
@@ -96,12 +65,11 @@ void cpu_train_step(ModelState& state, std::span<const LabelledPair> whole_batch
     pair_backward(&table[row_a], &table[row_b], dims, f, dlogit * state.dense[0], accumulate(row_a), accumulate(row_b));
     dense_grad[0] += dlogit * f.score;
     dense_grad[1] += dlogit;
-    sums.loss_sum += work.loss[i];
-    sums.squared_error_sum += static_cast<double>(label - prob) * (label - prob);
-    sums.correct += (prob > 0.5f) == (label > 0.5f);
+    metrics.loss_sum += work.loss[i];
+    metrics.squared_error_sum += static_cast<double>(label - prob) * (label - prob);
+    metrics.correct += (prob > 0.5f) == (label > 0.5f);
   }
-  metrics.samples += static_cast<int64_t>(whole_batch.size());
-  if (shared) sum_across_ranks(*comm, work, per_lookup, dense_grad, step_sums, metrics);
+  metrics.samples += static_cast<int64_t>(batch.size());
 
   // Dense Adam, as Keras: every parameter, touched by the batch or not.
   state.step += 1;
@@ -142,10 +110,13 @@ std::string cpu_model_name() {
 
 class CpuBackend final : public Backend {
  public:
+  // K > 1 ranks always take the sorted path: its ranks exchange each lookup's gradient row (the
+  // touched rows, never the table) and sum them as one process does, and for the tutorial's model
+  // it trains the same bits as the dense step, so K ranks equal one process's default run.
   CpuBackend(const TrainConfig& config, std::shared_ptr<Communicator> comm, int64_t sharded_rows)
       : config_(config),
-        sorted_(needs_sorted_path(config, false) || sharded_rows > 0),
         comm_(std::move(comm)),
+        sorted_(needs_sorted_path(config, false) || (comm_ && comm_->size() > 1)),
         sharded_rows_(comm_ && comm_->size() > 1 ? sharded_rows : 0) {}
   ~CpuBackend() override {
     if (next_.valid()) next_.wait();
@@ -197,7 +168,7 @@ class CpuBackend final : public Backend {
     next_ = std::async(std::launch::async,
                        [this, epoch] { shuffled_epoch(pairs_, config_.seed, epoch + 1, next_shuffled_); });
     train_steps(std::span<const LabelledPair>(shuffled_), stop, metrics,
-                [&](auto batch) { cpu_train_step(state_, batch, config_, *work_, metrics, comm_.get()); });
+                [&](auto batch) { cpu_train_step(state_, batch, config_, *work_, metrics); });
     metrics.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start_time).count();
     metrics.parameters_finite = parameters_finite(state_);  // a scan in place: no copy to check
     return metrics;
@@ -242,6 +213,7 @@ class CpuBackend final : public Backend {
   }
 
   TrainConfig config_;
+  std::shared_ptr<Communicator> comm_;  // the ranks of a distributed run; null: one process
   bool sorted_;  // the sorted-segment path (host/train/sorted_step.cpp) rather than the tutorial's dense step
   PairSet pairs_;
   ModelState state_;
@@ -251,7 +223,6 @@ class CpuBackend final : public Backend {
   SortedWorkspace sorted_work_;
   std::future<void> next_;  // fills next_shuffled_ for prefetched_epoch_
   int64_t prefetched_epoch_ = -1;
-  std::shared_ptr<Communicator> comm_;  // data parallel across ranks; null: one process
   int64_t sharded_rows_;                // row sharded: the whole table's rows (state_ holds this rank's); 0: not
   ShardWorkspace shard_work_;
 };

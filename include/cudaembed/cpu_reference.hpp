@@ -31,20 +31,16 @@ struct CpuWorkspace {
   std::vector<float> grad_sq;               // sum of their squares (SecondMoment::lookups only)
   std::vector<PairForward<float>> forward;  // (batch,) per pair: distance and what its backward needs
   std::vector<float> logit, prob, loss;     // (batch,)
-  std::vector<float> exchange, gathered;    // data parallel: this rank's sums, and every rank's
-  std::vector<double> metric_sums, gathered_sums;
   explicit CpuWorkspace(const ModelState& s, SecondMoment moment)
       : grad(s.table.size()), grad_sq(moment == SecondMoment::lookups ? s.table.size() : 0) {}
 };
 
 // One step: forward and backward of the batch (mean BCE), then Adam on every parameter (Keras's
 // dense update: rows outside the batch still decay and move). Uses config's normalize, adam and
-// second_moment. Adds the batch's per-sample sums to `metrics`.
-// With a communicator of K > 1 ranks (data parallel), this rank takes its rank_slice of the batch,
-// and the gradients and metric sums of every rank's slice are summed in rank order before the
-// update, so that every rank applies the same step.
+// second_moment. Adds the batch's per-sample sums to `metrics`. One process only: K ranks train
+// the same model on the sorted path (cpu_sorted_step), which gives the same bits.
 void cpu_train_step(ModelState& state, std::span<const LabelledPair> batch, const TrainConfig& config,
-                    CpuWorkspace& work, EpochMetrics& metrics, Communicator* comm = nullptr);
+                    CpuWorkspace& work, EpochMetrics& metrics);
 
 // ---- The sorted-segment path: any head, optimizer, negatives and pair weights ----
 
