@@ -7,6 +7,7 @@
 #include <cmath>
 #include <filesystem>
 #include <fstream>
+#include <tuple>
 
 #include "cudaembed/api.hpp"
 #include "cudaembed/outputs.hpp"
@@ -205,6 +206,28 @@ TEST_CASE("api: resume refuses a checkpoint of another shape", "[api]") {
   Checkpoint other;
   other.state = init_model(10, 2, InitSpec{});
   CHECK(error_of([&] { session.resume(other, {}); }).find("a 10 x 2 table") != std::string::npos);
+}
+
+// What data-parallel ranks rely on (they always take the sorted path): for the tutorial's model
+// the CPU's sorted step trains the dense step's bits.
+TEST_CASE("api: the CPU's sorted path trains the tutorial's model to the dense step's bits", "[api]") {
+  for (const auto& [dims, normalize, moment] : {std::tuple{2, false, SecondMoment::lookups},
+                                                {3, true, SecondMoment::lookups}, {8, false, SecondMoment::rows}}) {
+    TrainingRequest request = colours_request(3);
+    request.train.dims = dims;
+    request.train.normalize = normalize;
+    request.train.second_moment = moment;
+    INFO("dims " << dims << (normalize ? " normalised" : "") << (moment == SecondMoment::rows ? " adam-v rows" : ""));
+    const TrainedModel dense = fit(request);
+    request.train.kernel = "sorted";
+    const TrainedModel sorted = fit(request);
+    CHECK(dense.backend.kernel == "reference");
+    CHECK(sorted.backend.kernel == "sorted");
+    CHECK(sorted.state.table == dense.state.table);
+    CHECK(sorted.state.table_v == dense.state.table_v);
+    CHECK(sorted.state.dense[0] == dense.state.dense[0]);
+    CHECK(sorted.history.back().metrics.loss_sum == dense.history.back().metrics.loss_sum);
+  }
 }
 
 }  // namespace cudaembed::test
