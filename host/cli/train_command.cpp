@@ -404,7 +404,12 @@ std::optional<TrainedModel> train_epochs(TrainRun& run) {
   }
   // The final state is a checkpoint too: a run killed while writing its outputs resumes by writing
   // them again, and `--resume RUN --epochs N` trains it further. Past 1 GiB only when asked for.
-  if (o.checkpoint_every > 0 || run.resume || state_bytes(model->state) <= kMaxAutoSnapshotBytes)
+  // Row-sharded ranks decide on the whole table's bytes, which they all agree on: each rank's
+  // shard differs by a row, and a rank that skipped the write would leave the others in its barrier.
+  const ModelState& s = model->state;
+  const uint64_t whole_bytes =
+      model->sharded() ? state_bytes(s) / static_cast<uint64_t>(s.rows) * model->data.rows : state_bytes(s);
+  if (o.checkpoint_every > 0 || run.resume || whole_bytes <= kMaxAutoSnapshotBytes)
     write_state(run, model->state, model->history);
   if (run.snapshots) run.snapshots->finish();
   return model;
