@@ -80,6 +80,18 @@ TEST_CASE("distributed: mpirun -np 2 trains the colours bit for bit as one proce
   CHECK(rank0.state.step == rank1.state.step);
 }
 
+TEST_CASE("distributed: --distributed without a launcher joins MPI alone and trains as one process", "[mpi]") {
+  TempDir tmp;
+  REQUIRE(run_cli(kColours + "--out " + shell_quote(tmp / "plain")).status == 0);
+  // MPI's singleton start: a world of one. Open MPI's runtime keeps allocations past exit (see kMpirun).
+  const RunResult alone = run_shell("ASAN_OPTIONS=detect_leaks=0 " + shell_quote(cudaembed_binary()) + " " + kColours +
+                                    "--distributed --out " + shell_quote(tmp / "alone") + " 2>&1 </dev/null");
+  INFO(alone.output);
+  REQUIRE(alone.status == 0);
+  CHECK(read_run_dir(tmp / "alone").embedding == read_run_dir(tmp / "plain").embedding);
+  CHECK_THAT(slurp(tmp / "alone/run.json"), !Catch::Contains("\"ranks\""));
+}
+
 TEST_CASE("distributed: a rank killed mid-run ends the job, and K = 2 resumes to the same table", "[mpi]") {
   TempDir tmp;
   const std::string args = "train --device cpu --pairs 20000 --epochs 40 --no-plot --snapshots none "
