@@ -301,18 +301,22 @@ TrainingSession::TrainingSession(TrainingRequest request) {
   m.init = request.init;
   m.init.seed = m.config.seed;
   m.init.head = m.config.head;
-  if (request.initial_state) {
-    m.state = *request.initial_state;
-    if (m.state.rows != m.data.rows || m.state.dims != m.config.dims)
-      throw Error(fmt::format("initial_state: a {} x {} table, but the data has {} rows and dims is {}", m.state.rows,
-                              m.state.dims, m.data.rows, m.config.dims));
-  } else if (m.sharded()) {
-    m.state = init_model_shard(m.data.rows, m.config.dims, m.init, m.config.optimizer, placement());
-    log_shard_memory(m.state, placement(), m.data.rows);
-  } else {
-    m.state = init_model(m.data.rows, m.config.dims, m.init, m.config.optimizer);
-  }
+  m.state = first_state(request.initial_state.get());
   std::copy(m.state.dense, m.state.dense + 2, m.initial_dense);
+}
+
+ModelState TrainingSession::first_state(const ModelState* given) const {
+  const TrainedModel& m = model_;
+  if (given) {
+    if (given->rows != m.data.rows || given->dims != m.config.dims)
+      throw Error(fmt::format("initial_state: a {} x {} table, but the data has {} rows and dims is {}", given->rows,
+                              given->dims, m.data.rows, m.config.dims));
+    return *given;
+  }
+  if (!m.sharded()) return init_model(m.data.rows, m.config.dims, m.init, m.config.optimizer);
+  ModelState shard = init_model_shard(m.data.rows, m.config.dims, m.init, m.config.optimizer, placement());
+  log_shard_memory(shard, placement(), m.data.rows);
+  return shard;
 }
 
 TrainingSession::~TrainingSession() = default;

@@ -190,6 +190,9 @@ class TrainingSession {
 
  private:
   RowPlacement placement() const { return {comm_ ? comm_->rank() : 0, model_.ranks}; }
+  // The state training starts from: `given` (checked against the data), or drawn (this rank's
+  // rows when sharded).
+  ModelState first_state(const ModelState* given) const;
 
   TrainedModel model_;
   bool spent_ = false;  // run() has handed model_ over
