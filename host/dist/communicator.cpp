@@ -24,6 +24,7 @@ class SoloCommunicator final : public Communicator {
                   std::span<const std::size_t>) override {
     std::ranges::copy(send, recv.begin());
   }
+  void broadcast(std::span<std::byte>, int) override {}
   void barrier() override {}
   [[noreturn]] void abort(int code) override { std::_Exit(code); }
 };

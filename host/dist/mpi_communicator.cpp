@@ -93,6 +93,16 @@ class MpiCommunicator final : public Communicator {
       if (r != rank_) bytes_sent_ += send_counts[static_cast<std::size_t>(r)] * sizeof(float);
   }
 
+  void broadcast(std::span<std::byte> bytes, int root) override {
+    if (bytes.size() > static_cast<std::size_t>(INT32_MAX))
+      throw Error(fmt::format("rank {}: a broadcast of more than 2^31 bytes", rank_));
+    started_.store(now_s());
+    const int status = MPI_Bcast(bytes.data(), static_cast<int>(bytes.size()), MPI_BYTE, root, MPI_COMM_WORLD);
+    started_.store(0);
+    check(status, "MPI_Bcast", rank_);
+    if (rank_ == root) bytes_sent_ += bytes.size() * static_cast<uint64_t>(size_ - 1);
+  }
+
   void barrier() override {
     started_.store(now_s());
     const int status = MPI_Barrier(MPI_COMM_WORLD);

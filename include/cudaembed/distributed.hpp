@@ -3,6 +3,7 @@
 // collectives on the CPU backend; without mpirun there is one process and nothing is exchanged.
 #pragma once
 
+#include <cstddef>
 #include <cstdint>
 #include <memory>
 #include <span>
@@ -27,6 +28,9 @@ class Communicator {
   // (row sharding derives them from the step's samples), so none travel.
   virtual void all_to_all(std::span<const float> send, std::span<const std::size_t> send_counts,
                           std::span<float> recv, std::span<const std::size_t> recv_counts) = 0;
+  // Rank `root`'s bytes into every rank's `bytes` (the same length everywhere): how the NCCL
+  // communicator's id reaches the ranks.
+  virtual void broadcast(std::span<std::byte> bytes, int root) = 0;
   // Returns once every rank has called it (a checkpoint is committed only when every shard is written).
   virtual void barrier() = 0;
   // Ends every rank's process with `code`, now: one rank's error must not leave the others waiting

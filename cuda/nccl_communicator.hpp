@@ -1,0 +1,41 @@
+// GPU collectives across the ranks of a Communicator, one GPU each, on NCCL (docs/scaling.md
+// section 5). libnccl is loaded with dlopen when a communicator is made, not linked: the binary
+// starts on machines without it (the GPU check cannot carry it), and only K ranks on CUDA need it.
+#pragma once
+
+#include <cuda_runtime.h>
+
+#include <cstddef>
+#include <memory>
+#include <span>
+#include <string>
+
+#include "cudaembed/distributed.hpp"
+
+namespace cudaembed {
+
+class NcclCommunicator {
+ public:
+  // Joins every rank of `host` into one NCCL communicator on the current CUDA device: rank 0's
+  // ncclGetUniqueId reaches the others by host.broadcast. Every rank must call it. Throws Error
+  // when libnccl.so.2 cannot be loaded (naming it and what to do) or NCCL fails.
+  explicit NcclCommunicator(Communicator& host);
+  ~NcclCommunicator();
+  NcclCommunicator(const NcclCommunicator&) = delete;
+  NcclCommunicator& operator=(const NcclCommunicator&) = delete;
+
+  // Communicator::all_gather on device memory, ordered on `stream`: every rank's `count` floats
+  // at `mine`, in rank order, into `all`.
+  void all_gather(const float* mine, float* all, std::size_t count, cudaStream_t stream);
+  // Communicator::all_to_all on device memory, ordered on `stream`: one ncclSend and one ncclRecv
+  // per peer in a group.
+  void all_to_all(const float* send, std::span<const std::size_t> send_counts, float* recv,
+                  std::span<const std::size_t> recv_counts, cudaStream_t stream);
+  std::string describe() const;  // "NCCL 2.27.3, 2 ranks"
+
+ private:
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace cudaembed
