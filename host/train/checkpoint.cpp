@@ -72,7 +72,6 @@ void fsync_path(const std::string& path, int flags) {
   if (rc != 0) throw Error(fmt::format("{}: fsync failed: {}", path, std::strerror(errno)));
 }
 
-// The header's fields other than the arrays' lengths.
 // A temporary file, fsync, rename over `path`, fsync of the directory: `path` holds the old bytes
 // or the new ones, whenever the process dies.
 void write_durably(const std::string& path, const std::string& bytes) {
@@ -90,6 +89,7 @@ void write_durably(const std::string& path, const std::string& bytes) {
   fsync_path(std::filesystem::absolute(path).parent_path().string(), O_RDONLY | O_DIRECTORY);
 }
 
+// The header's fields other than the arrays' lengths.
 void read_header_fields(const nlohmann::json& header, Checkpoint& c) {
   c.config_json = header.at("config").dump();
   c.epoch = header.at("epoch").get<int64_t>();
@@ -227,15 +227,21 @@ std::optional<Checkpoint> read_checkpoint_header(const std::string& path) {
   return c;
 }
 
-std::string checkpoint_path(const std::string& run_dir, int rank) {
-  const std::string name = rank == 0 ? std::string("checkpoint.bin") : fmt::format("checkpoint.rank{}.bin", rank);
+namespace {
+
+// RUN/checkpoint[.rank<r>]<kind>.bin: rank 0 keeps the name a run of one process has.
+std::string shard_file(const std::string& run_dir, int rank, const char* kind) {
+  const std::string name = rank == 0 ? fmt::format("checkpoint{}.bin", kind)
+                                     : fmt::format("checkpoint.rank{}{}.bin", rank, kind);
   return (std::filesystem::path(run_dir) / name).string();
 }
 
+}  // namespace
+
+std::string checkpoint_path(const std::string& run_dir, int rank) { return shard_file(run_dir, rank, ""); }
+
 std::string previous_checkpoint_path(const std::string& run_dir, int rank) {
-  const std::string name =
-      rank == 0 ? std::string("checkpoint.prev.bin") : fmt::format("checkpoint.rank{}.prev.bin", rank);
-  return (std::filesystem::path(run_dir) / name).string();
+  return shard_file(run_dir, rank, ".prev");
 }
 
 std::string shard_manifest_path(const std::string& run_dir) {
@@ -289,10 +295,11 @@ Checkpoint read_committed_checkpoint(const std::string& run_dir, int rank) {
   const std::string current = checkpoint_path(run_dir, rank);
   if (!manifest) {
     const std::optional<Checkpoint> header = read_checkpoint_header(current);
-    if (header && nlohmann::json::parse(header->config_json).value("ranks", 1) > 1)
+    const int ranks = header ? nlohmann::json::parse(header->config_json).value("ranks", 1) : 1;
+    if (ranks > 1)
       throw Error(fmt::format("{}: the run on {} ranks was stopped before every rank had written its first "
                               "checkpoint, so there is none to resume; start it again with --force",
-                              current, nlohmann::json::parse(header->config_json).value("ranks", 1)));
+                              current, ranks));
     return read_checkpoint(current);
   }
   for (const std::string& path : {current, previous_checkpoint_path(run_dir, rank)}) {
