@@ -170,12 +170,6 @@ TrainingRequest training_request(const TrainOptions& o, std::shared_ptr<Communic
 
 constexpr uint64_t kMaxAutoSnapshotBytes = uint64_t{1} << 30;
 
-// Bytes of the whole training state, as checkpoint.bin holds it.
-uint64_t state_bytes(const ModelState& s) {
-  return (s.table.size() + s.table_m.size() + s.table_v.size() + s.row_acc.size()) * sizeof(float) +
-         s.row_step.size() * sizeof(int64_t);
-}
-
 // --resume --epochs N: nothing in a step depends on the planned length (each epoch's shuffle is a
 // function of the seed and the epoch; no schedule looks at the end), so a deterministic backend
 // reaches the same table as a run planned for N epochs from the start.

@@ -84,6 +84,11 @@ ModelState init_model_shard(int64_t rows, int dims, const InitSpec& spec, Optimi
   return s;
 }
 
+uint64_t state_bytes(const ModelState& s) {
+  return (s.table.size() + s.table_m.size() + s.table_v.size() + s.row_acc.size()) * sizeof(float) +
+         s.row_step.size() * sizeof(int64_t);
+}
+
 bool parameters_finite(const ModelState& state) {
   return std::all_of(state.table.begin(), state.table.end(), [](float x) { return std::isfinite(x); }) &&
          std::isfinite(state.dense[0]) && std::isfinite(state.dense[1]);

@@ -197,15 +197,11 @@ void check_row_sharding(const TrainingRequest& request, int ranks, int64_t rows)
 
 // Before training, what a row-sharded rank holds against one process: the single-device check's numbers.
 void log_shard_memory(const ModelState& shard, const RowPlacement& place, int64_t rows) {
-  const auto bytes = [](const ModelState& s) {
-    return static_cast<double>((s.table.size() + s.table_m.size() + s.table_v.size() + s.row_acc.size()) *
-                                   sizeof(float) +
-                               s.row_step.size() * sizeof(int64_t));
-  };
-  const double per_row = shard.rows ? bytes(shard) / static_cast<double>(shard.rows) : 0.0;
+  const auto bytes = static_cast<double>(state_bytes(shard));
+  const double per_row = shard.rows ? bytes / static_cast<double>(shard.rows) : 0.0;
   spdlog::info("row sharded on {} ranks ({}): rank {} holds {} of {} rows, {:.3g} MB of table and optimizer "
                "state ({:.3g} MB in one process)",
-               place.ranks, RowPlacement::kRule, place.rank, shard.rows, rows, bytes(shard) / 1e6,
+               place.ranks, RowPlacement::kRule, place.rank, shard.rows, rows, bytes / 1e6,
                per_row * static_cast<double>(rows) / 1e6);
 }
 

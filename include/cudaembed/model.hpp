@@ -50,6 +50,9 @@ struct RowPlacement;
 ModelState init_model_shard(int64_t rows, int dims, const InitSpec& spec, Optimizer optimizer,
                             const RowPlacement& placement);
 
+// Bytes of the table and its optimizer state, as a checkpoint holds them.
+uint64_t state_bytes(const ModelState& state);
+
 // Whether the table and the Dense layer hold no NaN or Inf (the optimizer state is not looked at).
 bool parameters_finite(const ModelState& state);
 
