@@ -84,11 +84,10 @@ class MpiCommunicator final : public Communicator {
     const std::vector<int> sends = counts_and_offsets(send_counts), receives = counts_and_offsets(recv_counts);
     const int* send_offsets = sends.data() + size_;
     const int* recv_offsets = receives.data() + size_;
-    started_.store(now_s());
-    const int status = MPI_Alltoallv(send.data(), sends.data(), send_offsets, MPI_FLOAT, recv.data(), receives.data(),
-                                     recv_offsets, MPI_FLOAT, MPI_COMM_WORLD);
-    started_.store(0);
-    check(status, "MPI_Alltoallv", rank_);
+    watched("MPI_Alltoallv", [&] {
+      return MPI_Alltoallv(send.data(), sends.data(), send_offsets, MPI_FLOAT, recv.data(), receives.data(),
+                           recv_offsets, MPI_FLOAT, MPI_COMM_WORLD);
+    });
     for (int r = 0; r < size_; ++r)
       if (r != rank_) bytes_sent_ += send_counts[static_cast<std::size_t>(r)] * sizeof(float);
   }
@@ -96,18 +95,13 @@ class MpiCommunicator final : public Communicator {
   void broadcast(std::span<std::byte> bytes, int root) override {
     if (bytes.size() > static_cast<std::size_t>(INT32_MAX))
       throw Error(fmt::format("rank {}: a broadcast of more than 2^31 bytes", rank_));
-    started_.store(now_s());
-    const int status = MPI_Bcast(bytes.data(), static_cast<int>(bytes.size()), MPI_BYTE, root, MPI_COMM_WORLD);
-    started_.store(0);
-    check(status, "MPI_Bcast", rank_);
+    watched("MPI_Bcast",
+            [&] { return MPI_Bcast(bytes.data(), static_cast<int>(bytes.size()), MPI_BYTE, root, MPI_COMM_WORLD); });
     if (rank_ == root) bytes_sent_ += bytes.size() * static_cast<uint64_t>(size_ - 1);
   }
 
   void barrier() override {
-    started_.store(now_s());
-    const int status = MPI_Barrier(MPI_COMM_WORLD);
-    started_.store(0);
-    check(status, "MPI_Barrier", rank_);
+    watched("MPI_Barrier", [] { return MPI_Barrier(MPI_COMM_WORLD); });
   }
 
   [[noreturn]] void abort(int code) override {
@@ -117,15 +111,23 @@ class MpiCommunicator final : public Communicator {
 
  private:
   void gather(const void* mine, void* all, std::size_t count, MPI_Datatype type) {
-    if (count > static_cast<std::size_t>(INT32_MAX)) throw Error(fmt::format("rank {}: a collective of more than 2^31 values", rank_));
-    started_.store(now_s());
-    const int status = MPI_Allgather(mine, static_cast<int>(count), type, all, static_cast<int>(count), type,
-                                     MPI_COMM_WORLD);
-    started_.store(0);
-    check(status, "MPI_Allgather", rank_);
+    if (count > static_cast<std::size_t>(INT32_MAX))
+      throw Error(fmt::format("rank {}: a collective of more than 2^31 values", rank_));
+    watched("MPI_Allgather", [&] {
+      return MPI_Allgather(mine, static_cast<int>(count), type, all, static_cast<int>(count), type, MPI_COMM_WORLD);
+    });
     int bytes = 0;
     MPI_Type_size(type, &bytes);
     bytes_sent_ += count * static_cast<uint64_t>(bytes) * static_cast<uint64_t>(size_ - 1);
+  }
+
+  // Runs one collective under the watchdog's eye (watch() below), then checks its status.
+  template <class Collective>
+  void watched(const char* what, Collective&& collective) {
+    started_.store(now_s());
+    const int status = collective();
+    started_.store(0);
+    check(status, what, rank_);
   }
 
   // MPI's int counts, then their offsets: 2 K ints.
