@@ -11,11 +11,6 @@
 namespace cudaembed {
 namespace {
 
-uint32_t lookup_row(const std::vector<PairRecord>& samples, std::size_t lookup) {
-  const PairRecord& x = samples[lookup / 2];
-  return lookup % 2 == 0 ? x.a : x.b;
-}
-
 // Which rows each rank's slice reads from each owner: work.reads for this rank's slice (by owner),
 // work.serves for this rank's rows (by reader). Sorted and unique, so both sides list them alike.
 void list_reads(const std::vector<PairRecord>& samples, const RowPlacement& place, ShardWorkspace& work) {
@@ -61,13 +56,13 @@ void fetch_rows(const ModelState& shard, const RowPlacement& place, ShardWorkspa
   }
   exchange(comm, work);
   const std::vector<PairRecord>& samples = work.step.samples;
+  std::vector<std::size_t> first(ranks, 0);  // where each owner's rows start among those received
+  for (std::size_t o = 1; o < ranks; ++o) first[o] = first[o - 1] + work.reads[o - 1].size();
   auto received_index = [&](uint32_t row) {
     const auto owner = static_cast<std::size_t>(place.owner(row));
-    std::size_t before = 0;
-    for (std::size_t o = 0; o < owner; ++o) before += work.reads[o].size();
     const auto& listed = work.reads[owner];
-    return static_cast<uint32_t>(before + static_cast<std::size_t>(std::lower_bound(listed.begin(), listed.end(), row) -
-                                                                     listed.begin()));
+    const auto within = std::lower_bound(listed.begin(), listed.end(), row) - listed.begin();
+    return static_cast<uint32_t>(first[owner] + static_cast<std::size_t>(within));
   };
   const Slice mine = rank_slice(samples.size(), place.rank, place.ranks);
   work.local_samples.resize(samples.size());

@@ -10,6 +10,12 @@
 
 namespace cudaembed {
 
+// The row lookup `lookup` reads: sample lookup / 2's a when it is even, its b when odd.
+inline uint32_t lookup_row(std::span<const PairRecord> samples, std::size_t lookup) {
+  const PairRecord& x = samples[lookup / 2];
+  return lookup % 2 == 0 ? x.a : x.b;
+}
+
 // The step's samples into work.samples (pairs and negatives, ids below `rows`); sizes
 // work.lookup_grad (2S, D) and work.sample_sums (S,) to match.
 void draw_samples(std::span<const PairRecord> batch, const TrainConfig& config, int64_t step, uint32_t rows,

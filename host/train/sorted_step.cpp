@@ -252,10 +252,8 @@ void cpu_sorted_step(ModelState& state, std::span<const PairRecord> batch, const
 
   // 2: the lookups sorted by row (then by lookup, so each row sums in lookup order).
   work.order.resize(2 * samples);
-  for (std::size_t l = 0; l < 2 * samples; ++l) {
-    const PairRecord& x = work.samples[l / 2];
-    work.order[l] = static_cast<uint64_t>(l % 2 == 0 ? x.a : x.b) << 32 | l;
-  }
+  for (std::size_t l = 0; l < 2 * samples; ++l)
+    work.order[l] = static_cast<uint64_t>(lookup_row(work.samples, l)) << 32 | l;
   sort_by_row(work.order, rows, work.order_scratch, work.digit_count);
 
   // 3: per row, the sum of its lookups' gradients (and of their squares), then the optimizer.
