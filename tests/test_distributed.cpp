@@ -4,6 +4,7 @@
 #include <catch2/catch.hpp>
 
 #include <filesystem>
+#include <fstream>
 
 #include "cudaembed/checkpoint.hpp"
 #include "cudaembed/cpu_reference.hpp"
@@ -94,6 +95,14 @@ TEST_CASE("distributed: a shard written past the committed step leaves the commi
   REQUIRE(manifest);
   CHECK(manifest->ranks == 2);
   CHECK(manifest->parallel == "data");
+  {
+    std::ofstream damaged(shard_manifest_path(dir), std::ios::trunc);
+    damaged << "{\"ranks\": 2, \"step\":";
+  }
+  CHECK_THROWS_WITH(read_shard_manifest(dir),
+                    Catch::Contains(shard_manifest_path(dir) + ": unreadable checkpoint manifest"));
+  CHECK_THROWS_WITH(read_committed_checkpoint(dir, 1), Catch::Contains("unreadable checkpoint manifest"));
+  write_shard_manifest(dir, committing(30));
 
   // --force over such a run removes every shard and the manifest.
   for (const char* name : {"checkpoint.rank1.bin", "checkpoint.rank1.prev.bin", "checkpoint.manifest.json",
