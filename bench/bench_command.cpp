@@ -146,6 +146,7 @@ Result time_variant(const Shape& shape, const std::string& variant, const BenchO
   const int64_t epochs = o.epochs > 0 ? o.epochs : shape.epochs;
   cfg.epochs = o.warmup + epochs;
   cfg.phase_profile = o.phase_profile;
+  cfg.threads = o.threads;
   Result r{shape, variant, steps_per_epoch(pairs.size(), shape.batch), {}, 0};
   // The session's own lines (the data, the backend, the plan) would repeat for every repeat.
   const QuietLog quiet;

@@ -15,6 +15,7 @@ struct BenchOptions {
   int repeats = 5;
   int warmup = 1;      // untimed epochs before each repeat's timed ones
   int64_t epochs = 0;  // timed epochs per repeat; 0: the shape's own
+  int threads = 0;             // CPU: TrainConfig::threads
   bool phase_profile = false;  // the persistent kernel's cycles per phase, in the log and bench.md
 };
 

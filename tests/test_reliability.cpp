@@ -279,7 +279,8 @@ TEST_CASE("reliability: divergence and bad resumes are clear errors", "[reliabil
   const std::string done = tmp / "done";
   REQUIRE(run("train --epochs 2 --pairs 5000 --no-plot --checkpoint-every 1 --out " + done, tmp / "ok.log") == 0);
   // The settings --resume may change: a finished run just writes its outputs again.
-  CHECK(run("train --resume " + done + " --device cpu --kernel fused --log-every 1 --no-plot", tmp / "ok2.log") == 0);
+  CHECK(run("train --resume " + done + " --device cpu --kernel fused --log-every 1 --threads 2 --no-plot", tmp / "ok2.log") ==
+        0);
   CHECK_THAT(slurp(tmp / "ok2.log"), Catch::Contains("training finished all 2 epochs; writing the outputs again"));
   CHECK(run("train --resume " + done + " --lr 0.5", tmp / "lr.log") == 1);
   CHECK_THAT(slurp(tmp / "lr.log"), Catch::Contains("--lr: cannot be changed when resuming"));

@@ -122,6 +122,9 @@ Command add_bench_command(CLI::App& app, const std::string& bundled_data, const 
   cmd->add_option("--epochs", o->epochs, "Timed epochs per repeat (0: each shape's own)")
       ->check(CLI::Range(int64_t{0}, int64_t{100000}))
       ->capture_default_str();
+  cmd->add_option("--threads", o->threads, "CPU: threads sharing each dense step (0: as train picks them)")
+      ->check(CLI::Range(0, 1024))
+      ->capture_default_str();
   cmd->add_flag("--phase-profile", o->phase_profile,
                       "CUDA: stamp clock64() per phase in the persistent kernels and report cycles per step "
                       "(forward+backward, optimizer, barriers); the stamps cost a little time themselves");

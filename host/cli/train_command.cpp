@@ -548,6 +548,7 @@ int resume_train(const ResumeOptions& r) {
   if (r.device) o.device = *r.device;
   if (r.kernel) o.train.kernel = *r.kernel;
   if (r.log_every) o.log_every = *r.log_every;
+  if (r.threads) o.train.threads = *r.threads;
   if (r.no_plot) o.no_plot = true;
   o.stop = r.stop;
   o.program = r.program;

@@ -42,6 +42,7 @@ struct ResumeOptions {
   std::string run_dir;
   std::optional<std::string> device, kernel;
   std::optional<int64_t> log_every;
+  std::optional<int> threads;  // never changes a result
   std::optional<int64_t> epochs;  // train to this many epochs instead of the planned number
   bool no_plot = false;
   const std::atomic<bool>* stop = nullptr;

@@ -75,7 +75,8 @@ extern "C" void on_sigint(int) {
 
 // --resume takes every setting from the checkpoint; these are the ones it lets you change.
 ResumeOptions resume_options(const CLI::App& cmd, const TrainOptions& o, const std::string& run_dir) {
-  const std::vector<std::string> may_change{"--resume", "--epochs", "--device", "--kernel", "--log-every", "--no-plot"};
+  const std::vector<std::string> may_change{"--resume",    "--epochs",  "--device", "--kernel",
+                                            "--log-every", "--no-plot", "--threads"};
   for (const CLI::Option* opt : cmd.get_options()) {
     const std::string name = opt->get_name();
     if (opt->count() > 0 && std::find(may_change.begin(), may_change.end(), name) == may_change.end())
@@ -86,6 +87,7 @@ ResumeOptions resume_options(const CLI::App& cmd, const TrainOptions& o, const s
   if (cmd.count("--device")) r.device = o.device;
   if (cmd.count("--kernel")) r.kernel = o.train.kernel;
   if (cmd.count("--log-every")) r.log_every = o.log_every;
+  if (cmd.count("--threads")) r.threads = o.train.threads;
   if (cmd.count("--epochs")) r.epochs = o.train.epochs;
   r.no_plot = o.no_plot;
   r.stop = &g_stop;
@@ -103,6 +105,12 @@ void add_run_flags(CLI::App& cmd, TrainOptions& o, ChoiceNames& names) {
   cmd.add_option("--device", o.device, "Where to train: auto (CUDA if a device exists, else CPU), cpu or cuda")
       ->check(CLI::IsMember({"auto", "cpu", "cuda"}))
       ->capture_default_str();
+  cmd.add_option("--threads", t.threads,
+                 "CPU backend: threads sharing each step of the tutorial's dense Adam. 0: one per 2^20 parameters "
+                 "and lookups a step moves, up to the cores this process may use (one for the colours). Any number "
+                 "trains the same bits; the sorted path runs on one")
+      ->check(CLI::Range(0, 1024))
+      ->capture_default_str();
   cmd.add_option("--kernel", t.kernel,
                  "CUDA kernel variant: " + fmt::format("{}", fmt::join(cuda_kernel_names(), ", ")))
       ->check(CLI::IsMember(cuda_kernel_names()))
@@ -114,8 +122,8 @@ void add_run_flags(CLI::App& cmd, TrainOptions& o, ChoiceNames& names) {
       ->capture_default_str();
   cmd.add_option("--resume", names.resume,
                  "Continue the interrupted run in RUN_DIR from its checkpoint, appending to its outputs; with "
-                 "--epochs N, train it (finished or not) to N epochs. Only --epochs, --device, --kernel, --log-every "
-                 "and --no-plot may be given with it")
+                 "--epochs N, train it (finished or not) to N epochs. Only --epochs, --device, --kernel, --log-every, "
+                 "--threads and --no-plot may be given with it")
       ->type_name("RUN_DIR");
   cmd.add_flag("--save-pairs", o.save_pairs,
                "Also write pair_ids.npy (P, 2) uint32 and pair_labels.npy (P,) float32: the exact training data");

@@ -1,4 +1,5 @@
-// The CPU backend: the reference training step, written for reading first.
+// The CPU backend: the tutorial's dense step (dense_step.cpp, the bits of the reference
+// cpu_train_step) or the sorted path, an epoch at a time.
 #include <algorithm>
 #include <chrono>
 #include <cmath>
@@ -11,6 +12,7 @@
 
 #include "cudaembed/cpu_reference.hpp"
 #include "cudaembed/error.hpp"
+#include "train/dense_step.hpp"
 
 namespace cudaembed {
 
@@ -117,13 +119,19 @@ class CpuBackend final : public Backend {
       : config_(config),
         comm_(std::move(comm)),
         sorted_(needs_sorted_path(config, false) || (comm_ && comm_->size() > 1)),
-        sharded_rows_(comm_ && comm_->size() > 1 ? sharded_rows : 0) {}
+        sharded_rows_(comm_ && comm_->size() > 1 ? sharded_rows : 0),
+        threads_(sorted_ ? 1 : config.threads) {}
   ~CpuBackend() override {
     if (next_.valid()) next_.wait();
   }
 
   BackendInfo info() const override {
-    return {"cpu", fmt::format("{} ({} hardware threads)", cpu_model_name(), std::thread::hardware_concurrency()),
+    return {"cpu",
+            fmt::format("{} ({} hardware threads; {})", cpu_model_name(), std::thread::hardware_concurrency(),
+                        team_ ? fmt::format("{} training", team_->size() == 1 ? std::string("1 thread")
+                                                                               : fmt::format("{} threads", team_->size()))
+                        : threads_ == 0 ? std::string("training threads picked by the shape")
+                                        : fmt::format("{} training threads", threads_)),
             sharded_rows_ ? "sorted, row sharded" : sorted_ ? "sorted" : "reference"};
   }
 
@@ -133,12 +141,15 @@ class CpuBackend final : public Backend {
 
   void load(const PairSet& pairs, const ModelState& state) override {
     if (pairs.size() == 0) throw Error("no pairs to train on");
+    if (!pairs.weight.empty() && !sorted_) throw Error("weighted pairs need the sorted path (--kernel sorted)");
     if (next_.valid()) next_.wait();
     prefetched_epoch_ = -1;
-    if (!pairs.weight.empty() && !sorted_) throw Error("weighted pairs need the sorted path (--kernel sorted)");
     pairs_ = pairs;
     state_ = state;
-    if (!sorted_) work_ = std::make_unique<CpuWorkspace>(state_, config_.second_moment);
+    if (sorted_) return;
+    const int threads = threads_ > 0 ? threads_ : auto_dense_threads(state_, config_.batch, available_cores());
+    work_ = std::make_unique<DenseWorkspace>(state_, config_.second_moment, config_.batch, threads);
+    if (!team_ || team_->size() != work_->members) team_ = std::make_unique<ThreadTeam>(work_->members);
   }
 
   EpochMetrics train_epoch(const std::atomic<bool>* stop, const EpochMetrics& so_far) override {
@@ -152,23 +163,9 @@ class CpuBackend final : public Backend {
       const float lr_scale = is_riemannian(config_.optimizer) ? burn_in_scale(epoch, config_.burn_in) : 1.0f;
       train_steps(std::span<const PairRecord>(records_), stop, metrics,
                   [&](auto batch) { sorted_step(batch, metrics, lr_scale); });
-      metrics.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start_time).count();
-      metrics.parameters_finite = parameters_finite(state_);
-      return metrics;
-    }
-    // The shuffled gather is memory-bound (random reads of the pairs): the next epoch's runs on
-    // another core while this one trains.
-    if (prefetched_epoch_ == epoch) {
-      next_.get();
-      std::swap(shuffled_, next_shuffled_);
     } else {
-      shuffled_epoch(pairs_, config_.seed, epoch, shuffled_);
+      dense_epoch(*team_, *work_, shuffled_pairs(epoch), state_, config_, stop, metrics);
     }
-    prefetched_epoch_ = epoch + 1;
-    next_ = std::async(std::launch::async,
-                       [this, epoch] { shuffled_epoch(pairs_, config_.seed, epoch + 1, next_shuffled_); });
-    train_steps(std::span<const LabelledPair>(shuffled_), stop, metrics,
-                [&](auto batch) { cpu_train_step(state_, batch, config_, *work_, metrics); });
     metrics.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start_time).count();
     metrics.parameters_finite = parameters_finite(state_);  // a scan in place: no copy to check
     return metrics;
@@ -205,6 +202,21 @@ class CpuBackend final : public Backend {
     }
   }
 
+  // The epoch's pairs in shuffled order. The gather is memory-bound (random reads of the pairs), so
+  // the next epoch's runs on another core while this one trains.
+  const EpochPairs& shuffled_pairs(int64_t epoch) {
+    if (prefetched_epoch_ == epoch) {
+      next_.get();
+      std::swap(shuffled_, next_shuffled_);
+    } else {
+      shuffled_epoch_columns(pairs_, config_.seed, epoch, shuffled_);
+    }
+    prefetched_epoch_ = epoch + 1;
+    next_ = std::async(std::launch::async,
+                       [this, epoch] { shuffled_epoch_columns(pairs_, config_.seed, epoch + 1, next_shuffled_); });
+    return shuffled_;
+  }
+
   void sorted_step(std::span<const PairRecord> batch, EpochMetrics& metrics, float lr_scale) {
     if (sharded_rows_)
       cpu_sharded_step(state_, sharded_rows_, batch, config_, shard_work_, metrics, lr_scale, *comm_);
@@ -217,14 +229,16 @@ class CpuBackend final : public Backend {
   bool sorted_;  // the sorted-segment path (host/train/sorted_step.cpp) rather than the tutorial's dense step
   PairSet pairs_;
   ModelState state_;
-  std::unique_ptr<CpuWorkspace> work_;
-  std::vector<LabelledPair> shuffled_, next_shuffled_;
-  std::vector<PairRecord> records_;  // the sorted path's shuffled epoch
-  SortedWorkspace sorted_work_;
+  std::unique_ptr<DenseWorkspace> work_;
+  EpochPairs shuffled_, next_shuffled_;
   std::future<void> next_;  // fills next_shuffled_ for prefetched_epoch_
   int64_t prefetched_epoch_ = -1;
+  std::vector<PairRecord> records_;  // the sorted path's shuffled epoch
+  SortedWorkspace sorted_work_;
   int64_t sharded_rows_;                // row sharded: the whole table's rows (state_ holds this rank's); 0: not
   ShardWorkspace shard_work_;
+  int threads_;                        // the dense step's threads (1 on the sorted path; 0: auto_dense_threads)
+  std::unique_ptr<ThreadTeam> team_;   // made by load: no more members than the table has rows
 };
 
 }  // namespace

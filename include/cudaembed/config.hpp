@@ -22,6 +22,7 @@ struct TrainConfig {
   uint64_t seed = 42;           // pairs, initial weights and every epoch's shuffle derive from it
   std::string kernel = "auto";  // kernel variant: "sorted", or (CUDA) one of the dense ones
   bool phase_profile = false;   // CUDA persistent kernel: clock64() stamps per phase (bench --phase-profile)
+  int threads = 0;  // CPU backend's dense step: threads sharing each step (never changes a bit); 0: the cores available
 };
 
 // Whether a run needs the sorted-segment path: anything the tutorial's dense kernels do not do

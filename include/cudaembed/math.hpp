@@ -132,35 +132,44 @@ CE_HD Permutation make_permutation(uint32_t n, uint32_t key) {
   return {n, key, w, n ? key % n : 0u};  // n = 0: an empty permutation, made but never indexed
 }
 
-// Position i of a pseudo-random permutation of [0, n). Kensler's hash-based bijection on the next
-// power of two with cycle walking ("Correlated Multi-Jittered Sampling", Pixar 2013), then a
-// rotation by the key. Computing it per element lets a kernel find its own batch members: no
-// shuffled array, no sort.
-CE_HD uint32_t permute_index(uint32_t i, const Permutation& p) {
-  const uint32_t key = p.key, w = p.mask;
-  do {
-    i ^= key;
-    i *= 0xe170893du;
-    i ^= key >> 16;
-    i ^= (i & w) >> 4;
-    i ^= key >> 8;
-    i *= 0x0929eb3fu;
-    i ^= key >> 23;
-    i ^= (i & w) >> 1;
-    i *= 1u | key >> 27;
-    i *= 0x6935fa69u;
-    i ^= (i & w) >> 11;
-    i *= 0x74dcb303u;
-    i ^= (i & w) >> 2;
-    i *= 0x9e501cc3u;
-    i ^= (i & w) >> 2;
-    i *= 0xc860a3dfu;
-    i &= w;
-    i ^= i >> 5;
-  } while (i >= p.n);
-  // (i + key) mod n, as (i + key mod n) less n once if over: i < n, so the sum is below 2n.
+// One round of Kensler's hash-based bijection on [0, mask + 1) ("Correlated Multi-Jittered
+// Sampling", Pixar 2013): permute_index applies it until the value falls below n.
+CE_HD uint32_t permute_round(uint32_t i, uint32_t key, uint32_t w) {
+  i ^= key;
+  i *= 0xe170893du;
+  i ^= key >> 16;
+  i ^= (i & w) >> 4;
+  i ^= key >> 8;
+  i *= 0x0929eb3fu;
+  i ^= key >> 23;
+  i ^= (i & w) >> 1;
+  i *= 1u | key >> 27;
+  i *= 0x6935fa69u;
+  i ^= (i & w) >> 11;
+  i *= 0x74dcb303u;
+  i ^= (i & w) >> 2;
+  i *= 0x9e501cc3u;
+  i ^= (i & w) >> 2;
+  i *= 0xc860a3dfu;
+  i &= w;
+  i ^= i >> 5;
+  return i;
+}
+
+// (i + key) mod n for i < n, as (i + key mod n) less n once if over: the sum is below 2n.
+CE_HD uint32_t permute_rotate(uint32_t i, const Permutation& p) {
   const uint64_t rotated = static_cast<uint64_t>(i) + p.key_mod_n;
   return static_cast<uint32_t>(rotated >= p.n ? rotated - p.n : rotated);
+}
+
+// Position i of a pseudo-random permutation of [0, n): permute_round on the next power of two
+// with cycle walking, then a rotation by the key. Computing it per element lets a kernel find its
+// own batch members: no shuffled array, no sort.
+CE_HD uint32_t permute_index(uint32_t i, const Permutation& p) {
+  do {
+    i = permute_round(i, p.key, p.mask);
+  } while (i >= p.n);
+  return permute_rotate(i, p);
 }
 
 // The same for one element, the permutation made on the spot.

@@ -1,0 +1,354 @@
+// The tutorial's step on the CPU, built for speed: cpu_train_step's arithmetic in loops over pairs
+// that vectorise (compiled for AVX-512 and AVX2 too, vector_clones.hpp), and split across a team
+// of threads without reordering any float sum. docs/profiling.md has the profile behind each loop.
+#include "train/dense_step.hpp"
+
+#include <algorithm>
+#include <cmath>
+
+#include "train/vector_clones.hpp"
+
+namespace cudaembed {
+
+int auto_dense_threads(const ModelState& state, int64_t batch, int cores) {
+  const int64_t moved = (state.rows + batch) * state.dims;
+  return static_cast<int>(std::clamp<int64_t>(moved >> 20, 1, std::max(cores, 1)));
+}
+
+DenseWorkspace::DenseWorkspace(const ModelState& state, SecondMoment moment, int64_t batch, int threads)
+    : members(static_cast<int>(std::clamp<int64_t>(threads, 1, std::max<int64_t>(state.rows, 1)))),
+      grad(state.table.size()),
+      grad_sq(moment == SecondMoment::lookups ? state.table.size() : 0),
+      forward(batch),
+      score(batch),
+      prob(batch),
+      loss(batch),
+      dlogit(batch),
+      row_values(2 * batch * state.dims),
+      lookup_grad(2 * batch * state.dims) {
+  first_row.resize(members + 1);
+  for (int t = 0; t <= members; ++t) first_row[t] = state.rows * t / members;
+  if (members == 1) return;
+  owner.resize(state.rows);
+  for (int t = 0; t < members; ++t) std::fill(owner.begin() + first_row[t], owner.begin() + first_row[t + 1], t);
+  bucket.resize(static_cast<std::size_t>(members) * members * 2 * batch);
+  bucket_size.resize(static_cast<std::size_t>(members) * members);
+}
+
+namespace {
+
+// Member `t` of `members`' share [first, last) of `count` items.
+struct Share {
+  std::size_t first, last;
+};
+Share share_of(std::size_t count, int t, int members) {
+  return {count * static_cast<std::size_t>(t) / members, count * static_cast<std::size_t>(t + 1) / members};
+}
+
+// One step as the members see it: its pairs are [0, count) of the columns a, b and label.
+struct StepView {
+  ModelState& state;
+  const TrainConfig& config;
+  DenseWorkspace& work;
+  std::size_t count;
+  const uint32_t* a;
+  const uint32_t* b;
+  const float* label;
+  int64_t step_number;  // the step being taken, from 1: Adam's bias correction
+};
+
+// The per-lookup arrays are (D, 2, batch): element k of pair i's row a (side 0) or b (side 1) is
+// at (2k + side) batch + i, so that loops over pairs read and write consecutive pairs together.
+std::size_t element(std::size_t i, int side, int k, std::size_t stride) { return (2 * k + side) * stride + i; }
+
+// ---- Forward and backward: loops over pairs ----
+
+// The head, sigmoid and BCE of pairs [first, last), from their rows' elements in `values`. The
+// arrays are restrict parameters of the marked function itself: GCC 12 vectorises the loop only
+// there (inlined into a caller it loses restrict and the loop stays scalar).
+template <int Dims, bool Normalize>
+CE_VECTOR_CLONES void head_and_loss(std::size_t first, std::size_t last, std::size_t stride,
+                                    const float* __restrict values, const float* __restrict label, float weight,
+                                    float bias, float grad_scale, float* __restrict score, float* __restrict prob,
+                                    float* __restrict loss, float* __restrict dlogit) {
+  for (std::size_t i = first; i < last; ++i) {
+    float ea[Dims], eb[Dims];
+    for (int k = 0; k < Dims; ++k) ea[k] = values[element(i, 0, k, stride)];
+    for (int k = 0; k < Dims; ++k) eb[k] = values[element(i, 1, k, stride)];
+    const float pair_score = pair_forward(ea, eb, Dims, Normalize).score;
+    const LogitLoss<float> out = bce_from_logit(weight * pair_score + bias, label[i]);
+    score[i] = pair_score;
+    prob[i] = out.prob;
+    loss[i] = out.loss;
+    dlogit[i] = out.dlogit * grad_scale;
+  }
+}
+
+// Both rows' gradients of pairs [first, last) into `grads`; the forward recomputed, not stored.
+template <int Dims, bool Normalize>
+CE_VECTOR_CLONES void row_gradients(std::size_t first, std::size_t last, std::size_t stride,
+                                    const float* __restrict values, const float* __restrict dlogit, float weight,
+                                    float* __restrict grads) {
+  for (std::size_t i = first; i < last; ++i) {
+    float ea[Dims], eb[Dims];
+    for (int k = 0; k < Dims; ++k) ea[k] = values[element(i, 0, k, stride)];
+    for (int k = 0; k < Dims; ++k) eb[k] = values[element(i, 1, k, stride)];
+    const PairForward<float> f = pair_forward(ea, eb, Dims, Normalize);
+    pair_backward(ea, eb, Dims, f, dlogit[i] * weight, [&](int k, float g) { grads[element(i, 0, k, stride)] = g; },
+                  [&](int k, float g) { grads[element(i, 1, k, stride)] = g; });
+  }
+}
+
+// Rows of a width known when compiled: copied out of the table by element first, so that the
+// loops over pairs need no gathers (which GCC 12 does not emit for generic tuning).
+template <int Dims, bool Normalize>
+void forward_backward_rows_known(const StepView& s, std::size_t first, std::size_t last) {
+  DenseWorkspace& w = s.work;
+  const std::size_t stride = w.score.size();
+  const float* table = s.state.table.data();
+  float* values = w.row_values.data();
+  for (std::size_t i = first; i < last; ++i) {
+    for (int k = 0; k < Dims; ++k) values[element(i, 0, k, stride)] = table[std::size_t{s.a[i]} * Dims + k];
+    for (int k = 0; k < Dims; ++k) values[element(i, 1, k, stride)] = table[std::size_t{s.b[i]} * Dims + k];
+  }
+  const float weight = s.state.dense[0];
+  head_and_loss<Dims, Normalize>(first, last, stride, values, s.label, weight, s.state.dense[1],
+                                 1.0f / static_cast<float>(s.count), w.score.data(), w.prob.data(), w.loss.data(),
+                                 w.dlogit.data());
+  row_gradients<Dims, Normalize>(first, last, stride, values, w.dlogit.data(), weight, w.lookup_grad.data());
+}
+
+// The same for any row width, on rows read in place.
+template <bool Normalize>
+void forward_backward_any_rows(const StepView& s, std::size_t first, std::size_t last) {
+  DenseWorkspace& w = s.work;
+  const int dims = s.state.dims;
+  const std::size_t stride = w.score.size();
+  const float* table = s.state.table.data();
+  const float weight = s.state.dense[0], bias = s.state.dense[1];
+  const float grad_scale = 1.0f / static_cast<float>(s.count);
+  for (std::size_t i = first; i < last; ++i) {  // the head
+    w.forward[i] = pair_forward(&table[std::size_t{s.a[i]} * dims], &table[std::size_t{s.b[i]} * dims], dims, Normalize);
+    w.score[i] = w.forward[i].score;
+  }
+  for (std::size_t i = first; i < last; ++i) {  // sigmoid and BCE
+    const LogitLoss<float> out = bce_from_logit(weight * w.score[i] + bias, s.label[i]);
+    w.prob[i] = out.prob;
+    w.loss[i] = out.loss;
+    w.dlogit[i] = out.dlogit * grad_scale;
+  }
+  float* grads = w.lookup_grad.data();
+  for (std::size_t i = first; i < last; ++i) {  // both rows' gradients
+    pair_backward(&table[std::size_t{s.a[i]} * dims], &table[std::size_t{s.b[i]} * dims], dims, w.forward[i],
+                  w.dlogit[i] * weight, [&](int k, float g) { grads[element(i, 0, k, stride)] = g; },
+                  [&](int k, float g) { grads[element(i, 1, k, stride)] = g; });
+  }
+}
+
+// ---- The sums that keep the reference's order ----
+
+// The Dense layer's gradient and the metrics, pair by pair. `correct` counts in an integer, which
+// gives the reference's double sum of 0s and 1s exactly, without a branch.
+struct PairSums {
+  float dw, db;
+  double loss, squared_error;
+  int64_t correct = 0;
+};
+
+// Pairs [first, last)'s lookups added to the gradient table in batch order, a before b (the
+// reference's order), their squares too where g2 is not null; and their PairSums. One loop: the
+// sums are latency-bound chains, the table's additions fill the time between their links.
+template <int Dims>
+CE_VECTOR_CLONES void add_lookups_and_sums(std::size_t first, std::size_t last, std::size_t stride, int dims,
+                                           const uint32_t* __restrict row_a, const uint32_t* __restrict row_b,
+                                           const float* __restrict grads, float* __restrict g, float* __restrict g2,
+                                           const float* __restrict label, const float* __restrict prob,
+                                           const float* __restrict loss, const float* __restrict dlogit,
+                                           const float* __restrict score, PairSums& sums_out) {
+  const int d = Dims ? Dims : dims;
+  PairSums sums = sums_out;
+  for (std::size_t i = first; i < last; ++i) {
+    for (int side = 0; g && side < 2; ++side) {
+      const std::size_t row = std::size_t{side ? row_b[i] : row_a[i]} * d;
+      for (int k = 0; k < d; ++k) g[row + k] += grads[element(i, side, k, stride)];
+      for (int k = 0; g2 && k < d; ++k) {
+        const float value = grads[element(i, side, k, stride)];
+        g2[row + k] += value * value;
+      }
+    }
+    sums.dw += dlogit[i] * score[i];
+    sums.db += dlogit[i];
+    sums.loss += loss[i];
+    sums.squared_error += static_cast<double>(label[i] - prob[i]) * (label[i] - prob[i]);
+    sums.correct += (prob[i] > 0.5f) == (label[i] > 0.5f);
+  }
+  sums_out = sums;
+}
+
+// Member 0's part: with one member, the lookups into the table and the sums in one loop; with
+// more, the sums only (the owners add the lookups). Carries the sums in the workspace and metrics.
+template <int Dims>
+void add_member0(const StepView& s, std::size_t first, std::size_t last, bool lookups, EpochMetrics& metrics) {
+  DenseWorkspace& w = s.work;
+  PairSums sums{w.dense_grad[0], w.dense_grad[1], metrics.loss_sum, metrics.squared_error_sum};
+  add_lookups_and_sums<Dims>(first, last, w.score.size(), s.state.dims, s.a, s.b, w.lookup_grad.data(),
+                             lookups ? w.grad.data() : nullptr,
+                             lookups && !w.grad_sq.empty() ? w.grad_sq.data() : nullptr, s.label, w.prob.data(),
+                             w.loss.data(), w.dlogit.data(), w.score.data(), sums);
+  w.dense_grad[0] = sums.dw;
+  w.dense_grad[1] = sums.db;
+  metrics.loss_sum = sums.loss;
+  metrics.squared_error_sum = sums.squared_error;
+  metrics.correct += static_cast<double>(sums.correct);
+}
+
+// ---- Several members: the lookups handed to their rows' owners ----
+
+// Lookup j = 2i + side: pair i's a (side 0) or b (side 1), so that j runs in batch order.
+uint32_t row_of_lookup(const StepView& s, uint32_t j) { return (j & 1 ? s.b : s.a)[j >> 1]; }
+
+// Hands the lookups of pairs [first, last), made by member t, to their rows' owners, in batch order.
+void sort_into_buckets(const StepView& s, int t, std::size_t first, std::size_t last) {
+  DenseWorkspace& w = s.work;
+  const std::size_t capacity = 2 * w.score.size();
+  uint32_t* size = w.bucket_size.data() + static_cast<std::size_t>(t) * w.members;
+  std::fill(size, size + w.members, 0u);
+  for (std::size_t j = 2 * first; j < 2 * last; ++j) {
+    const std::size_t to = w.owner[row_of_lookup(s, static_cast<uint32_t>(j))];
+    w.bucket[(static_cast<std::size_t>(t) * w.members + to) * capacity + size[to]++] = static_cast<uint32_t>(j);
+  }
+}
+
+// Member t's rows: every member's lookups of them, in batch order (the members' shares are).
+template <int Dims>
+void add_owned_lookups(const StepView& s, int t) {
+  DenseWorkspace& w = s.work;
+  const int dims = Dims ? Dims : s.state.dims;
+  const std::size_t stride = w.score.size(), capacity = 2 * stride;
+  for (int from = 0; from < w.members; ++from) {
+    const std::size_t slot = static_cast<std::size_t>(from) * w.members + t;
+    for (uint32_t n = 0; n < w.bucket_size[slot]; ++n) {
+      const uint32_t j = w.bucket[slot * capacity + n];
+      const std::size_t row = std::size_t{row_of_lookup(s, j)} * dims;
+      for (int k = 0; k < dims; ++k) w.grad[row + k] += w.lookup_grad[element(j >> 1, j & 1, k, stride)];
+      for (int k = 0; !w.grad_sq.empty() && k < dims; ++k) {
+        const float g = w.lookup_grad[element(j >> 1, j & 1, k, stride)];
+        w.grad_sq[row + k] += g * g;
+      }
+    }
+  }
+}
+
+// ---- Adam ----
+
+// Adam on parameters [first, last), their gradients zeroed for the next step; g2 holds the
+// per-lookup squares, or is null for the squared sums (--adam-v rows). Two branch-free loops so
+// that each vectorises.
+CE_VECTOR_CLONES void adam_range(std::size_t first, std::size_t last, float step_size, AdamCoefficients coef,
+                                 float* __restrict param, float* __restrict m, float* __restrict v,
+                                 float* __restrict g, float* __restrict g2) {
+  if (g2) {
+    for (std::size_t i = first; i < last; ++i) {
+      adam_update(param[i], m[i], v[i], g[i], g2[i], step_size, coef);
+      g[i] = 0.0f;
+      g2[i] = 0.0f;
+    }
+  } else {
+    for (std::size_t i = first; i < last; ++i) {
+      adam_update(param[i], m[i], v[i], g[i], g[i] * g[i], step_size, coef);
+      g[i] = 0.0f;
+    }
+  }
+}
+
+// The Dense layer's Adam, once member 0 has summed its gradient.
+void update_dense(const StepView& s) {
+  const float* grad = s.work.dense_grad;
+  const float step_size = adam_step_size(s.config.adam, s.step_number);
+  const AdamCoefficients coef = adam_coefficients(s.config.adam);
+  for (int i = 0; i < 2; ++i)
+    adam_update(s.state.dense[i], s.state.dense_m[i], s.state.dense_v[i], grad[i], grad[i] * grad[i], step_size, coef);
+  s.state.step = s.step_number;
+}
+
+// ---- A step's two halves, the row width and --normalize as compile-time constants ----
+
+// Before the barrier: member t's share of the pairs forward and backward; member 0 (`metrics`
+// not null) also adds its share's sums, and with one member its lookups.
+template <int Dims, bool Normalize>
+void first_half(const StepView& s, int t, EpochMetrics* metrics) {
+  const Share share = share_of(s.count, t, s.work.members);
+  if constexpr (Dims > 0)
+    forward_backward_rows_known<Dims, Normalize>(s, share.first, share.last);
+  else
+    forward_backward_any_rows<Normalize>(s, share.first, share.last);
+  if (s.work.members > 1) sort_into_buckets(s, t, share.first, share.last);
+  if (metrics) add_member0<Dims>(s, share.first, share.last, s.work.members == 1, *metrics);
+}
+
+// After it: member t's rows get their lookups (several members) and Adam; member 0 the other
+// members' sums and the Dense layer's Adam.
+template <int Dims>
+void second_half(const StepView& s, int t, EpochMetrics* metrics) {
+  DenseWorkspace& w = s.work;
+  const int dims = Dims ? Dims : s.state.dims;
+  if (w.members > 1) add_owned_lookups<Dims>(s, t);
+  adam_range(static_cast<std::size_t>(w.first_row[t]) * dims, static_cast<std::size_t>(w.first_row[t + 1]) * dims,
+             adam_step_size(s.config.adam, s.step_number), adam_coefficients(s.config.adam), s.state.table.data(),
+             s.state.table_m.data(), s.state.table_v.data(), w.grad.data(), w.grad_sq.empty() ? nullptr : w.grad_sq.data());
+  if (!metrics) return;
+  add_member0<Dims>(s, share_of(s.count, 0, w.members).last, s.count, false, *metrics);
+  metrics->samples += static_cast<int64_t>(s.count);
+  update_dense(s);
+}
+
+void run_first_half(const StepView& s, int t, EpochMetrics* metrics) {
+  const int dims = s.state.dims;
+  if (s.config.normalize) {
+    if (dims == 2) return first_half<2, true>(s, t, metrics);
+    if (dims == 3) return first_half<3, true>(s, t, metrics);
+    return first_half<0, true>(s, t, metrics);
+  }
+  if (dims == 2) return first_half<2, false>(s, t, metrics);
+  if (dims == 3) return first_half<3, false>(s, t, metrics);
+  return first_half<0, false>(s, t, metrics);
+}
+
+void run_second_half(const StepView& s, int t, EpochMetrics* metrics) {
+  if (s.state.dims == 2) return second_half<2>(s, t, metrics);
+  if (s.state.dims == 3) return second_half<3>(s, t, metrics);
+  return second_half<0>(s, t, metrics);
+}
+
+}  // namespace
+
+void dense_epoch(ThreadTeam& team, DenseWorkspace& work, const EpochPairs& order, ModelState& state,
+                 const TrainConfig& config, const std::atomic<bool>* stop, EpochMetrics& metrics) {
+  const std::size_t n = order.a.size();
+  const int64_t spe = steps_per_epoch(n, config.batch);
+  const int64_t first_step = state.step % spe, step_before = state.step;
+  work.stop_now = false;
+  team.run([&](int t) {
+    EpochMetrics* member0 = t == 0 ? &metrics : nullptr;  // member 0 alone touches the metrics
+    for (int64_t k = first_step; k < spe; ++k) {
+      const auto start = static_cast<std::size_t>(k * config.batch);
+      const StepView s{state,           config,           work, std::min<std::size_t>(config.batch, n - start),
+                       &order.a[start], &order.b[start], &order.label[start], step_before + (k - first_step) + 1};
+      const double loss_before = member0 ? metrics.loss_sum : 0.0;
+      if (member0) work.dense_grad[0] = work.dense_grad[1] = 0.0f;
+      run_first_half(s, t, member0);
+      team.barrier();  // every lookup's gradient is made
+      run_second_half(s, t, member0);
+      if (member0) {
+        if (metrics.first_nonfinite_step < 0 && !std::isfinite(metrics.loss_sum - loss_before))
+          metrics.first_nonfinite_step = k;
+        work.stop_now = stop && stop->load() && k + 1 < spe;
+      }
+      team.barrier();  // the parameters are updated, and stop_now is every member's
+      if (work.stop_now) break;
+    }
+  });
+  if (work.stop_now) metrics.complete = false;
+}
+
+}  // namespace cudaembed
