@@ -20,10 +20,11 @@ DenseWorkspace::DenseWorkspace(const ModelState& state, SecondMoment moment, int
       grad(state.table.size()),
       grad_sq(moment == SecondMoment::lookups ? state.table.size() : 0),
       forward(batch),
-      score(batch),
-      prob(batch),
-      loss(batch),
+      dw_term(batch),
       dlogit(batch),
+      loss(batch),
+      squared_error(batch),
+      hit(batch),
       row_values(2 * batch * state.dims),
       lookup_grad(2 * batch * state.dims) {
   first_row.resize(members + 1);
@@ -63,24 +64,38 @@ std::size_t element(std::size_t i, int side, int k, std::size_t stride) { return
 
 // ---- Forward and backward: loops over pairs ----
 
+// What a pair's sums need, worked out in the vectorised loops so that the ordered loop only adds.
+struct PairOutputs {
+  float* __restrict dw_term;           // dL/dlogit * score: the pair's dL/dw
+  float* __restrict dlogit;            // dL/dlogit (over the batch size): its dL/db
+  float* __restrict loss;              // BCE
+  double* __restrict squared_error;    // (label - prob)^2, in double as the reference sums it
+  int32_t* __restrict hit;             // (prob > 0.5) == label
+
+  void set(std::size_t i, float label, float score, const LogitLoss<float>& out, float grad_scale) const {
+    dlogit[i] = out.dlogit * grad_scale;
+    dw_term[i] = dlogit[i] * score;
+    loss[i] = out.loss;
+    squared_error[i] = static_cast<double>(label - out.prob) * (label - out.prob);
+    hit[i] = (out.prob > 0.5f) == (label > 0.5f);
+  }
+};
+
 // The head, sigmoid and BCE of pairs [first, last), from their rows' elements in `values`. The
 // arrays are restrict parameters of the marked function itself: GCC 12 vectorises the loop only
 // there (inlined into a caller it loses restrict and the loop stays scalar).
 template <int Dims, bool Normalize>
 CE_VECTOR_CLONES void head_and_loss(std::size_t first, std::size_t last, std::size_t stride,
                                     const float* __restrict values, const float* __restrict label, float weight,
-                                    float bias, float grad_scale, float* __restrict score, float* __restrict prob,
-                                    float* __restrict loss, float* __restrict dlogit) {
+                                    float bias, float grad_scale, float* __restrict dw_term, float* __restrict dlogit,
+                                    float* __restrict loss, double* __restrict squared_error, int32_t* __restrict hit) {
+  const PairOutputs out{dw_term, dlogit, loss, squared_error, hit};
   for (std::size_t i = first; i < last; ++i) {
     float ea[Dims], eb[Dims];
     for (int k = 0; k < Dims; ++k) ea[k] = values[element(i, 0, k, stride)];
     for (int k = 0; k < Dims; ++k) eb[k] = values[element(i, 1, k, stride)];
-    const float pair_score = pair_forward(ea, eb, Dims, Normalize).score;
-    const LogitLoss<float> out = bce_from_logit(weight * pair_score + bias, label[i]);
-    score[i] = pair_score;
-    prob[i] = out.prob;
-    loss[i] = out.loss;
-    dlogit[i] = out.dlogit * grad_scale;
+    const float score = pair_forward(ea, eb, Dims, Normalize).score;
+    out.set(i, label[i], score, bce_from_logit(weight * score + bias, label[i]), grad_scale);
   }
 }
 
@@ -104,7 +119,7 @@ CE_VECTOR_CLONES void row_gradients(std::size_t first, std::size_t last, std::si
 template <int Dims, bool Normalize>
 void forward_backward_rows_known(const StepView& s, std::size_t first, std::size_t last) {
   DenseWorkspace& w = s.work;
-  const std::size_t stride = w.score.size();
+  const std::size_t stride = w.dlogit.size();
   const float* table = s.state.table.data();
   float* values = w.row_values.data();
   for (std::size_t i = first; i < last; ++i) {
@@ -113,8 +128,8 @@ void forward_backward_rows_known(const StepView& s, std::size_t first, std::size
   }
   const float weight = s.state.dense[0];
   head_and_loss<Dims, Normalize>(first, last, stride, values, s.label, weight, s.state.dense[1],
-                                 1.0f / static_cast<float>(s.count), w.score.data(), w.prob.data(), w.loss.data(),
-                                 w.dlogit.data());
+                                 1.0f / static_cast<float>(s.count), w.dw_term.data(), w.dlogit.data(), w.loss.data(),
+                                 w.squared_error.data(), w.hit.data());
   row_gradients<Dims, Normalize>(first, last, stride, values, w.dlogit.data(), weight, w.lookup_grad.data());
 }
 
@@ -123,19 +138,16 @@ template <bool Normalize>
 void forward_backward_any_rows(const StepView& s, std::size_t first, std::size_t last) {
   DenseWorkspace& w = s.work;
   const int dims = s.state.dims;
-  const std::size_t stride = w.score.size();
+  const std::size_t stride = w.dlogit.size();
   const float* table = s.state.table.data();
   const float weight = s.state.dense[0], bias = s.state.dense[1];
   const float grad_scale = 1.0f / static_cast<float>(s.count);
-  for (std::size_t i = first; i < last; ++i) {  // the head
+  for (std::size_t i = first; i < last; ++i)  // the head
     w.forward[i] = pair_forward(&table[std::size_t{s.a[i]} * dims], &table[std::size_t{s.b[i]} * dims], dims, Normalize);
-    w.score[i] = w.forward[i].score;
-  }
+  const PairOutputs out{w.dw_term.data(), w.dlogit.data(), w.loss.data(), w.squared_error.data(), w.hit.data()};
   for (std::size_t i = first; i < last; ++i) {  // sigmoid and BCE
-    const LogitLoss<float> out = bce_from_logit(weight * w.score[i] + bias, s.label[i]);
-    w.prob[i] = out.prob;
-    w.loss[i] = out.loss;
-    w.dlogit[i] = out.dlogit * grad_scale;
+    const float score = w.forward[i].score;
+    out.set(i, s.label[i], score, bce_from_logit(weight * score + bias, s.label[i]), grad_scale);
   }
   float* grads = w.lookup_grad.data();
   for (std::size_t i = first; i < last; ++i) {  // both rows' gradients
@@ -162,9 +174,9 @@ template <int Dims>
 CE_VECTOR_CLONES void add_lookups_and_sums(std::size_t first, std::size_t last, std::size_t stride, int dims,
                                            const uint32_t* __restrict row_a, const uint32_t* __restrict row_b,
                                            const float* __restrict grads, float* __restrict g, float* __restrict g2,
-                                           const float* __restrict label, const float* __restrict prob,
-                                           const float* __restrict loss, const float* __restrict dlogit,
-                                           const float* __restrict score, PairSums& sums_out) {
+                                           const float* __restrict dw_term, const float* __restrict dlogit,
+                                           const float* __restrict loss, const double* __restrict squared_error,
+                                           const int32_t* __restrict hit, PairSums& sums_out) {
   const int d = Dims ? Dims : dims;
   PairSums sums = sums_out;
   for (std::size_t i = first; i < last; ++i) {
@@ -176,11 +188,11 @@ CE_VECTOR_CLONES void add_lookups_and_sums(std::size_t first, std::size_t last, 
         g2[row + k] += value * value;
       }
     }
-    sums.dw += dlogit[i] * score[i];
+    sums.dw += dw_term[i];
     sums.db += dlogit[i];
     sums.loss += loss[i];
-    sums.squared_error += static_cast<double>(label[i] - prob[i]) * (label[i] - prob[i]);
-    sums.correct += (prob[i] > 0.5f) == (label[i] > 0.5f);
+    sums.squared_error += squared_error[i];
+    sums.correct += hit[i];
   }
   sums_out = sums;
 }
@@ -191,10 +203,10 @@ template <int Dims>
 void add_member0(const StepView& s, std::size_t first, std::size_t last, bool lookups, EpochMetrics& metrics) {
   DenseWorkspace& w = s.work;
   PairSums sums{w.dense_grad[0], w.dense_grad[1], metrics.loss_sum, metrics.squared_error_sum};
-  add_lookups_and_sums<Dims>(first, last, w.score.size(), s.state.dims, s.a, s.b, w.lookup_grad.data(),
+  add_lookups_and_sums<Dims>(first, last, w.dlogit.size(), s.state.dims, s.a, s.b, w.lookup_grad.data(),
                              lookups ? w.grad.data() : nullptr,
-                             lookups && !w.grad_sq.empty() ? w.grad_sq.data() : nullptr, s.label, w.prob.data(),
-                             w.loss.data(), w.dlogit.data(), w.score.data(), sums);
+                             lookups && !w.grad_sq.empty() ? w.grad_sq.data() : nullptr, w.dw_term.data(),
+                             w.dlogit.data(), w.loss.data(), w.squared_error.data(), w.hit.data(), sums);
   w.dense_grad[0] = sums.dw;
   w.dense_grad[1] = sums.db;
   metrics.loss_sum = sums.loss;
@@ -210,7 +222,7 @@ uint32_t row_of_lookup(const StepView& s, uint32_t j) { return (j & 1 ? s.b : s.
 // Hands the lookups of pairs [first, last), made by member t, to their rows' owners, in batch order.
 void sort_into_buckets(const StepView& s, int t, std::size_t first, std::size_t last) {
   DenseWorkspace& w = s.work;
-  const std::size_t capacity = 2 * w.score.size();
+  const std::size_t capacity = 2 * w.dlogit.size();
   uint32_t* size = w.bucket_size.data() + static_cast<std::size_t>(t) * w.members;
   std::fill(size, size + w.members, 0u);
   for (std::size_t j = 2 * first; j < 2 * last; ++j) {
@@ -224,7 +236,7 @@ template <int Dims>
 void add_owned_lookups(const StepView& s, int t) {
   DenseWorkspace& w = s.work;
   const int dims = Dims ? Dims : s.state.dims;
-  const std::size_t stride = w.score.size(), capacity = 2 * stride;
+  const std::size_t stride = w.dlogit.size(), capacity = 2 * stride;
   for (int from = 0; from < w.members; ++from) {
     const std::size_t slot = static_cast<std::size_t>(from) * w.members + t;
     for (uint32_t n = 0; n < w.bucket_size[slot]; ++n) {

@@ -30,7 +30,9 @@ struct DenseWorkspace {
   std::vector<int64_t> first_row;  // (members + 1,)
   std::vector<float> grad, grad_sq;              // (N, D): the step's summed gradients
   std::vector<PairForward<float>> forward;       // (batch,) rows of any width: what the backward needs
-  std::vector<float> score, prob, loss, dlogit;  // (batch,)
+  std::vector<float> dw_term, dlogit, loss;      // (batch,) PairOutputs in dense_step.cpp
+  std::vector<double> squared_error;             // (batch,)
+  std::vector<int32_t> hit;                      // (batch,)
   std::vector<float> row_values;                 // (D, 2, batch): element k of pair i's a, of its b
   std::vector<float> lookup_grad;                // (D, 2, batch): the same of their gradients
   // Several members only:
