@@ -297,7 +297,9 @@ CE_HD T arcosh_1p(T t) {
 template <class T>
 CE_HD LogitLoss<T> bce_from_logit(T z, T label) {
   const T t = exp_of(-std::fabs(z));
-  const T prob = z >= T(0) ? T(1) / (T(1) + t) : t / (T(1) + t);
+  // 1 / (1 + t) for z >= 0, t / (1 + t) below: the numerator chosen first, so that a vectorised
+  // loop divides once rather than computing both quotients and choosing.
+  const T prob = (z >= T(0) ? T(1) : t) / (T(1) + t);
   const T loss = (z > T(0) ? z : T(0)) - z * label + log1p_unit(t);
   return {prob, loss, prob - label};
 }
