@@ -1,15 +1,19 @@
 // The CPU backend's dense step (host/train/dense_step.cpp: unrolled, vectorised, shared by a team
-// of threads) against the reference step written for reading (cpu_train_step): the same table,
-// moments, Dense layer and metrics, bit for bit, on 1, 2 and 3 threads.
+// of threads) against the reference step written for reading (cpu_train_step), and the sorted
+// path on a team against it on one thread: the same table, moments, Dense layer and metrics, bit
+// for bit, on 1, 2 and 3 threads.
 #include <atomic>
+#include <stdexcept>
 #include <thread>
 
 #include <catch2/catch.hpp>
 
 #include "cudaembed/cpu_reference.hpp"
+#include "cudaembed/synthetic.hpp"
 #include "cudaembed/trainer.hpp"
 #include "test_support.hpp"
 #include "train/dense_step.hpp"
+#include "train/sorted_phases.hpp"
 
 using namespace cudaembed;
 
@@ -50,6 +54,8 @@ void check_identical(const Trained& reference, const Trained& run) {
   CHECK(run.state.table == reference.state.table);
   CHECK(run.state.table_m == reference.state.table_m);
   CHECK(run.state.table_v == reference.state.table_v);
+  CHECK(run.state.row_step == reference.state.row_step);
+  CHECK(run.state.row_acc == reference.state.row_acc);
   for (int i = 0; i < 2; ++i) {
     CHECK(run.state.dense[i] == reference.state.dense[i]);
     CHECK(run.state.dense_m[i] == reference.state.dense_m[i]);
@@ -93,6 +99,60 @@ TEST_CASE("the dense step gives the reference step's bits on 1, 2 and 3 threads"
   }
 }
 
+TEST_CASE("the sorted path gives one thread's bits on 2 and 3 threads", "[threads]") {
+  struct Case {
+    Optimizer optimizer;
+    Head head;
+    int negatives;
+  };
+  const Case c = GENERATE(Case{Optimizer::lazy_adam, Head::dot, 2}, Case{Optimizer::adam, Head::euclidean, 0},
+                          Case{Optimizer::adagrad, Head::euclidean, 1}, Case{Optimizer::radam, Head::poincare, 1});
+  TrainConfig config;
+  config.dims = 8;
+  config.optimizer = c.optimizer;
+  config.head = c.head;
+  config.negatives = c.negatives;
+  config.kernel = "sorted";
+  config.batch = 256;
+  config.adam.lr = 0.02f;
+  // Hot rows: many lookups of one row in a batch, summed by the one member that owns it; weights.
+  PairSet pairs = powerlaw_pairs({2000, 5000, 3, 0.3f, 7});
+  pairs.weight.assign(pairs.size(), 0.75f);
+  InitSpec spec;
+  spec.head = c.head;
+  const ModelState init = init_model(2000, 8, spec, c.optimizer);
+  const Trained one = train_backend(config, 1, pairs, init, 2);
+  for (int threads : {2, 3}) {
+    INFO(to_string(c.optimizer) << ", " << c.negatives << " negatives, " << threads << " threads");
+    check_identical(one, train_backend(config, threads, pairs, init, 2));
+  }
+}
+
+TEST_CASE("a thread team meets at its barriers and passes on what a job throws", "[threads]") {
+  ThreadTeam team(3);
+  std::vector<int> seen(3 * 1000, -1);
+  std::atomic<int> round{0};
+  team.run([&](int rank) {
+    for (int r = 0; r < 1000; ++r) {
+      seen[static_cast<std::size_t>(r) * 3 + rank] = round.load();  // every member sees this round's value
+      team.barrier();
+      if (rank == 0) round.fetch_add(1);
+      team.barrier();
+    }
+  });
+  for (int r = 0; r < 1000; ++r)
+    for (int m = 0; m < 3; ++m) CHECK(seen[static_cast<std::size_t>(r) * 3 + m] == r);
+  CHECK_THROWS_WITH(team.run([](int rank) {
+    if (rank == 2) throw std::runtime_error("member 2 failed");
+  }),
+                    "member 2 failed");
+  int runs = 0;
+  team.run([&](int rank) {
+    if (rank == 0) ++runs;
+  });  // still usable
+  CHECK(runs == 1);
+}
+
 TEST_CASE("more threads than rows: the team shrinks to the rows and keeps the bits", "[threads]") {
   TrainConfig config;
   config.batch = 7;
@@ -127,7 +187,10 @@ TEST_CASE("a stop flag ends a team's epoch after the same step on every thread c
   CHECK(stopped[0].table == stopped[1].table);
 }
 
-TEST_CASE("auto_dense_threads: one thread for small steps, the cores for big ones", "[threads]") {
+TEST_CASE("threads picked by size: one for small steps, the cores for big ones", "[threads]") {
+  CHECK(auto_sorted_threads(512, 2, 2) == 1);
+  CHECK(auto_sorted_threads(65536, 64, 2) == 2);
+  CHECK(auto_sorted_threads(65536, 64, 16) == 8);
   CHECK(auto_dense_threads(init_model(646, 2, InitSpec{}), 512, 2) == 1);
   CHECK(auto_dense_threads(init_model(100000, 64, InitSpec{}), 8192, 2) == 2);
   CHECK(auto_dense_threads(init_model(100000, 64, InitSpec{}), 8192, 16) == 6);

@@ -122,7 +122,7 @@ Command add_bench_command(CLI::App& app, const std::string& bundled_data, const 
   cmd->add_option("--epochs", o->epochs, "Timed epochs per repeat (0: each shape's own)")
       ->check(CLI::Range(int64_t{0}, int64_t{100000}))
       ->capture_default_str();
-  cmd->add_option("--threads", o->threads, "CPU: threads sharing each dense step (0: as train picks them)")
+  cmd->add_option("--threads", o->threads, "CPU: threads sharing each training step (0: as train picks them)")
       ->check(CLI::Range(0, 1024))
       ->capture_default_str();
   cmd->add_flag("--phase-profile", o->phase_profile,

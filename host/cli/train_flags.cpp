@@ -106,9 +106,9 @@ void add_run_flags(CLI::App& cmd, TrainOptions& o, ChoiceNames& names) {
       ->check(CLI::IsMember({"auto", "cpu", "cuda"}))
       ->capture_default_str();
   cmd.add_option("--threads", t.threads,
-                 "CPU backend: threads sharing each step of the tutorial's dense Adam. 0: one per 2^20 parameters "
-                 "and lookups a step moves, up to the cores this process may use (one for the colours). Any number "
-                 "trains the same bits; the sorted path runs on one")
+                 "CPU backend: threads sharing each training step. 0: one per 2^20 values a step moves (parameters "
+                 "and lookups; lookups alone on the sorted path), up to the cores this process may use: one for the "
+                 "colours. Any number trains the same bits")
       ->check(CLI::Range(0, 1024))
       ->capture_default_str();
   cmd.add_option("--kernel", t.kernel,

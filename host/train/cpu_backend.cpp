@@ -13,6 +13,7 @@
 #include "cudaembed/cpu_reference.hpp"
 #include "cudaembed/error.hpp"
 #include "train/dense_step.hpp"
+#include "train/sorted_phases.hpp"
 
 namespace cudaembed {
 
@@ -110,6 +111,12 @@ std::string cpu_model_name() {
   return "CPU";
 }
 
+// "1 training thread", "2 training threads", or for 0 (--threads 0, before load) how they are picked.
+std::string threads_phrase(int threads) {
+  if (threads == 0) return "training threads picked by the step's size";
+  return fmt::format("{} training thread{}", threads, threads == 1 ? "" : "s");
+}
+
 class CpuBackend final : public Backend {
  public:
   // K > 1 ranks always take the sorted path: its ranks exchange each lookup's gradient row (the
@@ -120,7 +127,7 @@ class CpuBackend final : public Backend {
         comm_(std::move(comm)),
         sorted_(needs_sorted_path(config, false) || (comm_ && comm_->size() > 1)),
         sharded_rows_(comm_ && comm_->size() > 1 ? sharded_rows : 0),
-        threads_(sorted_ ? 1 : config.threads) {}
+        threads_(comm_ && comm_->size() > 1 ? 1 : config.threads) {}
   ~CpuBackend() override {
     if (next_.valid()) next_.wait();
   }
@@ -128,10 +135,7 @@ class CpuBackend final : public Backend {
   BackendInfo info() const override {
     return {"cpu",
             fmt::format("{} ({} hardware threads; {})", cpu_model_name(), std::thread::hardware_concurrency(),
-                        team_ ? fmt::format("{} training", team_->size() == 1 ? std::string("1 thread")
-                                                                               : fmt::format("{} threads", team_->size()))
-                        : threads_ == 0 ? std::string("training threads picked by the shape")
-                                        : fmt::format("{} training threads", threads_)),
+                        threads_phrase(team_ ? team_->size() : threads_)),
             sharded_rows_ ? "sorted, row sharded" : sorted_ ? "sorted" : "reference"};
   }
 
@@ -146,10 +150,17 @@ class CpuBackend final : public Backend {
     prefetched_epoch_ = -1;
     pairs_ = pairs;
     state_ = state;
-    if (sorted_) return;
-    const int threads = threads_ > 0 ? threads_ : auto_dense_threads(state_, config_.batch, available_cores());
-    work_ = std::make_unique<DenseWorkspace>(state_, config_.second_moment, config_.batch, threads);
-    if (!team_ || team_->size() != work_->members) team_ = std::make_unique<ThreadTeam>(work_->members);
+    int threads = 1;
+    if (sorted_) {
+      const int64_t samples = config_.batch * (1 + config_.negatives);
+      threads = threads_ > 0 ? threads_ : auto_sorted_threads(samples, state_.dims, available_cores());
+      threads = static_cast<int>(std::min<int64_t>(threads, std::max<int64_t>(state_.rows, 1)));
+    } else {
+      threads = threads_ > 0 ? threads_ : auto_dense_threads(state_, config_.batch, available_cores());
+      work_ = std::make_unique<DenseWorkspace>(state_, config_.second_moment, config_.batch, threads);
+      threads = work_->members;
+    }
+    if (!team_ || team_->size() != threads) team_ = std::make_unique<ThreadTeam>(threads);
   }
 
   EpochMetrics train_epoch(const std::atomic<bool>* stop, const EpochMetrics& so_far) override {
@@ -220,6 +231,8 @@ class CpuBackend final : public Backend {
   void sorted_step(std::span<const PairRecord> batch, EpochMetrics& metrics, float lr_scale) {
     if (sharded_rows_)
       cpu_sharded_step(state_, sharded_rows_, batch, config_, shard_work_, metrics, lr_scale, *comm_);
+    else if (team_->size() > 1)
+      cpu_sorted_step_team(*team_, state_, batch, config_, sorted_work_, metrics, lr_scale);
     else
       cpu_sorted_step(state_, batch, config_, sorted_work_, metrics, lr_scale, comm_.get());
   }
@@ -237,8 +250,8 @@ class CpuBackend final : public Backend {
   SortedWorkspace sorted_work_;
   int64_t sharded_rows_;                // row sharded: the whole table's rows (state_ holds this rank's); 0: not
   ShardWorkspace shard_work_;
-  int threads_;                        // the dense step's threads (1 on the sorted path; 0: auto_dense_threads)
-  std::unique_ptr<ThreadTeam> team_;   // made by load: no more members than the table has rows
+  int threads_;                       // --threads (0: auto_dense_threads or auto_sorted_threads; 1 across MPI ranks)
+  std::unique_ptr<ThreadTeam> team_;  // made by load: no more members than the table has rows
 };
 
 }  // namespace

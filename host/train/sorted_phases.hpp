@@ -7,6 +7,7 @@
 #include <span>
 
 #include "cudaembed/cpu_reference.hpp"
+#include "train/thread_team.hpp"
 
 namespace cudaembed {
 
@@ -38,7 +39,24 @@ void sum_samples(const SortedWorkspace& work, float dense_grad[2], EpochMetrics&
 // lookup order, then its update; Keras's dense Adam also decays the rows no key names.
 void update_rows(ModelState& state, SortedWorkspace& work, const TrainConfig& config, float lr_scale);
 
+// The same for the keys of rows [first_row, last_row) only (order holds no others), with
+// row_grad and row_grad_sq as the segment's scratch: what one member of a team updates.
+void update_row_range(ModelState& state, std::span<const uint64_t> order, std::span<const float> lookup_grad,
+                      const TrainConfig& config, float lr_scale, int64_t first_row, int64_t last_row,
+                      std::vector<float>& row_grad, std::vector<float>& row_grad_sq);
+
 // The Dense layer's update, then state.step + 1.
 void update_dense(ModelState& state, const float dense_grad[2], const TrainConfig& config, float lr_scale);
+
+// cpu_sorted_step of one process on a team of threads, the same bits: each member runs forward and
+// backward of its slice of the samples; after a barrier it sorts and sums the lookups of the rows
+// it owns (rows * t / size up to rows * (t + 1) / size), in lookup order, and updates them; member
+// 0 sums the Dense gradient and the metrics in sample order.
+void cpu_sorted_step_team(ThreadTeam& team, ModelState& state, std::span<const PairRecord> batch,
+                          const TrainConfig& config, SortedWorkspace& work, EpochMetrics& metrics, float lr_scale);
+
+// --threads 0 on the sorted path: one thread per 2^20 lookup values a step makes (2 samples x D),
+// up to `cores`. The lazy optimizers touch only those rows, so a step's size is its lookups.
+int auto_sorted_threads(int64_t samples, int dims, int cores);
 
 }  // namespace cudaembed

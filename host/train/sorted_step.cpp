@@ -178,35 +178,42 @@ void sum_samples(const SortedWorkspace& work, float dense_grad[2], EpochMetrics&
   metrics.samples += static_cast<int64_t>(work.sample_sums.size());
 }
 
-void update_rows(ModelState& state, SortedWorkspace& work, const TrainConfig& config, float lr_scale) {
+void update_row_range(ModelState& state, std::span<const uint64_t> order, std::span<const float> lookup_grad,
+                      const TrainConfig& config, float lr_scale, int64_t first_row, int64_t last_row,
+                      std::vector<float>& row_grad, std::vector<float>& row_grad_sq) {
   const int dims = state.dims;
   const bool per_lookup = config.second_moment == SecondMoment::lookups;
   const bool dense_adam = config.optimizer == Optimizer::adam;
   const float step_size = adam_step_size(config.adam, state.step + 1);
   const AdamCoefficients coef = adam_coefficients(config.adam);
-  work.row_grad.resize(dims);
-  work.row_grad_sq.resize(dims);
-  int64_t untouched_from = 0;
-  for (std::size_t first = 0; first < work.order.size();) {
-    const uint32_t row = static_cast<uint32_t>(work.order[first] >> 32);
-    std::fill(work.row_grad.begin(), work.row_grad.end(), 0.0f);
-    std::fill(work.row_grad_sq.begin(), work.row_grad_sq.end(), 0.0f);
+  row_grad.resize(dims);
+  row_grad_sq.resize(dims);
+  int64_t untouched_from = first_row;
+  for (std::size_t first = 0; first < order.size();) {
+    const uint32_t row = static_cast<uint32_t>(order[first] >> 32);
+    std::fill(row_grad.begin(), row_grad.end(), 0.0f);
+    std::fill(row_grad_sq.begin(), row_grad_sq.end(), 0.0f);
     std::size_t last = first;
-    for (; last < work.order.size() && static_cast<uint32_t>(work.order[last] >> 32) == row; ++last) {
-      const float* g = &work.lookup_grad[static_cast<std::size_t>(work.order[last] & 0xffffffffu) * dims];
+    for (; last < order.size() && static_cast<uint32_t>(order[last] >> 32) == row; ++last) {
+      const float* g = &lookup_grad[static_cast<std::size_t>(order[last] & 0xffffffffu) * dims];
       for (int k = 0; k < dims; ++k) {
-        work.row_grad[k] += g[k];
-        work.row_grad_sq[k] += g[k] * g[k];
+        row_grad[k] += g[k];
+        row_grad_sq[k] += g[k] * g[k];
       }
     }
     if (!per_lookup)
-      for (int k = 0; k < dims; ++k) work.row_grad_sq[k] = work.row_grad[k] * work.row_grad[k];
+      for (int k = 0; k < dims; ++k) row_grad_sq[k] = row_grad[k] * row_grad[k];
     if (dense_adam) decay_untouched(state, untouched_from, row, step_size, coef);
-    apply_row_update(state, row, work.row_grad.data(), work.row_grad_sq.data(), config, step_size, lr_scale);
+    apply_row_update(state, row, row_grad.data(), row_grad_sq.data(), config, step_size, lr_scale);
     untouched_from = static_cast<int64_t>(row) + 1;
     first = last;
   }
-  if (dense_adam) decay_untouched(state, untouched_from, state.rows, step_size, coef);
+  if (dense_adam) decay_untouched(state, untouched_from, last_row, step_size, coef);
+}
+
+void update_rows(ModelState& state, SortedWorkspace& work, const TrainConfig& config, float lr_scale) {
+  update_row_range(state, work.order, work.lookup_grad, config, lr_scale, 0, state.rows, work.row_grad,
+                   work.row_grad_sq);
 }
 
 void update_dense(ModelState& state, const float dense_grad[2], const TrainConfig& config, float lr_scale) {
@@ -259,6 +266,36 @@ void cpu_sorted_step(ModelState& state, std::span<const PairRecord> batch, const
   // 3: per row, the sum of its lookups' gradients (and of their squares), then the optimizer.
   update_rows(state, work, config, lr_scale);
   // 4: the Dense layer, an ordinary dense tensor: Adam's v sees its square in every mode.
+  update_dense(state, dense_grad, config, lr_scale);
+}
+
+int auto_sorted_threads(int64_t samples, int dims, int cores) {
+  return static_cast<int>(std::clamp<int64_t>((2 * samples * dims) >> 20, 1, std::max(cores, 1)));
+}
+
+void cpu_sorted_step_team(ThreadTeam& team, ModelState& state, std::span<const PairRecord> batch,
+                          const TrainConfig& config, SortedWorkspace& work, EpochMetrics& metrics, float lr_scale) {
+  const auto rows = static_cast<uint32_t>(state.rows);
+  const int members = team.size();
+  draw_samples(batch, config, state.step, rows, state.dims, work);
+  const std::size_t samples = work.samples.size();
+  work.members.resize(members);
+  float dense_grad[2];
+  team.run([&](int t) {
+    forward_backward(state.table.data(), work.samples, state, config, work, rank_slice(samples, t, members));
+    team.barrier();  // every lookup's gradient is made
+    const int64_t first_row = state.rows * t / members, last_row = state.rows * (t + 1) / members;
+    SortedMemberWork& mine = work.members[t];
+    mine.order.clear();
+    for (std::size_t l = 0; l < 2 * samples; ++l) {  // in lookup order, so each row sums in it
+      const uint32_t row = lookup_row(work.samples, l);
+      if (row >= first_row && row < last_row) mine.order.push_back(static_cast<uint64_t>(row) << 32 | l);
+    }
+    sort_by_row(mine.order, rows, mine.order_scratch, mine.digit_count);
+    update_row_range(state, mine.order, work.lookup_grad, config, lr_scale, first_row, last_row, mine.row_grad,
+                     mine.row_grad_sq);
+    if (t == 0) sum_samples(work, dense_grad, metrics);
+  });
   update_dense(state, dense_grad, config, lr_scale);
 }
 

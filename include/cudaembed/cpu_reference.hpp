@@ -75,6 +75,13 @@ struct SampleSums {
 };
 static_assert(sizeof(SampleSums) == SampleSums::kValues * sizeof(float), "SampleSums travels as floats");
 
+// One thread's part of a sorted step shared by a team: the lookups of the rows it owns, sorted and summed.
+struct SortedMemberWork {
+  std::vector<uint64_t> order, order_scratch;
+  std::vector<uint32_t> digit_count;
+  std::vector<float> row_grad, row_grad_sq;
+};
+
 struct SortedWorkspace {
   std::vector<PairRecord> samples;           // (S,) the batch's pairs and their negatives
   std::vector<SampleSums> sample_sums;       // (S,)
@@ -84,6 +91,7 @@ struct SortedWorkspace {
   std::vector<uint64_t> order_scratch;       // (2S,) the radix sort's other buffer
   std::vector<uint32_t> digit_count;         // the radix sort's histogram
   std::vector<float> row_grad, row_grad_sq;  // (D,) one segment's sums
+  std::vector<SortedMemberWork> members;     // a team of threads: each member's rows
 };
 
 // Sorts `keys` (row << 32 | lookup, rows below `rows`) by row, stably: a least-significant-digit
