@@ -8,6 +8,7 @@
 #include <thread>
 
 #include <fmt/format.h>
+#include <spdlog/spdlog.h>
 #include <nvtx3/nvtx3.hpp>
 
 #include "cudaembed/cpu_reference.hpp"
@@ -161,6 +162,9 @@ class CpuBackend final : public Backend {
       threads = work_->members;
     }
     if (!team_ || team_->size() != threads) team_ = std::make_unique<ThreadTeam>(threads);
+    if (threads_ == 0)
+      spdlog::info("{} for steps of this size (--threads sets it; any number trains the same bits)",
+                   threads_phrase(threads));
   }
 
   EpochMetrics train_epoch(const std::atomic<bool>* stop, const EpochMetrics& so_far) override {

@@ -29,12 +29,13 @@ struct DenseWorkspace {
   int members;                     // threads sharing a step (no more than the rows)
   std::vector<int64_t> first_row;  // (members + 1,)
   std::vector<float> grad, grad_sq;              // (N, D): the step's summed gradients
-  std::vector<PairForward<float>> forward;       // (batch,) rows of any width: what the backward needs
+  std::vector<PairForward<float>> forward;       // (batch,) in place: what the backward needs
+  std::vector<float> score;                      // (batch,) in place: the head's output
   std::vector<float> dw_term, dlogit, loss;      // (batch,) PairOutputs in dense_step.cpp
   std::vector<double> squared_error;             // (batch,)
   std::vector<int32_t> hit;                      // (batch,)
-  std::vector<float> row_values;                 // (D, 2, batch): element k of pair i's a, of its b
-  std::vector<float> lookup_grad;                // (D, 2, batch): the same of their gradients
+  std::vector<float> row_values;                 // (D, 2, batch): element k of pair i's a, of its b (vectorised path)
+  std::vector<float> lookup_grad;                // their gradients: (D, 2, batch), or (batch, 2, D) for any width
   // Several members only:
   std::vector<uint16_t> owner;        // (rows,) the member that owns each row
   std::vector<uint32_t> bucket;       // [from member][to member] up to 2 batch lookups, in batch order
