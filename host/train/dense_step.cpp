@@ -251,8 +251,13 @@ void add_member0(const StepView& s, std::size_t first, std::size_t last, bool lo
 
 // ---- Several members: the lookups handed to their rows' owners ----
 
-// Lookup j = 2i + side: pair i's a (side 0) or b (side 1), so that j runs in batch order.
-uint32_t row_of_lookup(const StepView& s, uint32_t j) { return (j & 1 ? s.b : s.a)[j >> 1]; }
+// Lookup j = 2i + side: pair i's a (side 0) or b (side 1), so that j runs in batch order. Not
+// written (j & 1 ? s.b : s.a)[j >> 1]: GCC 12 with -fsanitize=undefined at -O2 compiles that to
+// read a[0] for every even j (seen in CI's sanitizer build; a 10-line program reproduces it).
+uint32_t row_of_lookup(const StepView& s, uint32_t j) {
+  const std::size_t pair = j >> 1;
+  return (j & 1) != 0 ? s.b[pair] : s.a[pair];
+}
 
 // Hands the lookups of pairs [first, last), made by member t, to their rows' owners, in batch order.
 void sort_into_buckets(const StepView& s, int t, std::size_t first, std::size_t last) {
