@@ -219,7 +219,7 @@ def _callback(callbacks) -> Callable | None:
 
 
 def _train(request: _core.Request, *, dims, normalize, head, optimizer, negatives, epochs, batch, lr, seed, device,
-           validation, callbacks) -> Model:
+           validation, callbacks, threads) -> Model:
     if not isinstance(validation, numbers.Real) or not 0 <= validation < 1:
         raise Error(f"validation={validation!r}: expected the fraction of positive pairs to hold out, in [0, 1)")
     if lr is not None and not (isinstance(lr, numbers.Real) and lr > 0):
@@ -227,7 +227,7 @@ def _train(request: _core.Request, *, dims, normalize, head, optimizer, negative
     request.configure(_positive("dims", dims), bool(normalize), head, optimizer, _positive("negatives", negatives, 0),
                       None if epochs is None else _positive("epochs", epochs),
                       None if batch is None else _positive("batch", batch), lr, _positive("seed", seed, 0), device,
-                      float(validation))
+                      float(validation), _positive("threads", threads, 0))
     core = _core.fit(request, _callback(callbacks), threading.current_thread() is threading.main_thread())
     return Model(core, core.history)
 
@@ -236,7 +236,7 @@ def fit(a, b, labels=None, weights=None, *, rows: int | None = None, dims: int =
         optimizer: str | None = None, negatives: int = 0, epochs: int | None = None, batch: int | None = None,
         lr: float | None = None, seed: int = 42, device: str = "auto",
         callbacks: Callable | Sequence[Callable] | None = None, validation: float = 0.0,
-        normalize: bool = False) -> Model:
+        normalize: bool = False, threads: int = 0) -> Model:
     """Trains a table on pairs (a[i], b[i]), as `cudaembed train --pairs-file` does.
 
     a, b: integer row ids (numpy arrays or lists), or names (str), which get rows in order of first
@@ -249,8 +249,9 @@ def fit(a, b, labels=None, weights=None, *, rows: int | None = None, dims: int =
     radam, 100 epochs of batches of 10. device: "auto" (CUDA when a device is there), "cpu" or "cuda".
     callbacks: f(epoch, logs, vectors) after each epoch, with logs {"loss", "mse", "accuracy",
     "seconds"[, "val_loss"]} and a copy of the table; returning False stops training there.
-    validation: the fraction of positives held out (val_loss per epoch). Ctrl-C stops training
-    after the current step and raises KeyboardInterrupt. The GIL is released while training.
+    validation: the fraction of positives held out (val_loss per epoch). threads: the CPU backend's
+    threads per step (0: picked by the step's size; any number trains the same bits). Ctrl-C stops
+    training after the current step and raises KeyboardInterrupt. The GIL is released while training.
     """
     a_names, b_names = _names("a", a), _names("b", b)
     if (a_names is None) != (b_names is None):
@@ -270,21 +271,22 @@ def fit(a, b, labels=None, weights=None, *, rows: int | None = None, dims: int =
                       0 if rows is None else _positive("rows", rows), names)
     return _train(request, dims=dims, normalize=normalize, head=head, optimizer=optimizer, negatives=negatives,
                   epochs=epochs, batch=batch, lr=lr, seed=seed, device=device, validation=validation,
-                  callbacks=callbacks)
+                  callbacks=callbacks, threads=threads)
 
 
 def fit_colours(dims: int = 2, normalize: bool = False, *, pairs: int = 100000, head: str = "euclidean",
                 optimizer: str | None = None, epochs: int | None = None, batch: int | None = None,
                 lr: float | None = None, seed: int = 42, device: str = "auto",
                 callbacks: Callable | Sequence[Callable] | None = None,
-                csv_path: str | os.PathLike | None = None) -> Model:
+                csv_path: str | os.PathLike | None = None, threads: int = 0) -> Model:
     """The tutorial: `pairs` random pairs of the bundled colours, labelled similar by RGB distance,
     drawn from `seed` as `cudaembed train` draws them; the same settings give the same table as
     `cudaembed train --dims D [--normalize] --epochs E --seed S` (bit for bit on the CPU)."""
     request = _core.Request()
     request.set_colours(os.fspath(csv_path) if csv_path is not None else _bundled_csv(), _positive("pairs", pairs))
     return _train(request, dims=dims, normalize=normalize, head=head, optimizer=optimizer, negatives=0, epochs=epochs,
-                  batch=batch, lr=lr, seed=seed, device=device, validation=0.0, callbacks=callbacks)
+                  batch=batch, lr=lr, seed=seed, device=device, validation=0.0, callbacks=callbacks,
+                  threads=threads)
 
 
 def load(run_dir: str | os.PathLike) -> Model:

@@ -137,8 +137,9 @@ void set_colours(TrainingRequest& r, const std::string& csv, uint64_t pairs) {
 void configure(TrainingRequest& r, int dims, bool normalize, const std::string& head,
                std::optional<std::string> optimizer, int negatives, std::optional<int64_t> epochs,
                std::optional<int64_t> batch, std::optional<float> lr, uint64_t seed, const std::string& device,
-               double validation) {
+               double validation, int threads) {
   TrainConfig& t = r.train;
+  t.threads = threads;
   t.dims = dims;
   parse_head(head, t);
   t.normalize = t.normalize || normalize;
@@ -350,7 +351,7 @@ NB_MODULE(_core, m) {
       .def("set_pairs", &set_pairs, "a"_a, "b"_a, "labels"_a.none(), "weights"_a.none(), "rows"_a, "names"_a)
       .def("set_colours", &set_colours, "csv"_a, "pairs"_a)
       .def("configure", &configure, "dims"_a, "normalize"_a, "head"_a, "optimizer"_a.none(), "negatives"_a,
-           "epochs"_a.none(), "batch"_a.none(), "lr"_a.none(), "seed"_a, "device"_a, "validation"_a);
+           "epochs"_a.none(), "batch"_a.none(), "lr"_a.none(), "seed"_a, "device"_a, "validation"_a, "threads"_a);
   m.def("fit", &fit_model, "request"_a, "on_epoch"_a.none(), "main_thread"_a,
         "Trains a request with the GIL released; on_epoch(epoch, logs, vectors) after each epoch");
 

@@ -85,6 +85,16 @@ def test_fit_colours_gives_the_clis_table_bit_for_bit(cli, tmp_path):
         np.testing.assert_allclose(model.history["loss"], cli_metrics["loss"], rtol=1e-8)
 
 
+def test_threads_change_nothing_but_the_time():
+    one = cudaembed.fit_colours(epochs=2, pairs=5000, device="cpu", threads=1)
+    for threads in (2, 3):
+        many = cudaembed.fit_colours(epochs=2, pairs=5000, device="cpu", threads=threads)
+        assert many.vectors.tobytes() == one.vectors.tobytes()
+        assert many.history["loss"] == one.history["loss"]
+    with pytest.raises(cudaembed.Error, match="threads=-1"):
+        cudaembed.fit_colours(epochs=1, pairs=500, device="cpu", threads=-1)
+
+
 def test_callbacks_see_epochs_in_order_and_false_stops(tmp_path):
     seen = []
 
