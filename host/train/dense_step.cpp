@@ -26,8 +26,10 @@ DenseWorkspace::DenseWorkspace(const ModelState& state, SecondMoment moment, int
       loss(batch),
       squared_error(batch),
       hit(batch),
-      row_values(2 * batch * state.dims),
-      lookup_grad(2 * batch * state.dims) {
+      // Only the widths compiled in (2 and 3, run_first_half) copy rows out; one member of any other
+      // width adds its lookups in the backward. Wide rows would waste 268 MB here at D = 256, batch 65536.
+      row_values(state.dims <= 3 ? 2 * batch * state.dims : 0),
+      lookup_grad(state.dims <= 3 || members > 1 ? 2 * batch * state.dims : 0) {
   first_row.resize(members + 1);
   for (int t = 0; t <= members; ++t) first_row[t] = state.rows * t / members;
   if (members == 1) return;
