@@ -1,5 +1,4 @@
 // The epoch's shuffle on the CPU, a vector's width at a time.
-#include <algorithm>
 
 #include "cudaembed/cpu_reference.hpp"
 #include "train/dense_step.hpp"
@@ -38,21 +37,14 @@ CE_VECTOR_CLONES void permute_range(uint32_t first, uint32_t count, const Permut
 
 void shuffled_epoch_columns(const PairSet& pairs, uint64_t seed, int64_t epoch, EpochPairs& out) {
   const uint32_t n = static_cast<uint32_t>(pairs.size());
-  const Permutation perm = make_permutation(n, epoch_shuffle_key(seed, epoch));
   out.a.resize(n);
   out.b.resize(n);
   out.label.resize(n);
-  constexpr uint32_t kChunk = 4096;
-  uint32_t ids[kChunk];
-  for (uint32_t first = 0; first < n; first += kChunk) {
-    const uint32_t count = std::min(kChunk, n - first);
-    permute_range(first, count, perm, ids);
-    for (uint32_t i = 0; i < count; ++i) {
-      out.a[first + i] = pairs.a[ids[i]];
-      out.b[first + i] = pairs.b[ids[i]];
-      out.label[first + i] = pairs.label[ids[i]];
-    }
-  }
+  for_each_in_epoch_order(n, seed, epoch, [&](uint32_t i, uint32_t id) {
+    out.a[i] = pairs.a[id];
+    out.b[i] = pairs.b[id];
+    out.label[i] = pairs.label[id];
+  });
 }
 
 }  // namespace cudaembed

@@ -22,18 +22,25 @@ void shuffled_epoch(const PairSet& pairs, uint64_t seed, int64_t epoch, std::vec
 // (host/train/shuffle.cpp): the same positions, several times faster than one at a time.
 void permute_range(uint32_t first, uint32_t count, const Permutation& p, uint32_t* out);
 
-// The epoch's order, once: out[i] = example(permute_index(i, n, key(seed, epoch))) for i < n.
-template <class Example, class Make>
-void gather_in_epoch_order(uint32_t n, uint64_t seed, int64_t epoch, std::vector<Example>& out, Make&& example) {
+// The epoch's order, once: visit(i, permute_index(i, n, key(seed, epoch))) for each i < n, in
+// order, the positions made a chunk at a time by permute_range.
+template <class Visit>
+void for_each_in_epoch_order(uint32_t n, uint64_t seed, int64_t epoch, Visit&& visit) {
   const Permutation perm = make_permutation(n, epoch_shuffle_key(seed, epoch));
-  out.resize(n);
   constexpr uint32_t kChunk = 4096;
   uint32_t ids[kChunk];
   for (uint32_t first = 0; first < n; first += kChunk) {
     const uint32_t count = std::min(kChunk, n - first);
     permute_range(first, count, perm, ids);
-    for (uint32_t i = 0; i < count; ++i) out[first + i] = example(ids[i]);
+    for (uint32_t i = 0; i < count; ++i) visit(first + i, ids[i]);
   }
+}
+
+// out[i] = example(permute_index(i, n, key(seed, epoch))) for i < n.
+template <class Example, class Make>
+void gather_in_epoch_order(uint32_t n, uint64_t seed, int64_t epoch, std::vector<Example>& out, Make&& example) {
+  out.resize(n);
+  for_each_in_epoch_order(n, seed, epoch, [&](uint32_t i, uint32_t id) { out[i] = example(id); });
 }
 
 // Gradient scratch, (N, D) each, all zero between steps.
