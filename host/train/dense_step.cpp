@@ -11,8 +11,7 @@
 namespace cudaembed {
 
 int auto_dense_threads(const ModelState& state, int64_t batch, int cores) {
-  const int64_t moved = (state.rows + batch) * state.dims;
-  return static_cast<int>(std::clamp<int64_t>(moved >> 20, 1, std::max(cores, 1)));
+  return threads_for_values((state.rows + batch) * state.dims, cores);
 }
 
 DenseWorkspace::DenseWorkspace(const ModelState& state, SecondMoment moment, int64_t batch, int threads)

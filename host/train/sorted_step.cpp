@@ -269,9 +269,7 @@ void cpu_sorted_step(ModelState& state, std::span<const PairRecord> batch, const
   update_dense(state, dense_grad, config, lr_scale);
 }
 
-int auto_sorted_threads(int64_t samples, int dims, int cores) {
-  return static_cast<int>(std::clamp<int64_t>((2 * samples * dims) >> 20, 1, std::max(cores, 1)));
-}
+int auto_sorted_threads(int64_t samples, int dims, int cores) { return threads_for_values(2 * samples * dims, cores); }
 
 void cpu_sorted_step_team(ThreadTeam& team, ModelState& state, std::span<const PairRecord> batch,
                           const TrainConfig& config, SortedWorkspace& work, EpochMetrics& metrics, float lr_scale) {

@@ -3,6 +3,7 @@
 
 #include <sched.h>
 
+#include <algorithm>
 #include <chrono>
 
 namespace cudaembed {
@@ -40,6 +41,10 @@ int available_cores() {
   cpu_set_t set;
   if (sched_getaffinity(0, sizeof(set), &set) == 0) return std::max(1, CPU_COUNT(&set));
   return static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
+}
+
+int threads_for_values(int64_t values, int cores) {
+  return static_cast<int>(std::clamp<int64_t>(values >> 20, 1, std::max(cores, 1)));
 }
 
 ThreadTeam::ThreadTeam(int size) : size_(std::max(1, size)) {

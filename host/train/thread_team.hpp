@@ -15,6 +15,11 @@ namespace cudaembed {
 // The cores this process may run on (its affinity mask), at least 1.
 int available_cores();
 
+// A team's size for a step that moves `values` floats: one thread per 2^20 of them, at least one,
+// at most `cores`. Below that a member's share is smaller than what its two barriers a step and
+// the cache lines handed between cores cost (docs/design.md, "The CPU dense step").
+int threads_for_values(int64_t values, int cores);
+
 class ThreadTeam {
  public:
   // size - 1 workers are started now and kept until the team is destroyed; the caller is rank 0.
