@@ -73,6 +73,19 @@ std::size_t element(std::size_t i, int side, int k, std::size_t stride, int dims
     return (2 * i + side) * dims + k;
 }
 
+// pair_backward's callback storing element k of pair i's `side` gradient in `grads`.
+template <int Dims>
+auto store_lookup(float* grads, std::size_t i, int side, std::size_t stride, int dims) {
+  return [=](int k, float g) { grads[element<Dims>(i, side, k, stride, dims)] = g; };
+}
+
+// A lookup's gradient element added to its row's sum at `at`, and its square to the squares' sum
+// where g2 is not null (--adam-v lookups): the reference's two additions.
+inline void add_gradient(float* g, float* g2, std::size_t at, float value) {
+  g[at] += value;
+  if (g2) g2[at] += value * value;
+}
+
 // ---- Forward and backward: loops over pairs ----
 
 // What a pair's sums need, worked out in the vectorised loops so that the ordered loop only adds.
@@ -120,8 +133,8 @@ CE_VECTOR_CLONES void row_gradients(std::size_t first, std::size_t last, std::si
     for (int k = 0; k < Dims; ++k) ea[k] = values[element<Dims>(i, 0, k, stride, Dims)];
     for (int k = 0; k < Dims; ++k) eb[k] = values[element<Dims>(i, 1, k, stride, Dims)];
     const PairForward<float> f = pair_forward(ea, eb, Dims, Normalize);
-    pair_backward(ea, eb, Dims, f, dlogit[i] * weight, [&](int k, float g) { grads[element<Dims>(i, 0, k, stride, Dims)] = g; },
-                  [&](int k, float g) { grads[element<Dims>(i, 1, k, stride, Dims)] = g; });
+    pair_backward(ea, eb, Dims, f, dlogit[i] * weight, store_lookup<Dims>(grads, i, 0, stride, Dims),
+                  store_lookup<Dims>(grads, i, 1, stride, Dims));
   }
 }
 
@@ -134,8 +147,10 @@ void forward_backward_rows_known(const StepView& s, std::size_t first, std::size
   const float* table = s.state.table.data();
   float* values = w.row_values.data();
   for (std::size_t i = first; i < last; ++i) {
-    for (int k = 0; k < Dims; ++k) values[element<Dims>(i, 0, k, stride, Dims)] = table[std::size_t{s.a[i]} * Dims + k];
-    for (int k = 0; k < Dims; ++k) values[element<Dims>(i, 1, k, stride, Dims)] = table[std::size_t{s.b[i]} * Dims + k];
+    const float* ea = &table[std::size_t{s.a[i]} * Dims];
+    const float* eb = &table[std::size_t{s.b[i]} * Dims];
+    for (int k = 0; k < Dims; ++k) values[element<Dims>(i, 0, k, stride, Dims)] = ea[k];
+    for (int k = 0; k < Dims; ++k) values[element<Dims>(i, 1, k, stride, Dims)] = eb[k];
   }
   const float weight = s.state.dense[0];
   head_and_loss<Dims, Normalize>(first, last, stride, values, s.label, weight, s.state.dense[1],
@@ -164,7 +179,8 @@ void forward_backward_in_place(const StepView& s, std::size_t first, std::size_t
   const float* table = s.state.table.data();
   const float weight = s.state.dense[0];
   for (std::size_t i = first; i < last; ++i) {  // the head
-    w.forward[i] = pair_forward(&table[std::size_t{s.a[i]} * dims], &table[std::size_t{s.b[i]} * dims], dims, Normalize);
+    const float* ea = &table[std::size_t{s.a[i]} * dims];
+    w.forward[i] = pair_forward(ea, &table[std::size_t{s.b[i]} * dims], dims, Normalize);
     w.score[i] = w.forward[i].score;
   }
   loss_from_scores(first, last, w.score.data(), s.label, weight, s.state.dense[1], 1.0f / static_cast<float>(s.count),
@@ -175,19 +191,14 @@ void forward_backward_in_place(const StepView& s, std::size_t first, std::size_t
     const float* eb = &table[std::size_t{s.b[i]} * dims];
     const float dscore = w.dlogit[i] * weight;
     if (w.members > 1) {
-      pair_backward(ea, eb, dims, w.forward[i], dscore, [&](int k, float g) { grads[element<Dims>(i, 0, k, stride, dims)] = g; },
-                    [&](int k, float g) { grads[element<Dims>(i, 1, k, stride, dims)] = g; });
+      pair_backward(ea, eb, dims, w.forward[i], dscore, store_lookup<Dims>(grads, i, 0, stride, dims),
+                    store_lookup<Dims>(grads, i, 1, stride, dims));
       continue;
     }
     // One member: straight into the gradient table, in batch order. Wide rows' gradients are too
     // big to store and read back (134 MB a step at D = 256, batch 65536).
     auto into = [&](uint32_t row) {
-      float* sum = &w.grad[std::size_t{row} * dims];
-      float* sum_sq = w.grad_sq.empty() ? nullptr : &w.grad_sq[std::size_t{row} * dims];
-      return [sum, sum_sq](int k, float g) {
-        sum[k] += g;
-        if (sum_sq) sum_sq[k] += g * g;
-      };
+      return [&, at = std::size_t{row} * dims](int k, float g) { add_gradient(w.grad.data(), w.squares(), at + k, g); };
     };
     pair_backward(ea, eb, dims, w.forward[i], dscore, into(s.a[i]), into(s.b[i]));
   }
@@ -204,7 +215,7 @@ struct PairSums {
 };
 
 // Pairs [first, last)'s lookups added to the gradient table in batch order, a before b (the
-// reference's order), their squares too where g2 is not null; and their PairSums. One loop: the
+// reference's order), with add_gradient; and their PairSums. One loop: the
 // sums are latency-bound chains, the table's additions fill the time between their links.
 template <int Dims>
 CE_VECTOR_CLONES void add_lookups_and_sums(std::size_t first, std::size_t last, std::size_t stride, int dims,
@@ -218,11 +229,7 @@ CE_VECTOR_CLONES void add_lookups_and_sums(std::size_t first, std::size_t last, 
   for (std::size_t i = first; i < last; ++i) {
     for (int side = 0; g && side < 2; ++side) {
       const std::size_t row = std::size_t{side ? row_b[i] : row_a[i]} * d;
-      for (int k = 0; k < d; ++k) g[row + k] += grads[element<Dims>(i, side, k, stride, d)];
-      for (int k = 0; g2 && k < d; ++k) {
-        const float value = grads[element<Dims>(i, side, k, stride, d)];
-        g2[row + k] += value * value;
-      }
+      for (int k = 0; k < d; ++k) add_gradient(g, g2, row + k, grads[element<Dims>(i, side, k, stride, d)]);
     }
     sums.dw += dw_term[i];
     sums.db += dlogit[i];
@@ -240,8 +247,7 @@ void add_member0(const StepView& s, std::size_t first, std::size_t last, bool lo
   DenseWorkspace& w = s.work;
   PairSums sums{w.dense_grad[0], w.dense_grad[1], metrics.loss_sum, metrics.squared_error_sum};
   add_lookups_and_sums<Dims>(first, last, w.dlogit.size(), s.state.dims, s.a, s.b, w.lookup_grad.data(),
-                             lookups ? w.grad.data() : nullptr,
-                             lookups && !w.grad_sq.empty() ? w.grad_sq.data() : nullptr, w.dw_term.data(),
+                             lookups ? w.grad.data() : nullptr, lookups ? w.squares() : nullptr, w.dw_term.data(),
                              w.dlogit.data(), w.loss.data(), w.squared_error.data(), w.hit.data(), sums);
   w.dense_grad[0] = sums.dw;
   w.dense_grad[1] = sums.db;
@@ -283,11 +289,8 @@ void add_owned_lookups(const StepView& s, int t) {
     for (uint32_t n = 0; n < w.bucket_size[slot]; ++n) {
       const uint32_t j = w.bucket[slot * capacity + n];
       const std::size_t row = std::size_t{row_of_lookup(s, j)} * dims;
-      for (int k = 0; k < dims; ++k) w.grad[row + k] += w.lookup_grad[element<Dims>(j >> 1, j & 1, k, stride, dims)];
-      for (int k = 0; !w.grad_sq.empty() && k < dims; ++k) {
-        const float g = w.lookup_grad[element<Dims>(j >> 1, j & 1, k, stride, dims)];
-        w.grad_sq[row + k] += g * g;
-      }
+      for (int k = 0; k < dims; ++k)
+        add_gradient(w.grad.data(), w.squares(), row + k, w.lookup_grad[element<Dims>(j >> 1, j & 1, k, stride, dims)]);
     }
   }
 }
@@ -350,7 +353,7 @@ void second_half(const StepView& s, int t, EpochMetrics* metrics) {
   if (w.members > 1) add_owned_lookups<Dims>(s, t);
   adam_range(static_cast<std::size_t>(w.first_row[t]) * dims, static_cast<std::size_t>(w.first_row[t + 1]) * dims,
              adam_step_size(s.config.adam, s.step_number), adam_coefficients(s.config.adam), s.state.table.data(),
-             s.state.table_m.data(), s.state.table_v.data(), w.grad.data(), w.grad_sq.empty() ? nullptr : w.grad_sq.data());
+             s.state.table_m.data(), s.state.table_v.data(), w.grad.data(), w.squares());
   if (!metrics) return;
   add_member0<Dims>(s, share_of(s.count, 0, w.members).last, s.count, false, *metrics);
   metrics->samples += static_cast<int64_t>(s.count);

@@ -28,7 +28,8 @@ struct DenseWorkspace {
 
   int members;                     // threads sharing a step (no more than the rows)
   std::vector<int64_t> first_row;  // (members + 1,)
-  std::vector<float> grad, grad_sq;              // (N, D): the step's summed gradients
+  std::vector<float> grad, grad_sq;              // (N, D): the step's summed gradients, and squares
+  float* squares() { return grad_sq.empty() ? nullptr : grad_sq.data(); }  // null: --adam-v rows
   std::vector<PairForward<float>> forward;       // (batch,) in place: what the backward needs
   std::vector<float> score;                      // (batch,) in place: the head's output
   std::vector<float> dw_term, dlogit, loss;      // (batch,) PairOutputs in dense_step.cpp
