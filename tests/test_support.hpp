@@ -16,8 +16,10 @@
 
 #include <catch2/catch.hpp>
 
+#include "cudaembed/backend.hpp"
 #include "cudaembed/colours.hpp"
 #include "cudaembed/error.hpp"
+#include "cudaembed/model.hpp"
 
 namespace cudaembed::test {
 
@@ -25,6 +27,31 @@ namespace cudaembed::test {
 inline const ColourTable& bundled_colours() {
   static const ColourTable table = read_colours_csv(std::string(CUDAEMBED_SOURCE_DIR) + "/data/colours.csv");
   return table;
+}
+
+// Two runs that must have trained the same bits: every array and scalar of their states, and
+// every epoch's sums, compared exactly.
+inline void check_same_training(const ModelState& x, const std::vector<EpochMetrics>& x_epochs, const ModelState& y,
+                                const std::vector<EpochMetrics>& y_epochs) {
+  CHECK(x.step == y.step);
+  CHECK(x.table == y.table);
+  CHECK(x.table_m == y.table_m);
+  CHECK(x.table_v == y.table_v);
+  CHECK(x.row_step == y.row_step);
+  CHECK(x.row_acc == y.row_acc);
+  for (int i = 0; i < 2; ++i) {
+    CHECK(x.dense[i] == y.dense[i]);
+    CHECK(x.dense_m[i] == y.dense_m[i]);
+    CHECK(x.dense_v[i] == y.dense_v[i]);
+  }
+  REQUIRE(x_epochs.size() == y_epochs.size());
+  for (std::size_t e = 0; e < x_epochs.size(); ++e) {
+    INFO("epoch " << e);
+    CHECK(x_epochs[e].loss_sum == y_epochs[e].loss_sum);
+    CHECK(x_epochs[e].squared_error_sum == y_epochs[e].squared_error_sum);
+    CHECK(x_epochs[e].correct == y_epochs[e].correct);
+    CHECK(x_epochs[e].samples == y_epochs[e].samples);
+  }
 }
 
 // The whole file as bytes; empty when it cannot be read.

@@ -51,25 +51,7 @@ Trained train_backend(TrainConfig config, int threads, const PairSet& pairs, con
 }
 
 void check_identical(const Trained& reference, const Trained& run) {
-  CHECK(run.state.table == reference.state.table);
-  CHECK(run.state.table_m == reference.state.table_m);
-  CHECK(run.state.table_v == reference.state.table_v);
-  CHECK(run.state.row_step == reference.state.row_step);
-  CHECK(run.state.row_acc == reference.state.row_acc);
-  for (int i = 0; i < 2; ++i) {
-    CHECK(run.state.dense[i] == reference.state.dense[i]);
-    CHECK(run.state.dense_m[i] == reference.state.dense_m[i]);
-    CHECK(run.state.dense_v[i] == reference.state.dense_v[i]);
-  }
-  CHECK(run.state.step == reference.state.step);
-  REQUIRE(run.epochs.size() == reference.epochs.size());
-  for (std::size_t e = 0; e < run.epochs.size(); ++e) {
-    INFO("epoch " << e);
-    CHECK(run.epochs[e].loss_sum == reference.epochs[e].loss_sum);
-    CHECK(run.epochs[e].squared_error_sum == reference.epochs[e].squared_error_sum);
-    CHECK(run.epochs[e].correct == reference.epochs[e].correct);
-    CHECK(run.epochs[e].samples == reference.epochs[e].samples);
-  }
+  test::check_same_training(reference.state, reference.epochs, run.state, run.epochs);
 }
 
 }  // namespace

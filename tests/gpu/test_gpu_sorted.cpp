@@ -104,23 +104,7 @@ SortedRun train_sorted(const TrainConfig& cfg, const PairSet& pairs, const Model
 }
 
 void check_same_bits(const SortedRun& x, const SortedRun& y) {
-  CHECK(x.state.step == y.state.step);
-  CHECK(x.state.table == y.state.table);
-  CHECK(x.state.table_m == y.state.table_m);
-  CHECK(x.state.table_v == y.state.table_v);
-  CHECK(x.state.row_acc == y.state.row_acc);
-  CHECK(x.state.row_step == y.state.row_step);
-  for (int i = 0; i < 2; ++i) {
-    CHECK(x.state.dense[i] == y.state.dense[i]);
-    CHECK(x.state.dense_m[i] == y.state.dense_m[i]);
-    CHECK(x.state.dense_v[i] == y.state.dense_v[i]);
-  }
-  REQUIRE(x.metrics.size() == y.metrics.size());
-  for (std::size_t e = 0; e < x.metrics.size(); ++e) {
-    CHECK(x.metrics[e].loss_sum == y.metrics[e].loss_sum);
-    CHECK(x.metrics[e].squared_error_sum == y.metrics[e].squared_error_sum);
-    CHECK(x.metrics[e].correct == y.metrics[e].correct);
-  }
+  test::check_same_training(x.state, x.metrics, y.state, y.metrics);
 }
 
 // One step an epoch (the batch is every pair), no negatives: the lookups of rows 0-5 per step are
