@@ -467,6 +467,7 @@ TEST_CASE("cli: --device cuda fails clearly without a GPU and trains with one", 
   INFO("--device cpu run:\n" << cpu.output);
   CHECK(cpu.status == 0);
   CHECK_THAT(cpu.output, Contains("backend cpu"));
+  CHECK_THAT(cpu.output, Contains("1 training thread for steps of this size"));  // what --threads 0 picked
 }
 
 TEST_CASE("cli: bench times the CPU backend and writes JSON and markdown", "[cli]") {
@@ -496,6 +497,16 @@ TEST_CASE("cli: bench times the CPU backend and writes JSON and markdown", "[cli
   CHECK(sparse["epoch_bytes"].get<double>() > 2000 * 8 * 4);
   CHECK(sparse["achieved_gbs"].get<double>() > 0);
   CHECK(json["copy_bandwidth_gbs"].get<double>() > 0);
+  // --threads: a team of two on both paths, the same losses.
+  const RunResult two = run_cli("bench --shapes tiny --repeats 2 --warmup 0 --device cpu --threads 2 --out " +
+                                (tmp / "two"));
+  INFO(two.output);
+  REQUIRE(two.status == 0);
+  CHECK_THAT(two.output, Contains("2 training threads"));
+  const auto json_two = nlohmann::json::parse(read_file(tmp / "two/bench.json"));
+  REQUIRE(json_two["results"].size() == 2);
+  for (std::size_t i = 0; i < 2; ++i)
+    CHECK(json_two["results"][i]["last_epoch_loss"] == json["results"][i]["last_epoch_loss"]);
   // Kernel variants are a CUDA notion: naming one for the CPU backend is an error.
   const RunResult bad = run_cli("bench --shapes tiny --device cpu --kernel fused --out " + (tmp / "b2"));
   CHECK(bad.status != 0);
