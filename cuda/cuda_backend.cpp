@@ -12,10 +12,12 @@
 
 #include "cuda_check.hpp"
 #include "cudaembed/backend.hpp"
+#include "cudaembed/distributed.hpp"
 #include "cudaembed/error.hpp"
 #include "device_buffer.hpp"
 #include "device_checks.hpp"
 #include "finite_check.hpp"
+#include "nccl_communicator.hpp"
 #include "sorted_kernels.hpp"
 #include "sorted_trainer.hpp"
 #include "train_kernels.hpp"
@@ -36,22 +38,33 @@ StepArgs shape_args(int64_t rows, const TrainConfig& config) {
 
 class CudaBackend final : public Backend {
  public:
-  explicit CudaBackend(const TrainConfig& config) : config_(config), sorted_path_(needs_sorted_path(config, false)) {
+  // With `comm` of K > 1 ranks, data parallel on the sorted path: this rank takes the GPU of its
+  // local rank, and NCCL carries the exchange (SortedTrainer).
+  CudaBackend(const TrainConfig& config, std::shared_ptr<Communicator> comm)
+      : config_(config),
+        comm_(comm && comm->size() > 1 ? std::move(comm) : nullptr),
+        sorted_path_(needs_sorted_path(config, false) || comm_) {
     if (config.kernel != "auto" && config.kernel != "sorted") variant_ = &find_kernel_variant(config.kernel);
     if (sorted_path_ && variant_)
-      throw Error(
-          fmt::format("--kernel {}: runs only the tutorial's model (euclidean head, adam, no negatives, "
-                      "unweighted pairs); use --kernel sorted or auto",
-                      config.kernel));
+      throw Error(fmt::format(
+          "--kernel {}: runs only the tutorial's model on one GPU (euclidean head, adam, no negatives, unweighted "
+          "pairs; K ranks train on the sorted path); use --kernel sorted or auto",
+          config.kernel));
     if (sorted_path_ && !sorted_dims_supported(config.dims)) throw Error(unsupported_dims_message(config.dims));
     require_cuda_device();
-    CE_CUDA_CHECK(cudaSetDevice(0));
-    CE_CUDA_CHECK(cudaGetDeviceProperties(&props_, 0));
+    if (comm_) device_ = comm_->local_rank();
+    if (const auto problem = rank_device_problem(comm_ ? comm_->rank() : 0, device_, comm_ ? comm_->size() : 1,
+                                                 cuda_device_count());
+        !problem.empty())
+      throw Error(problem);
+    CE_CUDA_CHECK(cudaSetDevice(device_));
+    CE_CUDA_CHECK(cudaGetDeviceProperties(&props_, device_));
     if (const auto problem = compute_capability_problem(props_.major, props_.minor, props_.name); !problem.empty())
       throw Error(problem);
     CE_CUDA_CHECK(cudaStreamCreateWithFlags(&stream_, cudaStreamNonBlocking));
     CE_CUDA_CHECK(cudaEventCreate(&epoch_start_));
     CE_CUDA_CHECK(cudaEventCreate(&epoch_end_));
+    if (comm_) nccl_ = std::make_unique<NcclCommunicator>(*comm_);  // every rank, together
   }
   ~CudaBackend() override {
     cudaEventDestroy(epoch_start_);
@@ -61,7 +74,9 @@ class CudaBackend final : public Backend {
 
   BackendInfo info() const override {
     return {"cuda",
-            fmt::format("{} ({} SMs, sm_{}{})", props_.name, props_.multiProcessorCount, props_.major, props_.minor),
+            fmt::format("{} ({} SMs, sm_{}{}){}", props_.name, props_.multiProcessorCount, props_.major, props_.minor,
+                        nccl_ ? fmt::format(", GPU {} of this machine, data parallel on {}", device_, nccl_->describe())
+                              : ""),
             sorted_path_ ? "sorted"
             : variant_   ? variant_->name
                          : "auto"};
@@ -100,7 +115,7 @@ class CudaBackend final : public Backend {
     if (pairs.size() == 0) throw Error("no pairs to train on");
     if (pairs.size() >= (1ull << 32))
       throw Error(fmt::format("{} pairs: at most 2^32 - 1 are supported", pairs.size()));
-    if (config_.kernel == "auto" && !needs_sorted_path(config_, false)) {
+    if (config_.kernel == "auto" && !needs_sorted_path(config_, false) && !comm_) {
       sorted_path_ = auto_takes_sorted_path(shape_args(state.rows, config_), props_);
       if (sorted_path_) spdlog::info("--kernel auto: sorted for {} x {} on {}", state.rows, state.dims, props_.name);
     }
@@ -109,7 +124,7 @@ class CudaBackend final : public Backend {
       throw Error(fmt::format("--kernel {}: weighted pairs need --kernel sorted (or auto)", config_.kernel));
     if (sorted_path_) {
       sorted_.reset();  // free the last run's device memory before the next one's check
-      sorted_ = std::make_unique<SortedTrainer>(config_, pairs, state, props_, stream_);
+      sorted_ = std::make_unique<SortedTrainer>(config_, pairs, state, props_, stream_, SortedLaunch::graph, nccl_.get());
       return;
     }
     size_t free = 0, total = 0;
@@ -217,7 +232,7 @@ class CudaBackend final : public Backend {
  private:
   double sm_clock_mhz() const {
     int khz = 0;
-    CE_CUDA_CHECK(cudaDeviceGetAttribute(&khz, cudaDevAttrClockRate, 0));
+    CE_CUDA_CHECK(cudaDeviceGetAttribute(&khz, cudaDevAttrClockRate, device_));
     return khz / 1e3;
   }
 
@@ -248,6 +263,9 @@ class CudaBackend final : public Backend {
   }
 
   TrainConfig config_;
+  std::shared_ptr<Communicator> comm_;      // K > 1 ranks, data parallel; null: one GPU
+  std::unique_ptr<NcclCommunicator> nccl_;  // with comm_: the GPUs' exchange
+  int device_ = 0;                          // this process's GPU: its local rank among K
   bool sorted_path_;                        // the sorted-segment path rather than a dense variant (auto: set in load())
   std::unique_ptr<SortedTrainer> sorted_;   // its state, made in load()
   const KernelVariant* variant_ = nullptr;  // chosen in load() for --kernel auto
@@ -267,7 +285,9 @@ class CudaBackend final : public Backend {
 
 }  // namespace
 
-std::unique_ptr<Backend> make_cuda_backend(const TrainConfig& config) { return std::make_unique<CudaBackend>(config); }
+std::unique_ptr<Backend> make_cuda_backend(const TrainConfig& config, std::shared_ptr<Communicator> comm) {
+  return std::make_unique<CudaBackend>(config, std::move(comm));
+}
 
 int cuda_device_count() {
   int count = 0;

@@ -26,7 +26,7 @@ std::string device_memory_problem(uint64_t needed, uint64_t free, uint64_t total
 }
 
 SortedMemory sorted_device_bytes(uint64_t pairs, int64_t rows, int dims, int64_t batch, int negatives,
-                                 Optimizer optimizer) {
+                                 Optimizer optimizer, int exchange_ranks) {
   const auto n = static_cast<uint64_t>(rows);
   const uint64_t row_bytes = static_cast<uint64_t>(dims) * sizeof(float);
   SortedMemory m;
@@ -47,6 +47,9 @@ SortedMemory sorted_device_bytes(uint64_t pairs, int64_t rows, int dims, int64_t
   m.batch_buffers += (lookups / kHotRunLength + 1) * sizeof(uint32_t) +
                      finish_blocks(static_cast<uint32_t>(samples)) * sizeof(FinishPartial);
   if (moments) m.batch_buffers += kMaxStepSizes * sizeof(float);
+  if (exchange_ranks > 0)  // this rank's chunk and the K gathered ones
+    m.batch_buffers += exchange_chunk(static_cast<uint32_t>(samples), dims, exchange_ranks) *
+                       static_cast<uint64_t>(exchange_ranks + 1) * sizeof(float);
   return m;
 }
 
@@ -66,6 +69,14 @@ std::string compute_capability_problem(int major, int minor, const std::string& 
       "--device cuda: {} is compute capability {}.{}, older than this build supports ({}.{} and newer); rebuild with "
       "-DCUDAEMBED_CUDA_ARCHITECTURES={}{} or use --device cpu",
       device, major, minor, kMinComputeCapability / 10, kMinComputeCapability % 10, major, minor);
+}
+
+std::string rank_device_problem(int rank, int local_rank, int ranks, int devices) {
+  if (local_rank < devices) return {};
+  return fmt::format(
+      "rank {} of {}: it is rank {} on its machine, which has {} visible GPU{}; each rank trains on a GPU of its own "
+      "(NCCL cannot share one between ranks): start at most {} rank{} a machine, or train the ranks with --device cpu",
+      rank, ranks, local_rank, devices, devices == 1 ? "" : "s", devices, devices == 1 ? "" : "s");
 }
 
 }  // namespace cudaembed

@@ -23,13 +23,18 @@ struct SortedMemory {
   uint64_t batch_buffers = 0;  // per-step scratch: lookups, their gradients, sort and CUB space
   uint64_t total() const { return pairs + table + batch_buffers; }
 };
+// With exchange_ranks K (data parallel; 0: one GPU, no exchange), each rank's also holds the
+// exchange's chunks (sample_exchange.hpp).
 SortedMemory sorted_device_bytes(uint64_t pairs, int64_t rows, int dims, int64_t batch, int negatives,
-                                 Optimizer optimizer);
+                                 Optimizer optimizer, int exchange_ranks = 0);
 // Empty when it fits in `free`; otherwise the message to throw, with the breakdown.
 std::string sorted_memory_problem(const SortedMemory& need, uint64_t free, uint64_t total, const std::string& device);
 
 // Empty when the device can take the run; otherwise the message to throw.
 std::string device_memory_problem(uint64_t needed, uint64_t free, uint64_t total, const std::string& device);
 std::string compute_capability_problem(int major, int minor, const std::string& device);
+// Rank `rank` of `ranks` takes the GPU of its local rank: empty when its machine has that many
+// devices; otherwise the message (NCCL cannot put two ranks of one communicator on one GPU).
+std::string rank_device_problem(int rank, int local_rank, int ranks, int devices);
 
 }  // namespace cudaembed

@@ -5,8 +5,13 @@
 #include <dlfcn.h>
 #include <nccl.h>
 
+#include <chrono>
+#include <thread>
+#include <utility>
+
 #include <fmt/format.h>
 
+#include "cuda_check.hpp"
 #include "cudaembed/error.hpp"
 
 namespace cudaembed {
@@ -18,6 +23,8 @@ struct NcclApi {
   decltype(&ncclGetUniqueId) get_unique_id;
   decltype(&ncclCommInitRank) comm_init_rank;
   decltype(&ncclCommDestroy) comm_destroy;
+  decltype(&ncclCommAbort) comm_abort;
+  decltype(&ncclCommGetAsyncError) async_error;
   decltype(&ncclAllGather) all_gather;
   decltype(&ncclSend) send;
   decltype(&ncclRecv) recv;
@@ -43,6 +50,8 @@ NcclApi load_nccl() {
   api.get_unique_id = reinterpret_cast<decltype(api.get_unique_id)>(symbol("ncclGetUniqueId"));
   api.comm_init_rank = reinterpret_cast<decltype(api.comm_init_rank)>(symbol("ncclCommInitRank"));
   api.comm_destroy = reinterpret_cast<decltype(api.comm_destroy)>(symbol("ncclCommDestroy"));
+  api.comm_abort = reinterpret_cast<decltype(api.comm_abort)>(symbol("ncclCommAbort"));
+  api.async_error = reinterpret_cast<decltype(api.async_error)>(symbol("ncclCommGetAsyncError"));
   api.all_gather = reinterpret_cast<decltype(api.all_gather)>(symbol("ncclAllGather"));
   api.send = reinterpret_cast<decltype(api.send)>(symbol("ncclSend"));
   api.recv = reinterpret_cast<decltype(api.recv)>(symbol("ncclRecv"));
@@ -68,12 +77,14 @@ void check(ncclResult_t result, const char* call, int rank) {
 struct NcclCommunicator::Impl {
   ncclComm_t comm = nullptr;
   int rank = 0, size = 1;
+  Communicator* host = nullptr;  // counts the bytes sent
 };
 
 NcclCommunicator::NcclCommunicator(Communicator& host) : impl_(std::make_unique<Impl>()) {
   const NcclApi& api = nccl();
   impl_->rank = host.rank();
   impl_->size = host.size();
+  impl_->host = &host;
   ncclUniqueId id{};
   if (host.is_root()) check(api.get_unique_id(&id), "ncclGetUniqueId", impl_->rank);
   host.broadcast(std::as_writable_bytes(std::span(&id, 1)), 0);
@@ -86,6 +97,7 @@ NcclCommunicator::~NcclCommunicator() {
 
 void NcclCommunicator::all_gather(const float* mine, float* all, std::size_t count, cudaStream_t stream) {
   check(nccl().all_gather(mine, all, count, ncclFloat, impl_->comm, stream), "ncclAllGather", impl_->rank);
+  impl_->host->count_bytes_sent(count * sizeof(float) * static_cast<uint64_t>(impl_->size - 1));
 }
 
 void NcclCommunicator::all_to_all(const float* send, std::span<const std::size_t> send_counts, float* recv,
@@ -93,16 +105,51 @@ void NcclCommunicator::all_to_all(const float* send, std::span<const std::size_t
   const NcclApi& api = nccl();
   check(api.group_start(), "ncclGroupStart", impl_->rank);
   std::size_t sent = 0, received = 0;
-  for (int peer = 0; peer < impl_->size; ++peer) {
+  uint64_t to_others = 0;
+  // The group is ended whatever happens inside it: NCCL requires every ncclGroupStart to be matched.
+  ncclResult_t first_error = ncclSuccess;
+  const char* failed = nullptr;
+  for (int peer = 0; peer < impl_->size && !failed; ++peer) {
     const std::size_t out = send_counts[static_cast<std::size_t>(peer)];
     const std::size_t in = recv_counts[static_cast<std::size_t>(peer)];
-    if (out) check(api.send(send + sent, out, ncclFloat, peer, impl_->comm, stream), "ncclSend", impl_->rank);
-    if (in) check(api.recv(recv + received, in, ncclFloat, peer, impl_->comm, stream), "ncclRecv", impl_->rank);
+    if (out && (first_error = api.send(send + sent, out, ncclFloat, peer, impl_->comm, stream)) != ncclSuccess)
+      failed = "ncclSend";
+    else if (in && (first_error = api.recv(recv + received, in, ncclFloat, peer, impl_->comm, stream)) != ncclSuccess)
+      failed = "ncclRecv";
     sent += out;
     received += in;
+    if (peer != impl_->rank) to_others += out * sizeof(float);
   }
-  check(api.group_end(), "ncclGroupEnd", impl_->rank);
+  const ncclResult_t ended = api.group_end();
+  if (failed) check(first_error, failed, impl_->rank);
+  check(ended, "ncclGroupEnd", impl_->rank);
+  impl_->host->count_bytes_sent(to_others);
 }
+
+void NcclCommunicator::wait(cudaEvent_t done) {
+  const NcclApi& api = nccl();
+  const auto start = std::chrono::steady_clock::now();
+  const double timeout = impl_->host->collective_timeout_s();
+  for (;;) {
+    const cudaError_t state = cudaEventQuery(done);
+    if (state == cudaSuccess) return;
+    if (state != cudaErrorNotReady) CE_CUDA_CHECK(state);
+    ncclResult_t async = ncclSuccess;
+    check(api.async_error(impl_->comm, &async), "ncclCommGetAsyncError", impl_->rank);
+    const double waited = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+    if (async != ncclSuccess || (timeout > 0 && waited > timeout)) {
+      api.comm_abort(std::exchange(impl_->comm, nullptr));  // ends the kernels waiting on the other ranks
+      check(async, "an NCCL collective", impl_->rank);
+      throw Error(fmt::format("rank {}: an NCCL collective has waited {:.0f} s for the other ranks (a rank stuck or "
+                              "gone; --collective-timeout {:g})",
+                              impl_->rank, waited, timeout));
+    }
+    std::this_thread::sleep_for(std::chrono::microseconds(20));
+  }
+}
+
+int NcclCommunicator::rank() const { return impl_->rank; }
+int NcclCommunicator::size() const { return impl_->size; }
 
 std::string NcclCommunicator::describe() const {
   int version = 0;

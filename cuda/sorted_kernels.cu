@@ -114,6 +114,8 @@ __device__ PairRecord step_sample(const SortedArgs& a, const StepShape& shape, u
 
 // 1: a lane group per sample: gather both rows, the head, sigmoid, BCE, and both row gradients
 // into the sample's own rows of lookup_grad. Samples past this step's count become sentinel lookups.
+// Of K ranks (data parallel) each computes its slice of the samples only, and the exchange brings
+// the others' gradients and partials; every rank writes every sample's lookup rows, for its sort.
 template <int D>
 __global__ void __launch_bounds__(kThreads) sorted_forward_backward(SortedArgs a) {
   using L = RowLayout<D>;
@@ -121,7 +123,12 @@ __global__ void __launch_bounds__(kThreads) sorted_forward_backward(SortedArgs a
   const uint32_t s = (blockIdx.x * kThreads + threadIdx.x) / L::kLanes;
   const StepShape shape = step_shape(a);
   const bool valid = s < shape.samples;
-  const PairRecord x = valid ? step_sample(a, shape, s) : PairRecord{0, 0, 0.0f, 0.0f};
+  const Slice slice = rank_slice(shape.samples, a.rank, a.ranks);
+  const bool mine = s >= slice.begin && s < slice.end;  // implies valid
+  const PairRecord sample = valid ? step_sample(a, shape, s) : PairRecord{0, 0, 0.0f, 0.0f};
+  // What this lane group computes: its own sample, or row 0 twice (discarded; the whole warp must
+  // take part in group_sum's shuffles).
+  const PairRecord x = mine ? sample : PairRecord{0, 0, 0.0f, 0.0f};
 
   LaneRow<D> ea, eb;
   load_row<D>(a.table + static_cast<size_t>(x.a) * D, g, ea);
@@ -155,23 +162,24 @@ __global__ void __launch_bounds__(kThreads) sorted_forward_backward(SortedArgs a
   for (int i = 0; i < L::kPerLane; ++i) head_gradient(a.head, ea[i] * f.inv_a, eb[i] * f.inv_b, f, scale, ga[i], gb[i]);
 
   if (s >= a.max_samples) return;
-  if (valid) {
+  if (mine) {
     store_row<D>(a.lookup_grad + static_cast<size_t>(2 * s) * D, g, ga);
     store_row<D>(a.lookup_grad + static_cast<size_t>(2 * s + 1) * D, g, gb);
   }
   if (g != 0) return;
-  a.lookup_row[2 * s] = valid ? x.a : a.rows;
-  a.lookup_row[2 * s + 1] = valid ? x.b : a.rows;
+  a.lookup_row[2 * s] = valid ? sample.a : a.rows;
+  a.lookup_row[2 * s + 1] = valid ? sample.b : a.rows;
   a.lookup_id[2 * s] = 2 * s;
   a.lookup_id[2 * s + 1] = 2 * s + 1;
+  if (valid && !mine) return;        // another rank's sample: its partials arrive with the exchange
   float* p = a.sample_partials + s;  // column s of (5, max_samples): each partial coalesced across samples
   const size_t column = a.max_samples;
   const float error = x.label - out.prob;
-  p[0] = valid ? dlogit * f.score : 0.0f;
-  p[column] = valid ? dlogit : 0.0f;
-  p[2 * column] = valid ? x.weight * out.loss : 0.0f;
-  p[3 * column] = valid ? error * error : 0.0f;
-  p[4 * column] = valid && (out.prob > 0.5f) == (x.label > 0.5f) ? 1.0f : 0.0f;
+  p[0] = mine ? dlogit * f.score : 0.0f;
+  p[column] = mine ? dlogit : 0.0f;
+  p[2 * column] = mine ? x.weight * out.loss : 0.0f;
+  p[3 * column] = mine ? error * error : 0.0f;
+  p[4 * column] = mine && (out.prob > 0.5f) == (x.label > 0.5f) ? 1.0f : 0.0f;
 }
 
 // The group's |x|^2 of a row it holds. Every lane of the warp must call it.
@@ -480,14 +488,48 @@ __global__ void __launch_bounds__(kFinishThreads) sorted_finish(SortedArgs a) {
   sc->step += 1;
 }
 
+// Data parallel: the step's per-sample arrays and this rank, as sample_exchange.hpp reads them.
+__device__ SampleExchange step_exchange(const SortedArgs& a) {
+  return {a.lookup_grad, a.sample_partials, a.max_samples, step_shape(a).samples, a.dims, a.rank, a.ranks};
+}
+
+// 1b (K > 1 ranks): this rank's slice of the step's gradients and partials into its chunk, a
+// thread an element (sample_exchange.hpp's packed_value).
+__global__ void __launch_bounds__(kThreads) sorted_pack_slice(SortedArgs a, float* chunk) {
+  const SampleExchange x = step_exchange(a);
+  const uint64_t n = exchange_chunk(x.column, x.dims, x.ranks);
+  for (uint64_t e = blockIdx.x * uint64_t{kThreads} + threadIdx.x; e < n; e += uint64_t{gridDim.x} * kThreads)
+    chunk[e] = packed_value(x, e);
+}
+
+// 1c (K > 1 ranks), after the all-gather: rank blockIdx.y's chunk into place (unpack_value).
+__global__ void __launch_bounds__(kThreads) sorted_unpack_slices(SortedArgs a, const float* gathered) {
+  const SampleExchange x = step_exchange(a);
+  const uint64_t n = exchange_chunk(x.column, x.dims, x.ranks);
+  const int from = static_cast<int>(blockIdx.y);
+  for (uint64_t e = blockIdx.x * uint64_t{kThreads} + threadIdx.x; e < n; e += uint64_t{gridDim.x} * kThreads)
+    unpack_value(x, gathered + from * n, from, e);
+}
+
+// Blocks of a grid-stride loop over one chunk.
+unsigned exchange_blocks(const SortedArgs& a) {
+  const uint64_t n = exchange_chunk(a.max_samples, a.dims, a.ranks);
+  return static_cast<unsigned>(std::max<uint64_t>(1, std::min<uint64_t>((n + kThreads - 1) / kThreads, 8 * a.sm_count)));
+}
+
 template <int D>
-void launch_dims(const SortedArgs& a, cudaStream_t stream) {
+void launch_forward_dims(const SortedArgs& a, cudaStream_t stream) {
   using L = RowLayout<D>;
-  const uint32_t lookups = 2 * a.max_samples;
   const auto forward_blocks =
       static_cast<unsigned>((static_cast<size_t>(a.max_samples) * L::kLanes + kThreads - 1) / kThreads);
   sorted_forward_backward<D><<<forward_blocks, kThreads, 0, stream>>>(a);
   CE_CHECK_LAUNCH("sorted_forward_backward");
+}
+
+template <int D>
+void launch_update_dims(const SortedArgs& a, cudaStream_t stream) {
+  using L = RowLayout<D>;
+  const uint32_t lookups = 2 * a.max_samples;
   size_t bytes = a.cub_temp_bytes;
   CE_CUDA_CHECK(cub::DeviceRadixSort::SortPairs(a.cub_temp, bytes, a.lookup_row, a.sorted_row, a.lookup_id, a.sorted_id,
                                                 lookups, 0, a.key_bits, stream));
@@ -566,7 +608,7 @@ bool sorted_dims_supported(int dims) { return with_dims(dims, DoNothing{}); }
 
 std::size_t sorted_cub_temp_bytes(uint32_t max_samples, int key_bits) {
   const uint32_t lookups = 2 * max_samples;
-  // Null pointers of exactly the types launch_dims passes: another type is another template
+  // Null pointers of exactly the types launch_update_dims passes: another type is another template
   // instantiation, whose scratch size need not be the same.
   const SortedArgs a{};
   int* const runs = nullptr;  // &a.scalars->runs there
@@ -579,10 +621,31 @@ std::size_t sorted_cub_temp_bytes(uint32_t max_samples, int key_bits) {
   return std::max({sort, encode, scan});
 }
 
-void launch_sorted_step(const SortedArgs& a, cudaStream_t stream) {
-  if (!with_dims(a.dims, [&]<int D>() { launch_dims<D>(a, stream); })) throw Error(unsupported_dims_message(a.dims));
+void launch_sorted_forward(const SortedArgs& a, cudaStream_t stream) {
+  if (!with_dims(a.dims, [&]<int D>() { launch_forward_dims<D>(a, stream); }))
+    throw Error(unsupported_dims_message(a.dims));
+}
+
+void launch_sorted_update(const SortedArgs& a, cudaStream_t stream) {
+  if (!with_dims(a.dims, [&]<int D>() { launch_update_dims<D>(a, stream); }))
+    throw Error(unsupported_dims_message(a.dims));
   sorted_finish<<<finish_blocks(a.max_samples), kFinishThreads, 0, stream>>>(a);
   CE_CHECK_LAUNCH("sorted_finish");
+}
+
+void launch_sorted_step(const SortedArgs& a, cudaStream_t stream) {
+  launch_sorted_forward(a, stream);
+  launch_sorted_update(a, stream);
+}
+
+void launch_pack_slice(const SortedArgs& a, float* chunk, cudaStream_t stream) {
+  sorted_pack_slice<<<exchange_blocks(a), kThreads, 0, stream>>>(a, chunk);
+  CE_CHECK_LAUNCH("sorted_pack_slice");
+}
+
+void launch_unpack_slices(const SortedArgs& a, const float* gathered, cudaStream_t stream) {
+  sorted_unpack_slices<<<dim3(exchange_blocks(a), static_cast<unsigned>(a.ranks)), kThreads, 0, stream>>>(a, gathered);
+  CE_CHECK_LAUNCH("sorted_unpack_slices");
 }
 
 }  // namespace cudaembed

@@ -14,6 +14,7 @@
 #include "cudaembed/config.hpp"
 #include "cudaembed/math.hpp"
 #include "cudaembed/pairs.hpp"
+#include "cudaembed/sample_exchange.hpp"
 
 namespace cudaembed {
 
@@ -97,6 +98,7 @@ struct SortedArgs {
   void* cub_temp;
   std::size_t cub_temp_bytes;
   int sm_count;
+  int rank, ranks;  // data parallel: this rank of K, which computes its rank_slice of each step's samples; 0 of 1 alone
 };
 
 // Words of the touched-row bitmap for `rows` rows. In 64 bits: (rows + 31) / 32 in uint32_t wraps
@@ -114,5 +116,16 @@ std::size_t sorted_cub_temp_bytes(uint32_t max_samples, int key_bits);
 // It reads no per-step arguments (the step counter is in `scalars`), so it can be captured once
 // as a CUDA graph and replayed for every step while `args` stays the same.
 void launch_sorted_step(const SortedArgs& args, cudaStream_t stream);
+
+// The step in two halves, for K > 1 ranks (data parallel) to exchange their samples between them:
+// forward and backward of this rank's slice; then sort, segments, optimizer and Dense update of
+// every sample's lookups, once the exchange has brought them (sample_exchange.hpp):
+//   launch_sorted_forward, launch_pack_slice (this rank's chunk), all-gather of the K chunks,
+//   launch_unpack_slices, launch_sorted_update.
+void launch_sorted_forward(const SortedArgs& args, cudaStream_t stream);
+void launch_sorted_update(const SortedArgs& args, cudaStream_t stream);
+// `chunk`: exchange_chunk(max_samples, dims, ranks) floats; `gathered`: ranks of them, in rank order.
+void launch_pack_slice(const SortedArgs& args, float* chunk, cudaStream_t stream);
+void launch_unpack_slices(const SortedArgs& args, const float* gathered, cudaStream_t stream);
 
 }  // namespace cudaembed

@@ -58,6 +58,9 @@ struct SortedTrainer::Buffers {
   DeviceBuffer<unsigned char> cub_temp;
   DeviceBuffer<SortedScalars> scalars;
   DeviceBuffer<unsigned int> nonfinite;  // (1,): set by the divergence guard when the table is not finite
+  DeviceRanks* ranks = nullptr;          // data parallel: the exchange between the step's halves; null: one GPU
+  DeviceBuffer<float> chunk, gathered;   // (exchange_chunk,) this rank's samples; (K * exchange_chunk,) everyone's
+  cudaEvent_t step_done[2] = {nullptr, nullptr};  // with ranks: the last two steps' ends
   // Made once, when every buffer above has its final size, and the same for the trainer's life:
   // the step graph bakes these pointers and sizes in. What changes from step to step (the step
   // counter, and from it the batch, the negatives and Adam's step size; the runs; the hot-run
@@ -109,12 +112,30 @@ struct SortedTrainer::Buffers {
     a.cub_temp = cub_temp.data();
     a.cub_temp_bytes = cub_temp.size();
     a.sm_count = sm_count;
+    a.rank = ranks ? ranks->rank() : 0;
+    a.ranks = ranks ? ranks->size() : 1;
     return a;
+  }
+
+  // One step: the captured graph, or its kernels; with K ranks, the exchange between its halves.
+  void step() {
+    if (step_graph) {
+      CE_CUDA_CHECK(cudaGraphLaunch(step_graph, stream));
+    } else if (!ranks) {
+      launch_sorted_step(args, stream);
+    } else {
+      launch_sorted_forward(args, stream);
+      launch_pack_slice(args, chunk.data(), stream);
+      ranks->all_gather(chunk.data(), gathered.data(), chunk.size(), stream);
+      launch_unpack_slices(args, gathered.data(), stream);
+      launch_sorted_update(args, stream);
+    }
   }
 };
 
 SortedTrainer::SortedTrainer(const TrainConfig& config, const PairSet& pairs, const ModelState& state,
-                             const cudaDeviceProp& props, cudaStream_t stream, SortedLaunch launch)
+                             const cudaDeviceProp& props, cudaStream_t stream, SortedLaunch launch,
+                             DeviceRanks* ranks)
     : buffers_(std::make_unique<Buffers>()) {
   Buffers& b = *buffers_;
   if (!sorted_dims_supported(state.dims)) throw Error(unsupported_dims_message(state.dims));
@@ -126,8 +147,9 @@ SortedTrainer::SortedTrainer(const TrainConfig& config, const PairSet& pairs, co
                             config.negatives, 2 * samples));
   size_t free = 0, total = 0;
   CE_CUDA_CHECK(cudaMemGetInfo(&free, &total));
-  const SortedMemory need =
-      sorted_device_bytes(pairs.size(), state.rows, state.dims, config.batch, config.negatives, config.optimizer);
+  const int rank_count = ranks ? ranks->size() : 1;
+  const SortedMemory need = sorted_device_bytes(pairs.size(), state.rows, state.dims, config.batch, config.negatives,
+                                                config.optimizer, ranks ? rank_count : 0);
   if (const auto problem = sorted_memory_problem(need, free, total, props.name); !problem.empty()) throw Error(problem);
 
   b.config = config;
@@ -184,14 +206,23 @@ SortedTrainer::SortedTrainer(const TrainConfig& config, const PairSet& pairs, co
   }
   b.scalars.upload(&host, 1, stream);
   b.nonfinite.resize(1);
+  b.ranks = ranks;
+  if (ranks) {
+    const uint64_t chunk = exchange_chunk(b.max_samples, b.dims, rank_count);
+    b.chunk.resize(chunk);
+    b.gathered.resize(chunk * static_cast<uint64_t>(rank_count));
+    for (cudaEvent_t& done : b.step_done) CE_CUDA_CHECK(cudaEventCreateWithFlags(&done, cudaEventDisableTiming));
+  }
   CE_CUDA_CHECK(cudaEventCreate(&b.start));
   CE_CUDA_CHECK(cudaEventCreate(&b.end));
   b.args = b.make_args();
-  if (launch == SortedLaunch::graph) b.step_graph = capture_graph(stream, [&] { launch_sorted_step(b.args, stream); });
+  if (launch == SortedLaunch::graph && !ranks) b.step_graph = capture_graph(stream, [&] { launch_sorted_step(b.args, stream); });
 }
 
 SortedTrainer::~SortedTrainer() {
   if (buffers_->step_graph) cudaGraphExecDestroy(buffers_->step_graph);
+  for (cudaEvent_t done : buffers_->step_done)
+    if (done) cudaEventDestroy(done);
   cudaEventDestroy(buffers_->start);
   cudaEventDestroy(buffers_->end);
 }
@@ -205,11 +236,16 @@ EpochMetrics SortedTrainer::train_epoch() {
   CE_CUDA_CHECK(cudaEventRecord(b.start, b.stream));
   for (long long k = 0; k < b.steps_per_epoch; ++k) {
     nvtx3::scoped_range step{"step"};
-    if (b.step_graph)
-      CE_CUDA_CHECK(cudaGraphLaunch(b.step_graph, b.stream));
-    else
-      launch_sorted_step(b.args, b.stream);
+    b.step();
+    if (b.ranks) {
+      // At most two steps in flight: the wait on step k - 2 is where a stuck exchange is noticed,
+      // within the ranks' timeout, rather than in a download that would wait for ever.
+      cudaEvent_t& done = b.step_done[k % 2];
+      if (k >= 2) b.ranks->wait(done);
+      CE_CUDA_CHECK(cudaEventRecord(done, b.stream));
+    }
   }
+  if (b.ranks && b.steps_per_epoch > 0) b.ranks->wait(b.step_done[(b.steps_per_epoch - 1) % 2]);
   CE_CUDA_CHECK(cudaEventRecord(b.end, b.stream));
   // The divergence guard, after the compute events: train's time counts it, the kernel's does not.
   b.nonfinite.zero(b.stream);

@@ -7,6 +7,7 @@
 #include <cuda_runtime.h>
 
 #include "cudaembed/backend.hpp"
+#include "nccl_communicator.hpp"
 
 namespace cudaembed {
 
@@ -19,9 +20,12 @@ class SortedTrainer {
  public:
   // Checks that everything fits on the device (throws Error with the breakdown if not), then
   // uploads the pairs and the state, and (SortedLaunch::graph) captures one step.
-  // `state.step` must be at an epoch boundary.
+  // `state.step` must be at an epoch boundary. With `ranks` (data parallel, K >= 1 ranks, each
+  // with the same pairs and state), this rank computes its slice of every step's samples and
+  // their all-gather (NCCL's) brings the rest (sample_exchange.hpp), then every rank applies the whole
+  // step: the replicas stay the same bits as one GPU's. The exchange is launched kernel by kernel.
   SortedTrainer(const TrainConfig& config, const PairSet& pairs, const ModelState& state, const cudaDeviceProp& props,
-                cudaStream_t stream, SortedLaunch launch = SortedLaunch::graph);
+                cudaStream_t stream, SortedLaunch launch = SortedLaunch::graph, DeviceRanks* ranks = nullptr);
   ~SortedTrainer();
   SortedTrainer(const SortedTrainer&) = delete;
   SortedTrainer& operator=(const SortedTrainer&) = delete;

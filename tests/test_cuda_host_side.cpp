@@ -44,6 +44,20 @@ TEST_CASE("memory check names what a sorted run needs and what is free", "[spars
                           Catch::Contains("for the table and its optimizer state") &&
                           Catch::Contains("8192.0 MiB free of 81920.0 MiB") && Catch::Contains("--batch"));
   CHECK(sorted_device_bytes(1, 1000, 8, 10, 0, Optimizer::sgd).table == 1000 * 8 * 4);
+  // Data parallel on K = 4 GPUs: each rank also holds its chunk and the 4 gathered ones, 65,536 /
+  // 4 samples of 2 x 128 gradients and 5 partials each.
+  const SortedMemory ranked = sorted_device_bytes(20'000'000, 10'000'000, 128, 65536, 0, Optimizer::lazy_adam, 4);
+  CHECK(ranked.batch_buffers - need.batch_buffers == 5ull * 16384 * (2 * 128 + 5) * 4);
+  CHECK(ranked.table == need.table);
+}
+
+TEST_CASE("distributed: a rank without a GPU of its own is told how many ranks a machine takes", "[distributed]") {
+  CHECK(rank_device_problem(0, 0, 1, 1).empty());
+  CHECK(rank_device_problem(7, 3, 8, 4).empty());
+  CHECK_THAT(rank_device_problem(1, 1, 2, 1),
+             Catch::Contains("rank 1 of 2: it is rank 1 on its machine, which has 1 visible GPU;") &&
+                 Catch::Contains("start at most 1 rank a machine") && Catch::Contains("--device cpu"));
+  CHECK_THAT(rank_device_problem(5, 2, 6, 2), Catch::Contains("2 visible GPUs") && Catch::Contains("at most 2 ranks"));
 }
 
 TEST_CASE("the touched-row bitmap is sized in 64 bits up to the largest table the GPU takes", "[sparse]") {

@@ -1,16 +1,22 @@
 // The pieces of data-parallel training that need no second process: the split of a batch, the
-// rank-order sum (distributed.hpp), and the two-phase checkpoint of K ranks (checkpoint.hpp).
+// rank-order sum (distributed.hpp), the GPUs' exchange of samples by its CPU twin
+// (sample_exchange.hpp), and the two-phase checkpoint of K ranks (checkpoint.hpp).
 // test_mpi.cpp runs them under mpirun.
 #include <catch2/catch.hpp>
 
+#include <algorithm>
+#include <cstdlib>
 #include <filesystem>
 #include <fstream>
+#include <memory>
 
+#include "cudaembed/backend.hpp"
 #include "cudaembed/checkpoint.hpp"
 #include "cudaembed/cpu_reference.hpp"
 #include "cudaembed/distributed.hpp"
 #include "cudaembed/error.hpp"
 #include "cudaembed/outputs.hpp"
+#include "cudaembed/sample_exchange.hpp"
 #include "test_support.hpp"
 
 namespace cudaembed::test {
@@ -31,6 +37,54 @@ TEST_CASE("distributed: each rank takes a contiguous slice, together the whole b
   }
 }
 
+namespace {
+
+// Rank 0 of two, on a machine where it is local rank `local`; its collectives answer as if the
+// other rank had said the same.
+class TwinCommunicator final : public Communicator {
+ public:
+  explicit TwinCommunicator(int local) : local_(local) {}
+  int rank() const override { return 0; }
+  int size() const override { return 2; }
+  int local_rank() const override { return local_; }
+  std::string describe() const override { return "twin"; }
+  void all_gather(std::span<const float> mine, std::span<float> all) override { twice(mine, all); }
+  void all_gather(std::span<const double> mine, std::span<double> all) override { twice(mine, all); }
+  void all_to_all(std::span<const float>, std::span<const std::size_t>, std::span<float>,
+                  std::span<const std::size_t>) override {}
+  void broadcast(std::span<std::byte>, int) override {}
+  void barrier() override {}
+  [[noreturn]] void abort(int code) override { std::_Exit(code); }
+  int gathers = 0;
+
+ private:
+  template <class T>
+  void twice(std::span<const T> mine, std::span<T> all) {
+    ++gathers;
+    std::ranges::copy(mine, all.begin());
+    std::ranges::copy(mine, all.begin() + static_cast<std::ptrdiff_t>(mine.size()));
+  }
+  int local_;
+};
+
+}  // namespace
+
+TEST_CASE("distributed: K ranks take GPUs only where each has one, and row sharding stays on the CPU",
+          "[distributed]") {
+  TrainConfig config;
+  auto comm = std::make_shared<TwinCommunicator>(cuda_device_count());  // a local rank past the machine's GPUs
+  // --device auto asks every rank (one all-gather) and trains all of them on the CPU.
+  const auto automatic = make_backend(DeviceChoice::automatic, config, comm);
+  CHECK(automatic->info().name == "cpu");
+  CHECK(comm->gathers == 1);
+  CHECK(make_backend(DeviceChoice::automatic, config, comm, 10)->info().kernel == "sorted, row sharded");
+  // --device cuda: row sharding is refused on GPUs; data parallel on a rank without a GPU says so.
+  CHECK_THROWS_WITH(make_backend(DeviceChoice::cuda, config, comm, 10),
+                    Catch::Contains("--parallel rows on GPUs is not built yet (2 ranks)") &&
+                        Catch::Contains("--parallel data") && Catch::Contains("--device cpu"));
+  CHECK_THROWS_WITH(make_backend(DeviceChoice::cuda, config, comm), Catch::Contains("--device cpu"));
+}
+
 TEST_CASE("distributed: one process sums to itself, and mpirun is noticed by its environment", "[distributed]") {
   const auto comm = make_communicator(false);
   CHECK(comm->size() == 1);
@@ -39,6 +93,72 @@ TEST_CASE("distributed: one process sums to itself, and mpirun is noticed by its
   sum_in_rank_order(*comm, std::span<float>(values), scratch);
   CHECK(values == std::vector<float>{1.5f, -2.0f});
   CHECK_FALSE(launched_by_mpi());  // ctest does not run under mpirun
+}
+
+namespace {
+
+// A step's per-sample arrays as a rank holds them after its forward: its own slice's values
+// (from `whole`, the values every sample would have), and `unset` elsewhere.
+struct StepArrays {
+  std::vector<float> lookup_grad, partials;
+  SampleExchange view(uint32_t column, uint32_t samples, int dims, int rank, int ranks) {
+    return {lookup_grad.data(), partials.data(), column, samples, dims, rank, ranks};
+  }
+};
+
+StepArrays rank_arrays(const StepArrays& whole, uint32_t column, uint32_t samples, int dims, int rank, int ranks,
+                       float unset) {
+  StepArrays mine{std::vector<float>(whole.lookup_grad.size(), unset), std::vector<float>(whole.partials.size(), unset)};
+  const Slice slice = rank_slice(samples, rank, ranks);
+  const auto width = static_cast<std::size_t>(2 * dims);
+  for (std::size_t s = slice.begin; s < slice.end; ++s) {
+    for (std::size_t k = 0; k < width; ++k) mine.lookup_grad[s * width + k] = whole.lookup_grad[s * width + k];
+    for (std::size_t c = 0; c < kSamplePartials; ++c) mine.partials[c * column + s] = whole.partials[c * column + s];
+  }
+  return mine;
+}
+
+}  // namespace
+
+TEST_CASE("distributed: the GPUs' exchange of samples puts every rank's slice in place on every rank",
+          "[distributed]") {
+  for (const uint32_t column : {1u, 7u, 512u, 513u}) {
+    for (const uint32_t samples : {column, column / 2, 1u}) {
+      for (const int ranks : {1, 2, 3, 5}) {
+        for (const int dims : {1, 3, 8}) {
+          INFO("column " << column << ", samples " << samples << ", ranks " << ranks << ", D " << dims);
+          const auto width = static_cast<std::size_t>(2 * dims);
+          StepArrays whole{std::vector<float>(column * width), std::vector<float>(kSamplePartials * column)};
+          for (std::size_t i = 0; i < whole.lookup_grad.size(); ++i) whole.lookup_grad[i] = 1.0f + static_cast<float>(i);
+          for (std::size_t i = 0; i < whole.partials.size(); ++i) whole.partials[i] = -1.0f - static_cast<float>(i);
+          const uint64_t chunk = exchange_chunk(column, dims, ranks);
+          const uint32_t longest = exchange_longest(column, ranks);
+          REQUIRE(longest == (column + static_cast<uint32_t>(ranks) - 1) / static_cast<uint32_t>(ranks));
+          REQUIRE(chunk == uint64_t{longest} * (width + kSamplePartials));
+          std::vector<float> gathered(chunk * static_cast<uint64_t>(ranks), 99.0f);
+          for (int r = 0; r < ranks; ++r) {
+            StepArrays own = rank_arrays(whole, column, samples, dims, r, ranks, 0.5f);
+            pack_chunk(own.view(column, samples, dims, r, ranks), gathered.data() + r * chunk);
+            // Past the slice's end the chunk is padding: zeros, never a neighbour's values.
+            const Slice slice = rank_slice(samples, r, ranks);
+            const float* first_pad = gathered.data() + r * chunk + (slice.end - slice.begin) * width;
+            if (slice.end - slice.begin < longest) CHECK(*first_pad == 0.0f);
+          }
+          for (int r = 0; r < ranks; ++r) {
+            StepArrays own = rank_arrays(whole, column, samples, dims, r, ranks, 0.5f);
+            unpack_chunks(own.view(column, samples, dims, r, ranks), gathered.data());
+            for (std::size_t s = 0; s < column; ++s) {
+              const bool in_step = s < samples;
+              for (std::size_t k = 0; k < width; ++k)
+                REQUIRE(own.lookup_grad[s * width + k] == (in_step ? whole.lookup_grad[s * width + k] : 0.5f));
+              for (std::size_t c = 0; c < kSamplePartials; ++c)
+                REQUIRE(own.partials[c * column + s] == (in_step ? whole.partials[c * column + s] : 0.5f));
+            }
+          }
+        }
+      }
+    }
+  }
 }
 
 namespace {

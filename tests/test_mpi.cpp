@@ -12,6 +12,7 @@
 #include <fstream>
 #include <thread>
 
+#include "cudaembed/backend.hpp"
 #include "cudaembed/checkpoint.hpp"
 #include "cudaembed/distributed.hpp"
 #include "cudaembed/run_dir.hpp"
@@ -240,6 +241,31 @@ TEST_CASE("distributed: mpirun -np 2 and 3 train the sorted path bit for bit as 
   }
 }
 
+TEST_CASE("distributed: mpirun -np 2 on two GPUs trains every replica bit for bit as one GPU", "[mpi]") {
+  if (cuda_device_count() < 2) {
+    // NCCL gives each rank a GPU of its own; the one-GPU form of this test is [gpu] (test_gpu_sorted.cpp).
+    WARN("not run: this machine has " << cuda_device_count() << " visible GPUs and the test needs 2");
+    return;
+  }
+  TempDir tmp;
+  REQUIRE(run_cli("synth --kind powerlaw --rows 3000 --pairs 6000 --hot-rows 3 --hot-fraction 0.3 --out " +
+                  shell_quote(tmp / "hot.bin"))
+              .status == 0);
+  const std::string common = "train --device cuda --dims 64 --epochs 3 --batch 2048 --negatives 1 --optimizer "
+                             "lazy-adam --no-plot --snapshots none --pairs-file " + shell_quote(tmp / "hot.bin");
+  REQUIRE(run_cli(common + " --out " + shell_quote(tmp / "one")).status == 0);
+  const RunResult two = run_shell(mpirun(2, common + " --out " + shell_quote(tmp / "two")) + " 2>&1");
+  INFO(two.output);
+  REQUIRE(two.status == 0);
+  CHECK_THAT(two.output, Catch::Contains("data parallel on NCCL"));
+  const Checkpoint one = read_checkpoint(checkpoint_path(tmp / "one"));
+  const Checkpoint rank0 = read_checkpoint(checkpoint_path(tmp / "two")), rank1 = read_checkpoint(checkpoint_path(tmp / "two", 1));
+  CHECK(rank0.state.table == one.state.table);
+  CHECK(rank1.state.table == one.state.table);
+  CHECK(rank0.state.table_m == one.state.table_m);
+  CHECK(rank0.history.back().metrics.loss_sum == one.history.back().metrics.loss_sum);
+}
+
 TEST_CASE("distributed: row-sharded ranks train the sorted path bit for bit as one process, each on its rows",
           "[mpi]") {
   TempDir tmp;
@@ -314,10 +340,21 @@ TEST_CASE("distributed: what row sharding and the ranks do not cover says so, on
                     " --parallel rows --validation 0.5 --epochs 1 --no-plot --out " + shell_quote(tmp / "held")) + " 2>&1");
   CHECK(held.status != 0);
   CHECK_THAT(held.output, Catch::Contains("--validation") && Catch::Contains("--parallel data"));
-  const RunResult cuda = run_shell(mpirun(2, "train --device cuda --pairs 2000 --epochs 1 --no-plot --out " + shell_quote(tmp / "cuda")) + " 2>&1");
-  CHECK(cuda.status != 0);
-  CHECK_THAT(cuda.output, Catch::Contains("NCCL") && Catch::Contains("--device cpu"));
-  for (const char* dir : {"few", "held", "cuda"}) CHECK_FALSE(std::filesystem::exists(tmp.path / dir / "embedding.npy"));
+  const RunResult rows_on_gpus = run_shell(
+      mpirun(2, "train --device cuda --pairs-file " + shell_quote(tmp / "two_rows.csv") +
+                    " --parallel rows --epochs 1 --no-plot --out " + shell_quote(tmp / "rows_on_gpus")) + " 2>&1");
+  CHECK(rows_on_gpus.status != 0);
+  CHECK_THAT(rows_on_gpus.output, Catch::Contains("--parallel rows on GPUs is not built yet") &&
+                                      Catch::Contains("--device cpu"));
+  // Data parallel on GPUs needs a GPU for each rank: here none (or one, on a device machine, for two ranks).
+  if (cuda_device_count() < 2) {
+    const RunResult cuda = run_shell(
+        mpirun(2, "train --device cuda --pairs 2000 --epochs 1 --no-plot --out " + shell_quote(tmp / "cuda")) + " 2>&1");
+    CHECK(cuda.status != 0);
+    CHECK_THAT(cuda.output, Catch::Contains("--device cpu"));
+  }
+  for (const char* dir : {"few", "held", "rows_on_gpus", "cuda"})
+    CHECK_FALSE(std::filesystem::exists(tmp.path / dir / "embedding.npy"));
 }
 
 }  // namespace cudaembed::test

@@ -1,4 +1,4 @@
-// The single-process communicator, the rank slice, and the launcher check shared by every build.
+// The single-process communicator and the launcher check shared by every build.
 #include <cstdlib>
 #include <algorithm>
 
@@ -30,13 +30,6 @@ class SoloCommunicator final : public Communicator {
 };
 
 }  // namespace
-
-Slice rank_slice(std::size_t count, int rank, int size) {
-  const auto r = static_cast<std::size_t>(rank), k = static_cast<std::size_t>(size);
-  const std::size_t base = count / k, extra = count % k;
-  const std::size_t begin = r * base + std::min(r, extra);
-  return {begin, begin + base + (r < extra ? 1 : 0)};
-}
 
 Parallel parse_parallel(const std::string& name) {
   if (name == "data") return Parallel::data;

@@ -70,6 +70,7 @@ class MpiCommunicator final : public Communicator {
   int rank() const override { return rank_; }
   int size() const override { return size_; }
   int local_rank() const override { return local_rank_; }
+  double collective_timeout_s() const override { return timeout_; }
   std::string describe() const override { return fmt::format("{}, {} ranks", library_, size_); }
 
   void all_gather(std::span<const float> mine, std::span<float> all) override {

@@ -20,15 +20,27 @@ DeviceChoice parse_device_choice(const std::string& name) {
   throw Error(fmt::format("--device: unknown device '{}' (allowed: auto, cpu, cuda)", name));
 }
 
+namespace {
+
+// Whether every rank has a GPU of its own (its local rank below its machine's device count),
+// asked of every rank so that they all choose the same backend.
+bool every_rank_has_a_gpu(Communicator& comm) {
+  std::vector<double> has{comm.local_rank() < cuda_device_count() ? 1.0 : 0.0}, scratch;
+  sum_in_rank_order(comm, std::span<double>(has), scratch);
+  return has[0] == static_cast<double>(comm.size());
+}
+
+}  // namespace
+
 std::unique_ptr<Backend> make_backend(DeviceChoice choice, const TrainConfig& config,
                                       std::shared_ptr<Communicator> comm, int64_t sharded_rows) {
   const bool distributed = comm && comm->size() > 1;
   auto cuda = [&] {
-    if (distributed)
-      throw Error(fmt::format("{} ranks on CUDA: distributed training on GPUs (NCCL) is not built yet; train the "
-                              "ranks on the CPU with --device cpu",
+    if (distributed && sharded_rows > 0)
+      throw Error(fmt::format("--parallel rows on GPUs is not built yet ({} ranks): use --parallel data (each GPU "
+                              "holds the whole table), or shard the rows on the CPU with --device cpu",
                               comm->size()));
-    return make_cuda_backend(config);
+    return make_cuda_backend(config, comm);
   };
   switch (choice) {
     case DeviceChoice::cpu:
@@ -36,8 +48,15 @@ std::unique_ptr<Backend> make_backend(DeviceChoice choice, const TrainConfig& co
     case DeviceChoice::cuda:
       return cuda();
     case DeviceChoice::automatic:
-      if (cuda_device_count() > 0 && !distributed) return cuda();
-      if (!distributed) spdlog::info("no CUDA device found ({}): training on the CPU backend", cuda_versions());
+      if (!distributed) {
+        if (cuda_device_count() > 0) return cuda();
+        spdlog::info("no CUDA device found ({}): training on the CPU backend", cuda_versions());
+      } else if (every_rank_has_a_gpu(*comm) && sharded_rows == 0) {
+        return cuda();
+      } else {
+        spdlog::info("--device auto: the {} ranks train on the CPU ({})", comm->size(),
+                     sharded_rows ? "--parallel rows is built for the CPU only" : "not every rank has a GPU of its own");
+      }
       return make_cpu_backend(config, std::move(comm), sharded_rows);
   }
   throw Error("unreachable device choice");

@@ -71,10 +71,13 @@ class Communicator;
 // every step is cpu_sharded_step.
 std::unique_ptr<Backend> make_cpu_backend(const TrainConfig& config, std::shared_ptr<Communicator> comm = nullptr,
                                           int64_t sharded_rows = 0);
-// Throws Error when the build has no CUDA device to run on.
-std::unique_ptr<Backend> make_cuda_backend(const TrainConfig& config);
-// automatic: CUDA when a device exists, else the CPU (and says so in the log).
-// K > 1 ranks on CUDA (NCCL) is not built yet: an Error. sharded_rows: as make_cpu_backend's.
+// Throws Error when the build has no CUDA device to run on. With `comm` of K > 1 ranks, data
+// parallel on the sorted path: each rank on the GPU of its local rank, the exchange on NCCL (an
+// Error when a rank has no GPU of its own or libnccl cannot be loaded). Every rank must call it.
+std::unique_ptr<Backend> make_cuda_backend(const TrainConfig& config, std::shared_ptr<Communicator> comm = nullptr);
+// automatic: CUDA when a device exists, else the CPU (and says so in the log); K > 1 ranks take
+// CUDA when every rank has a GPU of its own (the ranks agree). Row sharding (sharded_rows > 0,
+// as make_cpu_backend's) is built on the CPU only: with cuda, an Error.
 std::unique_ptr<Backend> make_backend(DeviceChoice choice, const TrainConfig& config,
                                       std::shared_ptr<Communicator> comm = nullptr, int64_t sharded_rows = 0);
 

@@ -10,6 +10,8 @@
 #include <string>
 #include <vector>
 
+#include "cudaembed/rank_slice.hpp"
+
 namespace cudaembed {
 
 class Communicator {
@@ -19,6 +21,8 @@ class Communicator {
   virtual int size() const = 0;
   virtual int local_rank() const = 0;  // among the ranks on this machine: which GPU to take
   virtual std::string describe() const = 0;  // for the log and run.json: "Open MPI v4.1.4, 2 ranks"
+  // How long a collective may wait for the other ranks (--collective-timeout); 0: for ever.
+  virtual double collective_timeout_s() const { return 0; }
   // Every rank's `mine` (the same length on every rank), in rank order, into `all`
   // (size() * mine.size() values). Throws Error when the exchange fails.
   virtual void all_gather(std::span<const float> mine, std::span<float> all) = 0;
@@ -39,6 +43,8 @@ class Communicator {
   bool is_root() const { return rank() == 0; }
   // Bytes this rank has sent to the other ranks so far: what the benchmark's volume per step counts.
   uint64_t bytes_sent() const { return bytes_sent_; }
+  // What collectives carried elsewhere (NCCL's, between GPUs) sent, counted here with the rest.
+  void count_bytes_sent(uint64_t bytes) { bytes_sent_ += bytes; }
 
  protected:
   uint64_t bytes_sent_ = 0;
@@ -58,12 +64,6 @@ void sum_in_rank_order(Communicator& comm, std::span<T> values, std::vector<T>& 
   }
 }
 
-// The part [begin, end) of `count` items that rank `rank` of `size` takes: contiguous, in rank
-// order, the first count % size ranks one longer.
-struct Slice {
-  std::size_t begin = 0, end = 0;
-};
-Slice rank_slice(std::size_t count, int rank, int size);
 
 // How K ranks split the work (--parallel): data, every rank holds the whole table and trains its
 // slice of each batch; rows, each rank holds its rows of the table and their optimizer state.

@@ -4,13 +4,17 @@
 // blocks of sorted_finish; Adam past the end of its step-size table; bit-identical repeats, and a
 // replayed step graph bit-identical to launching each kernel; the unsupported-width error.
 #include <algorithm>
+#include <barrier>
 #include <cmath>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include <catch2/catch.hpp>
 
 #include "cuda_check.hpp"
+#include "cudaembed/error.hpp"
+#include "device_buffer.hpp"
 #include "cudaembed/link_prediction.hpp"
 #include "cudaembed/synthetic.hpp"
 #include "cudaembed/trainer.hpp"
@@ -101,6 +105,82 @@ SortedRun train_sorted(const TrainConfig& cfg, const PairSet& pairs, const Model
   }
   CE_CUDA_CHECK(cudaStreamDestroy(stream));
   return run;
+}
+
+// K ranks on one GPU, each a thread with its own stream and SortedTrainer: the all-gather goes
+// through a device buffer they share, between two barriers. What NCCL does across GPUs, so the
+// data-parallel step (each rank's slice, the exchange, the whole step's update) runs on one device.
+class OneGpuRanks {
+ public:
+  OneGpuRanks(int ranks, std::size_t count) : ranks_(ranks), sync_(ranks), shared_(count * ranks) {}
+
+  // Rank r's view, for its SortedTrainer.
+  struct Rank final : DeviceRanks {
+    Rank(OneGpuRanks* ranks, int me) : all(ranks), r(me) {}
+    OneGpuRanks* all;
+    int r;
+    int rank() const override { return r; }
+    int size() const override { return all->ranks_; }
+    void all_gather(const float* mine, float* gathered, std::size_t count, cudaStream_t stream) override {
+      all->gather(r, mine, gathered, count, stream);
+    }
+    void wait(cudaEvent_t done) override { CE_CUDA_CHECK(cudaEventSynchronize(done)); }
+  };
+  Rank rank(int r) { return Rank(this, r); }
+  // A rank that failed leaves, so that the others do not wait for it.
+  void leave() { sync_.arrive_and_drop(); }
+
+ private:
+  void gather(int r, const float* mine, float* gathered, std::size_t count, cudaStream_t stream) {
+    // Catch's assertions are not for other threads: a wrong size is an exception, reported by the caller.
+    if (count * ranks_ > shared_.size()) throw Error("OneGpuRanks: a chunk larger than the shared buffer");
+    CE_CUDA_CHECK(cudaMemcpyAsync(shared_.data() + r * count, mine, count * sizeof(float), cudaMemcpyDeviceToDevice,
+                                  stream));
+    CE_CUDA_CHECK(cudaStreamSynchronize(stream));
+    sync_.arrive_and_wait();  // every rank's chunk is in
+    CE_CUDA_CHECK(cudaMemcpyAsync(gathered, shared_.data(), count * ranks_ * sizeof(float), cudaMemcpyDeviceToDevice,
+                                  stream));
+    CE_CUDA_CHECK(cudaStreamSynchronize(stream));
+    sync_.arrive_and_wait();  // every rank has read them before the next step's chunks
+  }
+  int ranks_;
+  std::barrier<> sync_;
+  DeviceBuffer<float> shared_;
+};
+
+// Trains K ranks of one data-parallel run on this GPU; returns each rank's run.
+std::vector<SortedRun> train_ranks_on_one_gpu(const TrainConfig& cfg, const PairSet& pairs, const ModelState& init,
+                                              int ranks, int epochs) {
+  const uint32_t samples = static_cast<uint32_t>(cfg.batch * (1 + cfg.negatives));
+  OneGpuRanks exchange(ranks, exchange_chunk(samples, cfg.dims, ranks));
+  std::vector<SortedRun> runs(ranks, SortedRun{init, {}});
+  std::vector<std::string> errors(ranks);
+  std::vector<std::thread> threads;
+  for (int r = 0; r < ranks; ++r)
+    threads.emplace_back([&, r] {
+      try {
+        cudaDeviceProp props{};
+        CE_CUDA_CHECK(cudaGetDeviceProperties(&props, 0));
+        cudaStream_t stream = nullptr;
+        CE_CUDA_CHECK(cudaStreamCreateWithFlags(&stream, cudaStreamNonBlocking));
+        {
+          OneGpuRanks::Rank me = exchange.rank(r);
+          SortedTrainer trainer(cfg, pairs, init, props, stream, SortedLaunch::direct, &me);
+          for (int e = 0; e < epochs; ++e) runs[r].metrics.push_back(trainer.train_epoch());
+          trainer.fetch(runs[r].state, true);
+        }
+        CE_CUDA_CHECK(cudaStreamDestroy(stream));
+      } catch (const std::exception& e) {
+        errors[r] = e.what();
+        exchange.leave();
+      }
+    });
+  for (auto& t : threads) t.join();
+  for (int r = 0; r < ranks; ++r) {
+    INFO("rank " << r << ": " << errors[r]);
+    CHECK(errors[r].empty());
+  }
+  return runs;
 }
 
 void check_same_bits(const SortedRun& x, const SortedRun& y) {
@@ -195,6 +275,23 @@ TEST_CASE("a replayed step graph gives the same bits as launching each kernel", 
   INFO(to_string(optimizer) << ", D " << dims);
   CHECK(graph.state.step == 9);
   check_same_bits(graph, direct);
+}
+
+TEST_CASE("K data-parallel ranks, exchanging their slices, train every replica bit for bit as one GPU", "[gpu]") {
+  // Uneven slices: 6000 pairs in batches of 2048 with a negative each, the last step partial
+  // (1904 pairs, 3808 samples), split over 2 and 3 ranks.
+  const Optimizer optimizer = GENERATE(Optimizer::adam, Optimizer::lazy_adam, Optimizer::adagrad);
+  const int dims = GENERATE(2, 64);
+  const int ranks = GENERATE(2, 3);
+  TrainConfig cfg = sorted_config(optimizer, dims);
+  cfg.negatives = 1;
+  const PairSet pairs = hot_pairs(3000);
+  const ModelState init = initial_state(3000, cfg);
+  INFO(to_string(optimizer) << ", D " << dims << ", " << ranks << " ranks");
+  const SortedRun one = train_sorted(cfg, pairs, init, SortedLaunch::graph, 2);
+  const std::vector<SortedRun> replicas = train_ranks_on_one_gpu(cfg, pairs, init, ranks, 2);
+  CHECK(one.state.step == 6);
+  for (const SortedRun& replica : replicas) check_same_bits(one, replica);
 }
 
 TEST_CASE("runs of one row around and far past the hot threshold train like the CPU", "[gpu]") {
