@@ -123,7 +123,8 @@ __global__ void __launch_bounds__(kThreads) sorted_forward_backward(SortedArgs a
   const uint32_t s = (blockIdx.x * kThreads + threadIdx.x) / L::kLanes;
   const StepShape shape = step_shape(a);
   const bool valid = s < shape.samples;
-  const Slice slice = rank_slice(shape.samples, a.rank, a.ranks);
+  // One GPU alone skips rank_slice's 64-bit division.
+  const Slice slice = a.ranks == 1 ? Slice{0, shape.samples} : rank_slice(shape.samples, a.rank, a.ranks);
   const bool mine = s >= slice.begin && s < slice.end;  // implies valid
   const PairRecord sample = valid ? step_sample(a, shape, s) : PairRecord{0, 0, 0.0f, 0.0f};
   // What this lane group computes: its own sample, or row 0 twice (discarded; the whole warp must

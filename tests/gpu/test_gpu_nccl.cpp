@@ -15,6 +15,7 @@
 #include "nccl_communicator.hpp"
 #include "sorted_trainer.hpp"
 #include "test_support.hpp"
+#include "tolerance.hpp"
 
 using namespace cudaembed;
 
@@ -65,7 +66,7 @@ TEST_CASE("nccl: one rank's all-gather and all-to-all give what the host communi
 
 TEST_CASE("nccl: the data-parallel step through NCCL on one rank trains what one GPU trains, to the bit",
           "[gpu][nccl]") {
-  const auto host = make_communicator(false);
+  const std::shared_ptr<Communicator> host = make_communicator(false);
   const auto nccl = try_nccl(*host);
   if (!nccl) return;
   TrainConfig cfg;
@@ -95,4 +96,16 @@ TEST_CASE("nccl: the data-parallel step through NCCL on one rank trains what one
   CE_CUDA_CHECK(cudaStreamDestroy(stream));
   test::check_same_training(alone, alone_epochs, ranked, ranked_epochs);
   CHECK(host->bytes_sent() == 0);  // one rank sends nobody anything
+
+  // And the MPI path: K CPU ranks train one process's sorted step bit for bit (tests/test_mpi.cpp),
+  // so this is the NCCL path against the MPI path, at test_gpu_sorted.cpp's GPU-against-CPU
+  // tolerance (another order of float additions across a row's lanes and a hot row's slices).
+  ModelState cpu = init;
+  auto cpu_backend = make_cpu_backend(cfg, host);
+  const auto cpu_history = train(*cpu_backend, pairs, cpu, 2, nullptr);
+  CHECK(cpu.step == ranked.step);
+  CHECK_CLOSE(ranked.table, cpu.table, (test::Tolerance{2e-5, 1e-3}));
+  CHECK(ranked.row_step == cpu.row_step);
+  for (std::size_t e = 0; e < cpu_history.size(); ++e)
+    CHECK(ranked_epochs[e].loss() == Approx(cpu_history[e].metrics.loss()).epsilon(1e-4));
 }
