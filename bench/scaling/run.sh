@@ -1,10 +1,11 @@
 #!/usr/bin/env bash
 # Samples per second of one process against K ranks (--parallel data and rows) on the CPU backend,
 # and each run's exchange volume per step beside the docs/scaling.md arithmetic. Appends one JSON
-# line per configuration to OUT/scaling.jsonl and prints a table.
+# line per configuration to OUT/scaling.jsonl and prints a table. --device cuda runs one GPU
+# against K GPUs, data parallel on NCCL (row sharding is CPU-only); it needs a GPU per rank.
 #
 #   bench/scaling/run.sh CUDAEMBED_BIN OUT_DIR [--ranks K] [--repeats N] [--rows R] [--pairs P]
-#                        [--dims D] [--batch B] [--negatives M] [--epochs E]
+#                        [--dims D] [--batch B] [--negatives M] [--epochs E] [--device cpu|cuda]
 #
 # The data is `synth --kind powerlaw` (hot rows first), trained with lazy Adam on the sorted path.
 # Samples/s counts the training loop (metrics.csv's seconds), the median over the repeats. Open
@@ -20,7 +21,7 @@ usage() {
 BIN=$1
 OUT=$2
 shift 2
-RANKS=2 REPEATS=3 ROWS=100000 PAIRS=204800 DIMS=64 BATCH=4096 NEGATIVES=4 EPOCHS=2
+RANKS=2 REPEATS=3 ROWS=100000 PAIRS=204800 DIMS=64 BATCH=4096 NEGATIVES=4 EPOCHS=2 DEVICE=cpu
 while [ "$#" -gt 0 ]; do
   case "$1" in
     --ranks) RANKS=$2; shift 2 ;;
@@ -31,10 +32,15 @@ while [ "$#" -gt 0 ]; do
     --batch) BATCH=$2; shift 2 ;;
     --negatives) NEGATIVES=$2; shift 2 ;;
     --epochs) EPOCHS=$2; shift 2 ;;
+    --device) DEVICE=$2; shift 2 ;;
     -h|--help) usage ;;
     *) echo "run.sh: unknown argument $1" >&2; usage ;;
   esac
 done
+case "$DEVICE" in
+  cpu | cuda) ;;
+  *) echo "run.sh: --device $DEVICE: use cpu or cuda" >&2; exit 2 ;;
+esac
 command -v mpirun >/dev/null || { echo "run.sh: mpirun not found (apt-get install openmpi-bin)" >&2; exit 1; }
 mkdir -p "$OUT"
 "$BIN" synth --kind powerlaw --rows "$ROWS" --pairs "$PAIRS" --out "$OUT/pairs.bin" >/dev/null 2>&1
@@ -47,7 +53,7 @@ measure() {
   for i in $(seq "$REPEATS"); do
     local dir="$OUT/run-$name-$i"
     rm -rf "$dir"
-    "${launch[@]}" train --device cpu --parallel "$parallel" --pairs-file "$OUT/pairs.bin" --dims "$DIMS" --batch "$BATCH" --negatives "$NEGATIVES" \
+    "${launch[@]}" train --device "$DEVICE" --parallel "$parallel" --pairs-file "$OUT/pairs.bin" --dims "$DIMS" --batch "$BATCH" --negatives "$NEGATIVES" \
       --optimizer lazy-adam --epochs "$EPOCHS" --no-plot --snapshots none --out "$dir" >"$dir.log" 2>&1 ||
       { echo "run.sh: $name failed; see $dir.log" >&2; exit 1; }
     seconds+=("$(awk -F, 'NR > 1 { s += $5 } END { print s }' "$dir/metrics.csv")")
@@ -55,11 +61,13 @@ measure() {
       "$dir.log")
     rm -rf "$dir"
   done
-  python3 - "$name" "$ranks" "$PAIRS" "$NEGATIVES" "$EPOCHS" "$BATCH" "$DIMS" "${exchange:-0 0}" "${seconds[@]}" <<'PY'
+  python3 - "$name" "$ranks" "$PAIRS" "$NEGATIVES" "$EPOCHS" "$BATCH" "$DIMS" "${exchange:-0 0}" "$DEVICE" \
+    "${seconds[@]}" <<'PY'
 import json, math, statistics, sys
 name, ranks, pairs, negatives, epochs, batch, dims = sys.argv[1], *map(int, sys.argv[2:8])
 sent, steps = map(int, sys.argv[8].split())
-seconds = [float(s) for s in sys.argv[9:]]
+device = sys.argv[9]
+seconds = [float(s) for s in sys.argv[10:]]
 samples = pairs * (1 + negatives) * epochs
 S = batch * (1 + negatives)              # samples a (full) step
 longest = math.ceil(S / ranks)           # rank 0's slice
@@ -77,13 +85,15 @@ high = arithmetic + ((ranks - 1) / ranks * 2 * longest * dims * 4 if name.starts
 line = {"config": name, "ranks": ranks, "samples_per_s": samples / statistics.median(seconds),
         "train_s": seconds, "sent_mb_per_step": sent / steps / 1e6 if steps else 0.0,
         "arithmetic_mb_per_step": [arithmetic / 1e6, high / 1e6], "arithmetic": rule,
-        "pairs": pairs, "negatives": negatives, "batch": batch, "dims": dims, "epochs": epochs}
+        "pairs": pairs, "negatives": negatives, "batch": batch, "dims": dims, "epochs": epochs, "device": device}
 print(json.dumps(line))
 PY
 }
 
 rm -f "$OUT/latest.jsonl"
-for config in "one 1 data" "data$RANKS $RANKS data" "rows$RANKS $RANKS rows"; do
+configs=("one 1 data" "data$RANKS $RANKS data")
+[ "$DEVICE" = cpu ] && configs+=("rows$RANKS $RANKS rows")
+for config in "${configs[@]}"; do
   # shellcheck disable=SC2086
   measure $config | tee -a "$OUT/latest.jsonl" >>"$OUT/scaling.jsonl"
 done

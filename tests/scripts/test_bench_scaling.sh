@@ -17,6 +17,7 @@ python3 - "$OUT/scaling.jsonl" <<'PY'
 import json, sys
 runs = {r["config"]: r for r in map(json.loads, open(sys.argv[1]))}
 assert set(runs) == {"one", "data2", "rows2"}, runs.keys()
+assert all(r["device"] == "cpu" for r in runs.values())
 assert all(r["samples_per_s"] > 0 for r in runs.values())
 assert runs["one"]["sent_mb_per_step"] == 0
 sent, (low, high) = runs["data2"]["sent_mb_per_step"], runs["data2"]["arithmetic_mb_per_step"]
@@ -26,3 +27,9 @@ sent, (low, high) = runs["rows2"]["sent_mb_per_step"], runs["rows2"]["arithmetic
 assert 0.8 * low <= sent <= 1.1 * high, f"row sharding sent {sent} MB a step, arithmetic {low} to {high}"
 print("bench/scaling: exchange volumes match the arithmetic")
 PY
+# A device it does not know is refused before anything runs.
+if bash "$SOURCE/bench/scaling/run.sh" "$BIN" "$OUT/bad" --device tpu 2>"$OUT/bad.err"; then
+  echo "bench/scaling: --device tpu was accepted" >&2
+  exit 1
+fi
+grep -q -- "--device tpu: use cpu or cuda" "$OUT/bad.err"
