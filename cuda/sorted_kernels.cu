@@ -112,24 +112,34 @@ __device__ PairRecord step_sample(const SortedArgs& a, const StepShape& shape, u
   return {pair.a, negative_row(a.seed, shape.step, s, a.rows), 0.0f, pair.weight};
 }
 
+// Lookups 2s and 2s + 1 (sample s's a and b) for the sort: their rows, or the sentinel `rows`
+// (sorted last) for a slot past this step's samples.
+__device__ __forceinline__ void write_lookup_rows(const SortedArgs& a, uint32_t s, bool valid, const PairRecord& x) {
+  a.lookup_row[2 * s] = valid ? x.a : a.rows;
+  a.lookup_row[2 * s + 1] = valid ? x.b : a.rows;
+  a.lookup_id[2 * s] = 2 * s;
+  a.lookup_id[2 * s + 1] = 2 * s + 1;
+}
+
 // 1: a lane group per sample: gather both rows, the head, sigmoid, BCE, and both row gradients
-// into the sample's own rows of lookup_grad. Samples past this step's count become sentinel lookups.
-// Of K ranks (data parallel) each computes its slice of the samples only, and the exchange brings
-// the others' gradients and partials; every rank writes every sample's lookup rows, for its sort.
+// into the sample's own rows of lookup_grad. On one GPU the grid covers every slot of the step
+// (slots past its samples become sentinel lookups) and writes the lookups' rows for the sort. Of
+// K ranks (data parallel) the grid covers the longest slice, each rank computes its own slice of
+// the samples, sorted_lookup_rows writes every sample's rows, and the exchange brings the others'
+// gradients and partials.
 template <int D>
 __global__ void __launch_bounds__(kThreads) sorted_forward_backward(SortedArgs a) {
   using L = RowLayout<D>;
   const int g = (threadIdx.x & 31) % L::kLanes;
-  const uint32_t s = (blockIdx.x * kThreads + threadIdx.x) / L::kLanes;
+  const uint32_t t = (blockIdx.x * kThreads + threadIdx.x) / L::kLanes;
   const StepShape shape = step_shape(a);
-  const bool valid = s < shape.samples;
-  // One GPU alone skips rank_slice's 64-bit division.
-  const Slice slice = a.ranks == 1 ? Slice{0, shape.samples} : rank_slice(shape.samples, a.rank, a.ranks);
-  const bool mine = s >= slice.begin && s < slice.end;  // implies valid
-  const PairRecord sample = valid ? step_sample(a, shape, s) : PairRecord{0, 0, 0.0f, 0.0f};
-  // What this lane group computes: its own sample, or row 0 twice (discarded; the whole warp must
-  // take part in group_sum's shuffles).
-  const PairRecord x = mine ? sample : PairRecord{0, 0, 0.0f, 0.0f};
+  const bool alone = a.ranks == 1;  // which skips rank_slice's 64-bit division
+  const Slice slice = alone ? Slice{0, shape.samples} : rank_slice(shape.samples, a.rank, a.ranks);
+  const auto s = static_cast<uint32_t>(slice.begin) + t;
+  const bool mine = s < slice.end;  // a sample of this step that this rank computes
+  // A lane group past its slice computes row 0 twice and stores nothing: the whole warp must take
+  // part in group_sum's shuffles.
+  const PairRecord x = mine ? step_sample(a, shape, s) : PairRecord{0, 0, 0.0f, 0.0f};
 
   LaneRow<D> ea, eb;
   load_row<D>(a.table + static_cast<size_t>(x.a) * D, g, ea);
@@ -168,11 +178,10 @@ __global__ void __launch_bounds__(kThreads) sorted_forward_backward(SortedArgs a
     store_row<D>(a.lookup_grad + static_cast<size_t>(2 * s + 1) * D, g, gb);
   }
   if (g != 0) return;
-  a.lookup_row[2 * s] = valid ? sample.a : a.rows;
-  a.lookup_row[2 * s + 1] = valid ? sample.b : a.rows;
-  a.lookup_id[2 * s] = 2 * s;
-  a.lookup_id[2 * s + 1] = 2 * s + 1;
-  if (valid && !mine) return;        // another rank's sample: its partials arrive with the exchange
+  if (alone)
+    write_lookup_rows(a, s, mine, x);  // alone, mine is "a sample of this step"
+  else if (!mine)
+    return;
   float* p = a.sample_partials + s;  // column s of (5, max_samples): each partial coalesced across samples
   const size_t column = a.max_samples;
   const float error = x.label - out.prob;
@@ -489,6 +498,16 @@ __global__ void __launch_bounds__(kFinishThreads) sorted_finish(SortedArgs a) {
   sc->step += 1;
 }
 
+// 1a (K > 1 ranks): every slot's two lookup rows for the sort, a thread a slot (on one GPU
+// sorted_forward_backward writes them).
+__global__ void __launch_bounds__(kThreads) sorted_lookup_rows(SortedArgs a) {
+  const uint32_t s = blockIdx.x * kThreads + threadIdx.x;
+  if (s >= a.max_samples) return;
+  const StepShape shape = step_shape(a);
+  const bool valid = s < shape.samples;
+  write_lookup_rows(a, s, valid, valid ? step_sample(a, shape, s) : PairRecord{0, 0, 0.0f, 0.0f});
+}
+
 // Data parallel: the step's per-sample arrays and this rank, as sample_exchange.hpp reads them.
 __device__ SampleExchange step_exchange(const SortedArgs& a) {
   return {a.lookup_grad, a.sample_partials, a.max_samples, step_shape(a).samples, a.dims, a.rank, a.ranks};
@@ -521,10 +540,14 @@ unsigned exchange_blocks(const SortedArgs& a) {
 template <int D>
 void launch_forward_dims(const SortedArgs& a, cudaStream_t stream) {
   using L = RowLayout<D>;
-  const auto forward_blocks =
-      static_cast<unsigned>((static_cast<size_t>(a.max_samples) * L::kLanes + kThreads - 1) / kThreads);
+  // One GPU: every slot of the step. K ranks: the longest slice; every slot's rows apart.
+  const uint32_t groups = a.ranks == 1 ? a.max_samples : exchange_longest(a.max_samples, a.ranks);
+  const auto forward_blocks = static_cast<unsigned>((static_cast<size_t>(groups) * L::kLanes + kThreads - 1) / kThreads);
   sorted_forward_backward<D><<<forward_blocks, kThreads, 0, stream>>>(a);
   CE_CHECK_LAUNCH("sorted_forward_backward");
+  if (a.ranks == 1) return;
+  sorted_lookup_rows<<<(a.max_samples + kThreads - 1) / kThreads, kThreads, 0, stream>>>(a);
+  CE_CHECK_LAUNCH("sorted_lookup_rows");
 }
 
 template <int D>
