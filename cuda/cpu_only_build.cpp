@@ -18,7 +18,7 @@ void require_cuda_device() {
 
 std::string cuda_versions() { return "no CUDA runtime: a CPU-only build"; }
 
-std::unique_ptr<Backend> make_cuda_backend(const TrainConfig&, std::shared_ptr<Communicator>) {
+std::unique_ptr<Backend> make_cuda_backend(const TrainConfig&, std::shared_ptr<Communicator>, int64_t) {
   require_cuda_device();
   return nullptr;
 }

@@ -38,11 +38,12 @@ StepArgs shape_args(int64_t rows, const TrainConfig& config) {
 
 class CudaBackend final : public Backend {
  public:
-  // With `comm` of K > 1 ranks, data parallel on the sorted path: this rank takes the GPU of its
-  // local rank, and NCCL carries the exchange (SortedTrainer).
-  CudaBackend(const TrainConfig& config, std::shared_ptr<Communicator> comm)
+  // With `comm` of K > 1 ranks, data parallel (or, with sharded_rows, row sharded) on the sorted
+  // path: this rank takes the GPU of its local rank, and NCCL carries the exchanges (SortedTrainer).
+  CudaBackend(const TrainConfig& config, std::shared_ptr<Communicator> comm, int64_t sharded_rows)
       : config_(config),
         comm_(comm && comm->size() > 1 ? std::move(comm) : nullptr),
+        sharded_rows_(comm_ ? sharded_rows : 0),
         sorted_path_(needs_sorted_path(config, false) || comm_) {
     if (config.kernel != "auto" && config.kernel != "sorted") variant_ = &find_kernel_variant(config.kernel);
     if (sorted_path_ && variant_)
@@ -75,9 +76,11 @@ class CudaBackend final : public Backend {
   BackendInfo info() const override {
     return {"cuda",
             fmt::format("{} ({} SMs, sm_{}{}){}", props_.name, props_.multiProcessorCount, props_.major, props_.minor,
-                        nccl_ ? fmt::format(", GPU {} of this machine, data parallel on {}", device_, nccl_->describe())
+                        nccl_ ? fmt::format(", GPU {} of this machine, {} on {}", device_,
+                                            sharded_rows_ ? "row sharded" : "data parallel", nccl_->describe())
                               : ""),
-            sorted_path_ ? "sorted"
+            sharded_rows_ ? "sorted, row sharded"
+            : sorted_path_ ? "sorted"
             : variant_   ? variant_->name
                          : "auto"};
   }
@@ -124,7 +127,9 @@ class CudaBackend final : public Backend {
       throw Error(fmt::format("--kernel {}: weighted pairs need --kernel sorted (or auto)", config_.kernel));
     if (sorted_path_) {
       sorted_.reset();  // free the last run's device memory before the next one's check
-      sorted_ = std::make_unique<SortedTrainer>(config_, pairs, state, props_, stream_, SortedLaunch::graph, nccl_.get());
+      const RowShard shard{RowPlacement{comm_ ? comm_->rank() : 0, comm_ ? comm_->size() : 1}, sharded_rows_};
+      sorted_ = std::make_unique<SortedTrainer>(config_, pairs, state, props_, stream_, SortedLaunch::graph, nccl_.get(),
+                                                sharded_rows_ ? &shard : nullptr);
       return;
     }
     size_t free = 0, total = 0;
@@ -263,7 +268,8 @@ class CudaBackend final : public Backend {
   }
 
   TrainConfig config_;
-  std::shared_ptr<Communicator> comm_;      // K > 1 ranks, data parallel; null: one GPU
+  std::shared_ptr<Communicator> comm_;      // K > 1 ranks; null: one GPU
+  int64_t sharded_rows_;                    // row sharded: the whole table's rows (the state is this rank's); 0: not
   std::unique_ptr<NcclCommunicator> nccl_;  // with comm_: the GPUs' exchange
   int device_ = 0;                          // this process's GPU: its local rank among K
   bool sorted_path_;                        // the sorted-segment path rather than a dense variant (auto: set in load())
@@ -285,8 +291,9 @@ class CudaBackend final : public Backend {
 
 }  // namespace
 
-std::unique_ptr<Backend> make_cuda_backend(const TrainConfig& config, std::shared_ptr<Communicator> comm) {
-  return std::make_unique<CudaBackend>(config, std::move(comm));
+std::unique_ptr<Backend> make_cuda_backend(const TrainConfig& config, std::shared_ptr<Communicator> comm,
+                                           int64_t sharded_rows) {
+  return std::make_unique<CudaBackend>(config, std::move(comm), sharded_rows);
 }
 
 int cuda_device_count() {

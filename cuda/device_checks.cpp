@@ -26,7 +26,7 @@ std::string device_memory_problem(uint64_t needed, uint64_t free, uint64_t total
 }
 
 SortedMemory sorted_device_bytes(uint64_t pairs, int64_t rows, int dims, int64_t batch, int negatives,
-                                 Optimizer optimizer, int exchange_ranks) {
+                                 Optimizer optimizer, int exchange_ranks, bool row_sharded) {
   const auto n = static_cast<uint64_t>(rows);
   const uint64_t row_bytes = static_cast<uint64_t>(dims) * sizeof(float);
   SortedMemory m;
@@ -47,9 +47,14 @@ SortedMemory sorted_device_bytes(uint64_t pairs, int64_t rows, int dims, int64_t
   m.batch_buffers += (lookups / kHotRunLength + 1) * sizeof(uint32_t) +
                      finish_blocks(static_cast<uint32_t>(samples)) * sizeof(FinishPartial);
   if (moments) m.batch_buffers += kMaxStepSizes * sizeof(float);
-  if (exchange_ranks > 0)  // this rank's chunk and the K gathered ones
-    m.batch_buffers += exchange_chunk(static_cast<uint32_t>(samples), dims, exchange_ranks) *
+  if (exchange_ranks > 0)  // this rank's chunk and the K gathered ones (the partials only when row sharded)
+    m.batch_buffers += exchange_chunk(static_cast<uint32_t>(samples), row_sharded ? 0 : dims, exchange_ranks) *
                        static_cast<uint64_t>(exchange_ranks + 1) * sizeof(float);
+  if (row_sharded && exchange_ranks > 0) {  // cuda/sorted_trainer.cpp's ShardedSteps
+    const uint64_t slice_lookups = 2 * static_cast<uint64_t>(exchange_longest(static_cast<uint32_t>(samples), exchange_ranks));
+    m.batch_buffers += samples * sizeof(PairRecord) + 2 * lookups * sizeof(uint32_t) + slice_lookups * sizeof(uint32_t) +
+                       (2 * lookups + 2 * slice_lookups) * row_bytes;
+  }
   return m;
 }
 

@@ -23,10 +23,11 @@ struct SortedMemory {
   uint64_t batch_buffers = 0;  // per-step scratch: lookups, their gradients, sort and CUB space
   uint64_t total() const { return pairs + table + batch_buffers; }
 };
-// With exchange_ranks K (data parallel; 0: one GPU, no exchange), each rank's also holds the
-// exchange's chunks (sample_exchange.hpp).
+// With exchange_ranks K (0: one GPU, no exchange), each rank's also holds the exchange's chunks
+// (sample_exchange.hpp); row_sharded (then `rows` are this rank's), the buffers of the rows and
+// gradients it sends and receives too.
 SortedMemory sorted_device_bytes(uint64_t pairs, int64_t rows, int dims, int64_t batch, int negatives,
-                                 Optimizer optimizer, int exchange_ranks = 0);
+                                 Optimizer optimizer, int exchange_ranks = 0, bool row_sharded = false);
 // Empty when it fits in `free`; otherwise the message to throw, with the breakdown.
 std::string sorted_memory_problem(const SortedMemory& need, uint64_t free, uint64_t total, const std::string& device);
 

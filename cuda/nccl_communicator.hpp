@@ -23,6 +23,10 @@ class DeviceRanks {
   virtual int size() const = 0;
   // Every rank's `count` floats at `mine`, in rank order, into `all` (size() * count floats).
   virtual void all_gather(const float* mine, float* all, std::size_t count, cudaStream_t stream) = 0;
+  // Sends send_counts[r] floats of `send` (in rank order) to each rank r and receives
+  // recv_counts[r] floats from each rank r into `recv` (in rank order), ordered on `stream`.
+  virtual void all_to_all(const float* send, std::span<const std::size_t> send_counts, float* recv,
+                          std::span<const std::size_t> recv_counts, cudaStream_t stream) = 0;
   // Returns once the work before `done` (recorded on a stream) has finished; throws Error when a
   // collective in it fails, or waits longer than the ranks' timeout.
   virtual void wait(cudaEvent_t done) = 0;
@@ -48,7 +52,7 @@ class NcclCommunicator final : public DeviceRanks {
   // Communicator::all_to_all on device memory, ordered on `stream`: one ncclSend and one ncclRecv
   // per peer in a group.
   void all_to_all(const float* send, std::span<const std::size_t> send_counts, float* recv,
-                  std::span<const std::size_t> recv_counts, cudaStream_t stream);
+                  std::span<const std::size_t> recv_counts, cudaStream_t stream) override;
   std::string describe() const;  // "NCCL 2.27.3, 2 ranks"
   int rank() const override;
   int size() const override;

@@ -139,11 +139,13 @@ __global__ void __launch_bounds__(kThreads) sorted_forward_backward(SortedArgs a
   const bool mine = s < slice.end;  // a sample of this step that this rank computes
   // A lane group past its slice computes row 0 twice and stores nothing: the whole warp must take
   // part in group_sum's shuffles.
-  const PairRecord x = mine ? step_sample(a, shape, s) : PairRecord{0, 0, 0.0f, 0.0f};
+  const PairRecord x = !mine               ? PairRecord{0, 0, 0.0f, 0.0f}
+                       : a.planned_samples ? a.planned_samples[s]
+                                           : step_sample(a, shape, s);
 
   LaneRow<D> ea, eb;
-  load_row<D>(a.table + static_cast<size_t>(x.a) * D, g, ea);
-  load_row<D>(a.table + static_cast<size_t>(x.b) * D, g, eb);
+  load_row<D>(a.read_table + static_cast<size_t>(x.a) * D, g, ea);
+  load_row<D>(a.read_table + static_cast<size_t>(x.b) * D, g, eb);
   PairForward<float> f{0, 1, 1, 0, 0};
   bool project_a = false, project_b = false;
   if (a.normalize) {  // as pair_forward, with the sums shared across the group
@@ -510,7 +512,7 @@ __global__ void __launch_bounds__(kThreads) sorted_lookup_rows(SortedArgs a) {
 
 // Data parallel: the step's per-sample arrays and this rank, as sample_exchange.hpp reads them.
 __device__ SampleExchange step_exchange(const SortedArgs& a) {
-  return {a.lookup_grad, a.sample_partials, a.max_samples, step_shape(a).samples, a.dims, a.rank, a.ranks};
+  return {a.lookup_grad, a.sample_partials, a.max_samples, step_shape(a).samples, exchanged_dims(a), a.rank, a.ranks};
 }
 
 // 1b (K > 1 ranks): this rank's slice of the step's gradients and partials into its chunk, a
@@ -531,10 +533,29 @@ __global__ void __launch_bounds__(kThreads) sorted_unpack_slices(SortedArgs a, c
     unpack_value(x, gathered + from * n, from, e);
 }
 
+// Row sharded: row i of `to` = row index[i] of `from` (gather), or the other way (scatter), a
+// thread an element.
+__global__ void __launch_bounds__(kThreads) gather_rows(float* to, const float* from, const uint32_t* index,
+                                                         uint32_t count, int dims) {
+  const uint64_t n = uint64_t{count} * static_cast<uint64_t>(dims);
+  for (uint64_t e = blockIdx.x * uint64_t{kThreads} + threadIdx.x; e < n; e += uint64_t{gridDim.x} * kThreads)
+    to[e] = from[uint64_t{index[e / dims]} * dims + e % dims];
+}
+__global__ void __launch_bounds__(kThreads) scatter_rows(float* to, const float* from, const uint32_t* index,
+                                                          uint32_t count, int dims) {
+  const uint64_t n = uint64_t{count} * static_cast<uint64_t>(dims);
+  for (uint64_t e = blockIdx.x * uint64_t{kThreads} + threadIdx.x; e < n; e += uint64_t{gridDim.x} * kThreads)
+    to[uint64_t{index[e / dims]} * dims + e % dims] = from[e];
+}
+
+// Blocks of a grid-stride loop over n elements.
+unsigned stride_blocks(uint64_t n, int sm_count) {
+  return static_cast<unsigned>(std::max<uint64_t>(1, std::min<uint64_t>((n + kThreads - 1) / kThreads, 8 * sm_count)));
+}
+
 // Blocks of a grid-stride loop over one chunk.
 unsigned exchange_blocks(const SortedArgs& a) {
-  const uint64_t n = exchange_chunk(a.max_samples, a.dims, a.ranks);
-  return static_cast<unsigned>(std::max<uint64_t>(1, std::min<uint64_t>((n + kThreads - 1) / kThreads, 8 * a.sm_count)));
+  return stride_blocks(exchange_chunk(a.max_samples, exchanged_dims(a), a.ranks), a.sm_count);
 }
 
 template <int D>
@@ -545,7 +566,7 @@ void launch_forward_dims(const SortedArgs& a, cudaStream_t stream) {
   const auto forward_blocks = static_cast<unsigned>((static_cast<size_t>(groups) * L::kLanes + kThreads - 1) / kThreads);
   sorted_forward_backward<D><<<forward_blocks, kThreads, 0, stream>>>(a);
   CE_CHECK_LAUNCH("sorted_forward_backward");
-  if (a.ranks == 1) return;
+  if (a.ranks == 1 || a.planned_samples) return;  // planned: lookup_row came with the plan
   sorted_lookup_rows<<<(a.max_samples + kThreads - 1) / kThreads, kThreads, 0, stream>>>(a);
   CE_CHECK_LAUNCH("sorted_lookup_rows");
 }
@@ -665,6 +686,20 @@ void launch_sorted_step(const SortedArgs& a, cudaStream_t stream) {
 void launch_pack_slice(const SortedArgs& a, float* chunk, cudaStream_t stream) {
   sorted_pack_slice<<<exchange_blocks(a), kThreads, 0, stream>>>(a, chunk);
   CE_CHECK_LAUNCH("sorted_pack_slice");
+}
+
+void launch_gather_rows(float* to, const float* from, const uint32_t* index, uint32_t count, int dims, int sm_count,
+                        cudaStream_t stream) {
+  if (count == 0) return;
+  gather_rows<<<stride_blocks(uint64_t{count} * dims, sm_count), kThreads, 0, stream>>>(to, from, index, count, dims);
+  CE_CHECK_LAUNCH("gather_rows");
+}
+
+void launch_scatter_rows(float* to, const float* from, const uint32_t* index, uint32_t count, int dims, int sm_count,
+                         cudaStream_t stream) {
+  if (count == 0) return;
+  scatter_rows<<<stride_blocks(uint64_t{count} * dims, sm_count), kThreads, 0, stream>>>(to, from, index, count, dims);
+  CE_CHECK_LAUNCH("scatter_rows");
 }
 
 void launch_unpack_slices(const SortedArgs& a, const float* gathered, cudaStream_t stream) {

@@ -98,8 +98,17 @@ struct SortedArgs {
   void* cub_temp;
   std::size_t cub_temp_bytes;
   int sm_count;
-  int rank, ranks;  // data parallel: this rank of K, which computes its rank_slice of each step's samples; 0 of 1 alone
+  int rank, ranks;  // K > 1 ranks: this rank of K, which computes its rank_slice of each step's samples; 0 of 1 alone
+  // The rows the forward reads: `table`, or (row sharded) the rows received from their owners.
+  const float* read_table;
+  // Row sharded: this step's samples as the host planned them (ShardPlan::local_samples, ids into
+  // read_table), and lookup_row / lookup_id uploaded with them; null: the forward draws the samples.
+  const PairRecord* planned_samples;
 };
+
+// What the all-gather of K ranks carries per sample (sample_exchange.hpp): the lookups' gradients
+// and the partials (data parallel); the partials only (row sharded: gradients go to their owners).
+constexpr int exchanged_dims(const SortedArgs& a) { return a.planned_samples ? 0 : a.dims; }
 
 // Words of the touched-row bitmap for `rows` rows. In 64 bits: (rows + 31) / 32 in uint32_t wraps
 // to 0 for rows past 2^32 - 32, and the GPU path takes up to 2^32 - 2 rows.
@@ -127,5 +136,13 @@ void launch_sorted_update(const SortedArgs& args, cudaStream_t stream);
 // `chunk`: exchange_chunk(max_samples, dims, ranks) floats; `gathered`: ranks of them, in rank order.
 void launch_pack_slice(const SortedArgs& args, float* chunk, cudaStream_t stream);
 void launch_unpack_slices(const SortedArgs& args, const float* gathered, cudaStream_t stream);
+
+// Row i of `to` = row index[i] of `from`, for i < count (D floats a row): a row sharded step's
+// rows to send and gradients to send.
+void launch_gather_rows(float* to, const float* from, const uint32_t* index, uint32_t count, int dims, int sm_count,
+                        cudaStream_t stream);
+// Row index[i] of `to` = row i of `from`: the gradients received, into their lookups.
+void launch_scatter_rows(float* to, const float* from, const uint32_t* index, uint32_t count, int dims, int sm_count,
+                         cudaStream_t stream);
 
 }  // namespace cudaembed

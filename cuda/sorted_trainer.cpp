@@ -10,6 +10,7 @@
 #include <nvtx3/nvtx3.hpp>
 
 #include "cuda_check.hpp"
+#include "cudaembed/cpu_reference.hpp"
 #include "cudaembed/error.hpp"
 #include "device_buffer.hpp"
 #include "device_checks.hpp"
@@ -41,6 +42,78 @@ std::vector<float> adam_step_size_table(const AdamHyper& hyper) {
   return {};
 }
 
+// Row sharded: each step's plan, made on the host from its own copy of the pairs (every rank
+// draws the same samples), and the device buffers the plan's exchanges use. Capacities are fixed
+// at the most a step can need, so no buffer moves while training.
+struct ShardedSteps {
+  RowShard shard;
+  TrainConfig config;
+  long long steps_per_epoch = 0;
+  long long next_step = 0;             // the step the next epoch starts at
+  uint32_t local_rows = 0, max_samples = 0;
+  int dims = 0;
+  PairSet pairs;                       // the host's copy, for the epoch's shuffle and the samples
+  std::vector<PairRecord> records;     // this epoch's pairs, shuffled
+  long long records_epoch = -1;
+  std::vector<PairRecord> samples;     // this step's
+  ShardPlan plan;
+  std::vector<uint32_t> lookup_rows;   // (2 max_samples,) owned local rows; the sentinel elsewhere
+  std::vector<std::size_t> serve_values, read_values, send_values, recv_values;  // counts of floats
+  DeviceBuffer<PairRecord> planned;    // (max_samples,) plan.local_samples
+  DeviceBuffer<uint32_t> serve_rows, send_lookups, recv_lookups;
+  DeviceBuffer<float> rows_out, rows_in, grads_out, grads_in;
+
+  // Draws step `step`'s samples, plans them, and copies the plan in on `stream` (from pageable
+  // memory the copies return once the host's vectors are staged, so the next step may refill them).
+  void plan_step(long long step, DeviceBuffer<uint32_t>& lookup_row, cudaStream_t stream);
+};
+
+namespace {
+
+// Copies `from` into the first from.size() elements of `to`, which was sized for the most a step needs.
+template <class T>
+void copy_in(DeviceBuffer<T>& to, const std::vector<T>& from, cudaStream_t stream) {
+  if (from.size() > to.size())
+    throw Error(fmt::format("row sharded step: {} values for a buffer of {}", from.size(), to.size()));
+  if (!from.empty())
+    CE_CUDA_CHECK(cudaMemcpyAsync(to.data(), from.data(), from.size() * sizeof(T), cudaMemcpyHostToDevice, stream));
+}
+
+void value_counts(std::span<const std::size_t> rows, int dims, std::vector<std::size_t>& values) {
+  values.resize(rows.size());
+  for (std::size_t r = 0; r < rows.size(); ++r) values[r] = rows[r] * static_cast<std::size_t>(dims);
+}
+
+}  // namespace
+
+void ShardedSteps::plan_step(long long step, DeviceBuffer<uint32_t>& lookup_row, cudaStream_t stream) {
+  const long long epoch = step / steps_per_epoch;
+  if (records_epoch != epoch) {
+    shuffled_epoch_records(pairs, config.seed, epoch, records);
+    records_epoch = epoch;
+  }
+  const auto first = static_cast<std::size_t>((step % steps_per_epoch) * config.batch);
+  const std::span<const PairRecord> batch =
+      std::span<const PairRecord>(records).subspan(first, std::min<std::size_t>(config.batch, records.size() - first));
+  const auto count = static_cast<uint32_t>(batch.size() * static_cast<std::size_t>(config.negatives + 1));
+  samples.resize(count);
+  for (uint32_t s = 0; s < count; ++s)
+    samples[s] = step_sample(batch, s, config.negatives, config.seed, step, static_cast<uint32_t>(shard.rows));
+  plan_shard_step(samples, shard.place, plan);
+  lookup_rows.assign(2 * static_cast<std::size_t>(max_samples), local_rows);  // the sentinel sorts last
+  for (std::size_t l = 0; l < plan.owned_row.size(); ++l)
+    if (plan.owned_row[l] != ShardPlan::kNotOwned) lookup_rows[l] = plan.owned_row[l];
+  value_counts(plan.serve_counts, dims, serve_values);
+  value_counts(plan.read_counts, dims, read_values);
+  value_counts(plan.send_lookup_counts, dims, send_values);
+  value_counts(plan.recv_lookup_counts, dims, recv_values);
+  copy_in(planned, plan.local_samples, stream);
+  copy_in(lookup_row, lookup_rows, stream);
+  copy_in(serve_rows, plan.serve_rows, stream);
+  copy_in(send_lookups, plan.send_lookups, stream);
+  copy_in(recv_lookups, plan.recv_lookups, stream);
+}
+
 struct SortedTrainer::Buffers {
   TrainConfig config;
   cudaStream_t stream = nullptr;
@@ -58,9 +131,10 @@ struct SortedTrainer::Buffers {
   DeviceBuffer<unsigned char> cub_temp;
   DeviceBuffer<SortedScalars> scalars;
   DeviceBuffer<unsigned int> nonfinite;  // (1,): set by the divergence guard when the table is not finite
-  DeviceRanks* ranks = nullptr;          // data parallel: the exchange between the step's halves; null: one GPU
+  DeviceRanks* ranks = nullptr;          // K ranks: the exchange between the step's halves; null: one GPU
   DeviceBuffer<float> chunk, gathered;   // (exchange_chunk,) this rank's samples; (K * exchange_chunk,) everyone's
   cudaEvent_t step_done[2] = {nullptr, nullptr};  // with ranks: the last two steps' ends
+  std::unique_ptr<ShardedSteps> sharded;          // row sharded: the host's plans and their device copies
   // Made once, when every buffer above has its final size, and the same for the trainer's life:
   // the step graph bakes these pointers and sizes in. What changes from step to step (the step
   // counter, and from it the batch, the negatives and Adam's step size; the runs; the hot-run
@@ -114,6 +188,8 @@ struct SortedTrainer::Buffers {
     a.sm_count = sm_count;
     a.rank = ranks ? ranks->rank() : 0;
     a.ranks = ranks ? ranks->size() : 1;
+    a.read_table = sharded ? sharded->rows_in.data() : table.data();
+    a.planned_samples = sharded ? sharded->planned.data() : nullptr;
     return a;
   }
 
@@ -123,19 +199,74 @@ struct SortedTrainer::Buffers {
       CE_CUDA_CHECK(cudaGraphLaunch(step_graph, stream));
     } else if (!ranks) {
       launch_sorted_step(args, stream);
-    } else {
+    } else if (!sharded) {
       launch_sorted_forward(args, stream);
-      launch_pack_slice(args, chunk.data(), stream);
-      ranks->all_gather(chunk.data(), gathered.data(), chunk.size(), stream);
-      launch_unpack_slices(args, gathered.data(), stream);
+      exchange_partials();
       launch_sorted_update(args, stream);
+    } else {
+      sharded_step(*sharded);
     }
+  }
+
+  // The row-sharded steps' host copy of the pairs and device buffers, each sized for the most a
+  // step can need: S = max_samples samples, 2S lookups, a slice of at most `longest` samples.
+  void make_sharded(const RowShard& shard, const PairSet& all_pairs, long long first_step, int rank_count) {
+    sharded = std::make_unique<ShardedSteps>();
+    ShardedSteps& x = *sharded;
+    x.shard = shard;
+    x.config = config;
+    x.steps_per_epoch = steps_per_epoch;
+    x.next_step = first_step;
+    x.local_rows = rows;
+    x.max_samples = max_samples;
+    x.dims = dims;
+    x.pairs = all_pairs;
+    const std::size_t lookups = 2 * static_cast<std::size_t>(max_samples);
+    const std::size_t slice_lookups = 2 * static_cast<std::size_t>(exchange_longest(max_samples, rank_count));
+    const auto d = static_cast<std::size_t>(dims);
+    x.planned.resize(max_samples);
+    x.serve_rows.resize(lookups);  // each reader's distinct rows: at most its slice's lookups, 2S in all
+    x.rows_out.resize(lookups * d);
+    x.rows_in.resize(slice_lookups * d);  // the distinct rows this rank's slice reads
+    x.send_lookups.resize(slice_lookups);
+    x.grads_out.resize(slice_lookups * d);
+    x.recv_lookups.resize(lookups);  // every lookup of this rank's rows: at most all of them
+    x.grads_in.resize(lookups * d);
+    // The lookups' ids are 0, 1, 2, ... every step: the forward does not write them when planned.
+    std::vector<uint32_t> ids(lookups);
+    for (std::size_t l = 0; l < lookups; ++l) ids[l] = static_cast<uint32_t>(l);
+    lookup_id.upload(ids, stream);
+  }
+
+  // K ranks: the all-gather of the samples' slices (their gradients too in data parallel).
+  void exchange_partials() {
+    launch_pack_slice(args, chunk.data(), stream);
+    ranks->all_gather(chunk.data(), gathered.data(), chunk.size(), stream);
+    launch_unpack_slices(args, gathered.data(), stream);
+  }
+
+  // Row sharded, after plan_step: the rows each slice reads from their owners; forward and backward
+  // of this rank's slice; each lookup's gradient to its row's owner; the partials to every rank;
+  // this rank's rows updated.
+  void sharded_step(ShardedSteps& x) {
+    const ShardPlan& plan = x.plan;
+    launch_gather_rows(x.rows_out.data(), table.data(), x.serve_rows.data(),
+                       static_cast<uint32_t>(plan.serve_rows.size()), dims, sm_count, stream);
+    ranks->all_to_all(x.rows_out.data(), x.serve_values, x.rows_in.data(), x.read_values, stream);
+    launch_sorted_forward(args, stream);
+    launch_gather_rows(x.grads_out.data(), lookup_grad.data(), x.send_lookups.data(),
+                       static_cast<uint32_t>(plan.send_lookups.size()), dims, sm_count, stream);
+    ranks->all_to_all(x.grads_out.data(), x.send_values, x.grads_in.data(), x.recv_values, stream);
+    launch_scatter_rows(lookup_grad.data(), x.grads_in.data(), x.recv_lookups.data(),
+                        static_cast<uint32_t>(plan.recv_lookups.size()), dims, sm_count, stream);
+    exchange_partials();
+    launch_sorted_update(args, stream);
   }
 };
 
 SortedTrainer::SortedTrainer(const TrainConfig& config, const PairSet& pairs, const ModelState& state,
                              const cudaDeviceProp& props, cudaStream_t stream, SortedLaunch launch,
-                             DeviceRanks* ranks)
+                             DeviceRanks* ranks, const RowShard* shard)
     : buffers_(std::make_unique<Buffers>()) {
   Buffers& b = *buffers_;
   if (!sorted_dims_supported(state.dims)) throw Error(unsupported_dims_message(state.dims));
@@ -148,8 +279,9 @@ SortedTrainer::SortedTrainer(const TrainConfig& config, const PairSet& pairs, co
   size_t free = 0, total = 0;
   CE_CUDA_CHECK(cudaMemGetInfo(&free, &total));
   const int rank_count = ranks ? ranks->size() : 1;
+  if (shard && !ranks) throw Error("a row-sharded SortedTrainer needs the ranks to exchange with");
   const SortedMemory need = sorted_device_bytes(pairs.size(), state.rows, state.dims, config.batch, config.negatives,
-                                                config.optimizer, ranks ? rank_count : 0);
+                                                config.optimizer, ranks ? rank_count : 0, shard != nullptr);
   if (const auto problem = sorted_memory_problem(need, free, total, props.name); !problem.empty()) throw Error(problem);
 
   b.config = config;
@@ -208,11 +340,12 @@ SortedTrainer::SortedTrainer(const TrainConfig& config, const PairSet& pairs, co
   b.nonfinite.resize(1);
   b.ranks = ranks;
   if (ranks) {
-    const uint64_t chunk = exchange_chunk(b.max_samples, b.dims, rank_count);
+    const uint64_t chunk = exchange_chunk(b.max_samples, shard ? 0 : b.dims, rank_count);
     b.chunk.resize(chunk);
     b.gathered.resize(chunk * static_cast<uint64_t>(rank_count));
     for (cudaEvent_t& done : b.step_done) CE_CUDA_CHECK(cudaEventCreateWithFlags(&done, cudaEventDisableTiming));
   }
+  if (shard) b.make_sharded(*shard, pairs, state.step, rank_count);
   CE_CUDA_CHECK(cudaEventCreate(&b.start));
   CE_CUDA_CHECK(cudaEventCreate(&b.end));
   b.args = b.make_args();
@@ -236,6 +369,7 @@ EpochMetrics SortedTrainer::train_epoch() {
   CE_CUDA_CHECK(cudaEventRecord(b.start, b.stream));
   for (long long k = 0; k < b.steps_per_epoch; ++k) {
     nvtx3::scoped_range step{"step"};
+    if (b.sharded) b.sharded->plan_step(b.sharded->next_step + k, b.lookup_row, b.stream);
     b.step();
     if (b.ranks) {
       // At most two steps in flight: the wait on step k - 2 is where a stuck exchange is noticed,
@@ -246,6 +380,7 @@ EpochMetrics SortedTrainer::train_epoch() {
     }
   }
   if (b.ranks && b.steps_per_epoch > 0) b.ranks->wait(b.step_done[(b.steps_per_epoch - 1) % 2]);
+  if (b.sharded) b.sharded->next_step += b.steps_per_epoch;
   CE_CUDA_CHECK(cudaEventRecord(b.end, b.stream));
   // The divergence guard, after the compute events: train's time counts it, the kernel's does not.
   b.nonfinite.zero(b.stream);

@@ -7,6 +7,7 @@
 #include <cuda_runtime.h>
 
 #include "cudaembed/backend.hpp"
+#include "cudaembed/distributed.hpp"
 #include "nccl_communicator.hpp"
 
 namespace cudaembed {
@@ -16,6 +17,13 @@ namespace cudaembed {
 // arguments, so they give the same bits; `direct` is there to test that.
 enum class SortedLaunch { graph, direct };
 
+// Row sharding on GPUs: this rank holds the rows r with place.owner(r) == place.rank of a
+// `rows`-row table, and the state a SortedTrainer takes is that shard (init_model_shard).
+struct RowShard {
+  RowPlacement place;
+  int64_t rows = 0;
+};
+
 class SortedTrainer {
  public:
   // Checks that everything fits on the device (throws Error with the breakdown if not), then
@@ -24,8 +32,13 @@ class SortedTrainer {
   // with the same pairs and state), this rank computes its slice of every step's samples and
   // their all-gather (NCCL's) brings the rest (sample_exchange.hpp), then every rank applies the whole
   // step: the replicas stay the same bits as one GPU's. The exchange is launched kernel by kernel.
+  // With `shard` too (row sharded), the host plans each step (plan_shard_step, as the CPU's sharded
+  // step does): owners send the rows each rank's slice reads, each rank runs forward and backward
+  // of its slice, the lookups' gradients go to their rows' owners, and each owner sorts, sums and
+  // applies its rows' lookups: the shards hold the bits of one GPU's rows.
   SortedTrainer(const TrainConfig& config, const PairSet& pairs, const ModelState& state, const cudaDeviceProp& props,
-                cudaStream_t stream, SortedLaunch launch = SortedLaunch::graph, DeviceRanks* ranks = nullptr);
+                cudaStream_t stream, SortedLaunch launch = SortedLaunch::graph, DeviceRanks* ranks = nullptr,
+                const RowShard* shard = nullptr);
   ~SortedTrainer();
   SortedTrainer(const SortedTrainer&) = delete;
   SortedTrainer& operator=(const SortedTrainer&) = delete;

@@ -241,7 +241,8 @@ TEST_CASE("distributed: mpirun -np 2 and 3 train the sorted path bit for bit as 
   }
 }
 
-TEST_CASE("distributed: mpirun -np 2 on two GPUs trains every replica bit for bit as one GPU", "[mpi]") {
+TEST_CASE("distributed: mpirun -np 2 on two GPUs trains as one GPU, bit for bit, data parallel and row sharded",
+          "[mpi]") {
   if (cuda_device_count() < 2) {
     // NCCL gives each rank a GPU of its own; the one-GPU form of this test is [gpu] (test_gpu_sorted.cpp).
     WARN("not run: this machine has " << cuda_device_count() << " visible GPUs and the test needs 2");
@@ -264,6 +265,12 @@ TEST_CASE("distributed: mpirun -np 2 on two GPUs trains every replica bit for bi
   CHECK(rank1.state.table == one.state.table);
   CHECK(rank0.state.table_m == one.state.table_m);
   CHECK(rank0.history.back().metrics.loss_sum == one.history.back().metrics.loss_sum);
+  // Row sharded: the run directory's table (gathered from the shards) is one GPU's.
+  const RunResult rows = run_shell(mpirun(2, common + " --parallel rows --out " + shell_quote(tmp / "rows")) + " 2>&1");
+  INFO(rows.output);
+  REQUIRE(rows.status == 0);
+  CHECK_THAT(rows.output, Catch::Contains("row sharded on NCCL"));
+  CHECK(read_run_dir(tmp / "rows").embedding == read_run_dir(tmp / "one").embedding);
 }
 
 TEST_CASE("distributed: row-sharded ranks train the sorted path bit for bit as one process, each on its rows",
@@ -340,18 +347,17 @@ TEST_CASE("distributed: what row sharding and the ranks do not cover says so, on
                     " --parallel rows --validation 0.5 --epochs 1 --no-plot --out " + shell_quote(tmp / "held")) + " 2>&1");
   CHECK(held.status != 0);
   CHECK_THAT(held.output, Catch::Contains("--validation") && Catch::Contains("--parallel data"));
-  const RunResult rows_on_gpus = run_shell(
-      mpirun(2, "train --device cuda --pairs-file " + shell_quote(tmp / "two_rows.csv") +
-                    " --parallel rows --epochs 1 --no-plot --out " + shell_quote(tmp / "rows_on_gpus")) + " 2>&1");
-  CHECK(rows_on_gpus.status != 0);
-  CHECK_THAT(rows_on_gpus.output, Catch::Contains("--parallel rows on GPUs is not built yet") &&
-                                      Catch::Contains("--device cpu"));
-  // Data parallel on GPUs needs a GPU for each rank: here none (or one, on a device machine, for two ranks).
+  // Ranks on GPUs need a GPU each: here none (or one, on a device machine, for two ranks).
   if (cuda_device_count() < 2) {
     const RunResult cuda = run_shell(
         mpirun(2, "train --device cuda --pairs 2000 --epochs 1 --no-plot --out " + shell_quote(tmp / "cuda")) + " 2>&1");
     CHECK(cuda.status != 0);
     CHECK_THAT(cuda.output, Catch::Contains("--device cpu"));
+    const RunResult rows_on_gpus = run_shell(
+        mpirun(2, "train --device cuda --pairs-file " + shell_quote(tmp / "two_rows.csv") +
+                      " --parallel rows --epochs 1 --no-plot --out " + shell_quote(tmp / "rows_on_gpus")) + " 2>&1");
+    CHECK(rows_on_gpus.status != 0);
+    CHECK_THAT(rows_on_gpus.output, Catch::Contains("--device cpu"));
   }
   for (const char* dir : {"few", "held", "rows_on_gpus", "cuda"})
     CHECK_FALSE(std::filesystem::exists(tmp.path / dir / "embedding.npy"));

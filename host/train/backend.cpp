@@ -35,13 +35,7 @@ bool every_rank_has_a_gpu(Communicator& comm) {
 std::unique_ptr<Backend> make_backend(DeviceChoice choice, const TrainConfig& config,
                                       std::shared_ptr<Communicator> comm, int64_t sharded_rows) {
   const bool distributed = comm && comm->size() > 1;
-  auto cuda = [&] {
-    if (distributed && sharded_rows > 0)
-      throw Error(fmt::format("--parallel rows on GPUs is not built yet ({} ranks): use --parallel data (each GPU "
-                              "holds the whole table), or shard the rows on the CPU with --device cpu",
-                              comm->size()));
-    return make_cuda_backend(config, comm);
-  };
+  auto cuda = [&] { return make_cuda_backend(config, comm, sharded_rows); };
   switch (choice) {
     case DeviceChoice::cpu:
       return make_cpu_backend(config, std::move(comm), sharded_rows);
@@ -51,11 +45,11 @@ std::unique_ptr<Backend> make_backend(DeviceChoice choice, const TrainConfig& co
       if (!distributed) {
         if (cuda_device_count() > 0) return cuda();
         spdlog::info("no CUDA device found ({}): training on the CPU backend", cuda_versions());
-      } else if (every_rank_has_a_gpu(*comm) && sharded_rows == 0) {
+      } else if (every_rank_has_a_gpu(*comm)) {
         return cuda();
       } else {
-        spdlog::info("--device auto: the {} ranks train on the CPU ({})", comm->size(),
-                     sharded_rows ? "--parallel rows is built for the CPU only" : "not every rank has a GPU of its own");
+        spdlog::info("--device auto: the {} ranks train on the CPU (not every rank has a GPU of its own)",
+                     comm->size());
       }
       return make_cpu_backend(config, std::move(comm), sharded_rows);
   }

@@ -72,12 +72,13 @@ class Communicator;
 std::unique_ptr<Backend> make_cpu_backend(const TrainConfig& config, std::shared_ptr<Communicator> comm = nullptr,
                                           int64_t sharded_rows = 0);
 // Throws Error when the build has no CUDA device to run on. With `comm` of K > 1 ranks, data
-// parallel on the sorted path: each rank on the GPU of its local rank, the exchange on NCCL (an
-// Error when a rank has no GPU of its own or libnccl cannot be loaded). Every rank must call it.
-std::unique_ptr<Backend> make_cuda_backend(const TrainConfig& config, std::shared_ptr<Communicator> comm = nullptr);
+// parallel (or, with sharded_rows as make_cpu_backend's, row sharded) on the sorted path: each
+// rank on the GPU of its local rank, the exchanges on NCCL (an Error when a rank has no GPU of
+// its own or libnccl cannot be loaded). Every rank must call it.
+std::unique_ptr<Backend> make_cuda_backend(const TrainConfig& config, std::shared_ptr<Communicator> comm = nullptr,
+                                           int64_t sharded_rows = 0);
 // automatic: CUDA when a device exists, else the CPU (and says so in the log); K > 1 ranks take
-// CUDA when every rank has a GPU of its own (the ranks agree). Row sharding (sharded_rows > 0,
-// as make_cpu_backend's) is built on the CPU only: with cuda, an Error.
+// CUDA when every rank has a GPU of its own (the ranks agree). sharded_rows: as make_cpu_backend's.
 std::unique_ptr<Backend> make_backend(DeviceChoice choice, const TrainConfig& config,
                                       std::shared_ptr<Communicator> comm = nullptr, int64_t sharded_rows = 0);
 

@@ -121,13 +121,38 @@ void cpu_sorted_step(ModelState& state, std::span<const PairRecord> batch, const
 
 // ---- Row sharding (--parallel rows): each rank holds its rows (RowPlacement) ----
 
+// What one rank of a row-sharded step sends and receives, and where each value goes: a function
+// of the step's samples and the placement only, so every rank's plan agrees with the others' and
+// no ids travel. The CPU step (cpu_sharded_step) and the GPU's (cuda/sorted_trainer.cpp) both
+// carry out this plan; lookup l is sample l / 2's a (even) or b (odd).
+struct ShardPlan {
+  static constexpr uint32_t kNotOwned = 0xffffffffu;
+  // Exchange 1, rows: this rank sends each reader, in rank order, the local rows of its own that the
+  // reader's slice reads (ascending by row); it receives from each owner, in rank order, the rows
+  // its slice reads (ascending within an owner).
+  std::vector<uint32_t> serve_rows;        // local rows to send, readers in rank order
+  std::vector<std::size_t> serve_counts;   // [reader] rows
+  std::vector<std::size_t> read_counts;    // [owner] rows
+  std::vector<PairRecord> local_samples;   // (S,) this rank's slice, a and b indexing the received rows
+  // Exchange 2, gradients: each lookup of this rank's slice goes to its row's owner (owners in rank
+  // order, lookup order within); this rank gets the gradients of the lookups of its rows (readers
+  // in rank order, lookup order within) and puts them at those lookups.
+  std::vector<uint32_t> send_lookups;
+  std::vector<std::size_t> send_lookup_counts;  // [owner]
+  std::vector<uint32_t> recv_lookups;
+  std::vector<std::size_t> recv_lookup_counts;  // [reader]
+  std::vector<uint32_t> owned_row;              // (2S,) each lookup's local row where this rank owns it; else kNotOwned
+  std::vector<std::vector<uint32_t>> reads, serves;  // scratch: [owner] rows read, [reader] rows served (global)
+};
+
+// The plan of this rank (place.rank) for a step of `samples`.
+void plan_shard_step(std::span<const PairRecord> samples, const RowPlacement& place, ShardPlan& plan);
+
 struct ShardWorkspace {
-  SortedWorkspace step;                       // the sorted step's arrays; lookup_grad indexed by the step's lookups
-  std::vector<std::vector<uint32_t>> reads;   // [owner] the rows this rank's slice reads from it, ascending
-  std::vector<std::vector<uint32_t>> serves;  // [rank] the rows of this rank that rank's slice reads, ascending
-  std::vector<float> send, received;          // an exchange's values, in rank order
+  SortedWorkspace step;               // the sorted step's arrays; lookup_grad indexed by the step's lookups
+  ShardPlan plan;
+  std::vector<float> send, received;  // an exchange's values, in rank order
   std::vector<std::size_t> send_counts, recv_counts;
-  std::vector<PairRecord> local_samples;      // this rank's samples, ids into the received rows
 };
 
 // One sorted-path step with the table sharded by row across `comm`'s ranks: `shard` holds this

@@ -15,6 +15,7 @@
 #include "cuda_check.hpp"
 #include "cudaembed/error.hpp"
 #include "device_buffer.hpp"
+#include "cudaembed/cpu_reference.hpp"
 #include "cudaembed/link_prediction.hpp"
 #include "cudaembed/synthetic.hpp"
 #include "cudaembed/trainer.hpp"
@@ -107,52 +108,91 @@ SortedRun train_sorted(const TrainConfig& cfg, const PairSet& pairs, const Model
   return run;
 }
 
-// K ranks on one GPU, each a thread with its own stream and SortedTrainer: the all-gather goes
-// through a device buffer they share, between two barriers. What NCCL does across GPUs, so the
-// data-parallel step (each rank's slice, the exchange, the whole step's update) runs on one device.
+// K ranks on one GPU, each a thread with its own stream and SortedTrainer: a collective goes
+// through a device buffer they share, one slot of `capacity` floats for each (sender, receiver),
+// between two barriers. What NCCL does across GPUs, so the data-parallel and row-sharded steps
+// (each rank's slice, the exchanges, the update) run on one device.
 class OneGpuRanks {
  public:
-  OneGpuRanks(int ranks, std::size_t count) : ranks_(ranks), sync_(ranks), shared_(count * ranks) {}
+  OneGpuRanks(int ranks, std::size_t capacity)
+      : ranks_(ranks), capacity_(capacity), sync_(ranks), shared_(capacity * ranks * ranks) {}
 
   // Rank r's view, for its SortedTrainer.
-  struct Rank final : DeviceRanks {
-    Rank(OneGpuRanks* ranks, int me) : all(ranks), r(me) {}
-    OneGpuRanks* all;
-    int r;
-    int rank() const override { return r; }
-    int size() const override { return all->ranks_; }
+  class Rank final : public DeviceRanks {
+   public:
+    Rank(OneGpuRanks* ranks, int me) : all_(ranks), r_(me) {}
+    int rank() const override { return r_; }
+    int size() const override { return all_->ranks_; }
     void all_gather(const float* mine, float* gathered, std::size_t count, cudaStream_t stream) override {
-      all->gather(r, mine, gathered, count, stream);
+      all_->all_gather(r_, mine, gathered, count, stream);
+    }
+    void all_to_all(const float* send, std::span<const std::size_t> send_counts, float* recv,
+                    std::span<const std::size_t> recv_counts, cudaStream_t stream) override {
+      all_->all_to_all(r_, send, send_counts, recv, recv_counts, stream);
     }
     void wait(cudaEvent_t done) override { CE_CUDA_CHECK(cudaEventSynchronize(done)); }
+
+   private:
+    OneGpuRanks* all_;
+    int r_;
   };
   Rank rank(int r) { return Rank(this, r); }
   // A rank that failed leaves, so that the others do not wait for it.
   void leave() { sync_.arrive_and_drop(); }
 
  private:
-  void gather(int r, const float* mine, float* gathered, std::size_t count, cudaStream_t stream) {
+  // Each rank puts its values in its own slot, then reads every rank's.
+  void all_gather(int me, const float* mine, float* gathered, std::size_t count, cudaStream_t stream) {
+    put(me, me, mine, count, stream);
+    everyone_here(stream);
+    for (int q = 0; q < ranks_; ++q) copy(gathered + q * count, slot(q, q), count, stream);
+    everyone_here(stream);  // every rank has read the slots before the next collective fills them
+  }
+  // Each rank puts its values for rank q in its slot for q, then reads every rank's slot for itself.
+  void all_to_all(int me, const float* send, std::span<const std::size_t> send_counts, float* recv,
+                  std::span<const std::size_t> recv_counts, cudaStream_t stream) {
+    std::size_t at = 0;
+    for (int q = 0; q < ranks_; ++q) {
+      put(me, q, send + at, send_counts[static_cast<std::size_t>(q)], stream);
+      at += send_counts[static_cast<std::size_t>(q)];
+    }
+    everyone_here(stream);
+    at = 0;
+    for (int q = 0; q < ranks_; ++q) {
+      copy(recv + at, slot(q, me), recv_counts[static_cast<std::size_t>(q)], stream);
+      at += recv_counts[static_cast<std::size_t>(q)];
+    }
+    everyone_here(stream);
+  }
+  void put(int from, int to, const float* values, std::size_t count, cudaStream_t stream) {
     // Catch's assertions are not for other threads: a wrong size is an exception, reported by the caller.
-    if (count * ranks_ > shared_.size()) throw Error("OneGpuRanks: a chunk larger than the shared buffer");
-    CE_CUDA_CHECK(cudaMemcpyAsync(shared_.data() + r * count, mine, count * sizeof(float), cudaMemcpyDeviceToDevice,
-                                  stream));
+    if (count > capacity_) throw Error("OneGpuRanks: more values than a slot holds");
+    copy(slot(from, to), values, count, stream);
+  }
+  static void copy(float* to, const float* from, std::size_t count, cudaStream_t stream) {
+    if (count) CE_CUDA_CHECK(cudaMemcpyAsync(to, from, count * sizeof(float), cudaMemcpyDeviceToDevice, stream));
+  }
+  void everyone_here(cudaStream_t stream) {
     CE_CUDA_CHECK(cudaStreamSynchronize(stream));
-    sync_.arrive_and_wait();  // every rank's chunk is in
-    CE_CUDA_CHECK(cudaMemcpyAsync(gathered, shared_.data(), count * ranks_ * sizeof(float), cudaMemcpyDeviceToDevice,
-                                  stream));
-    CE_CUDA_CHECK(cudaStreamSynchronize(stream));
-    sync_.arrive_and_wait();  // every rank has read them before the next step's chunks
+    sync_.arrive_and_wait();
+  }
+  float* slot(int from, int to) {
+    return shared_.data() + (static_cast<std::size_t>(from) * static_cast<std::size_t>(ranks_) + to) * capacity_;
   }
   int ranks_;
+  std::size_t capacity_;
   std::barrier<> sync_;
   DeviceBuffer<float> shared_;
 };
 
-// Trains K ranks of one data-parallel run on this GPU; returns each rank's run.
+// Trains K ranks of one run on this GPU: data parallel from `init`, or (sharded_init) row sharded,
+// each rank from its shard of the table init_model draws with that spec; returns each rank's run.
 std::vector<SortedRun> train_ranks_on_one_gpu(const TrainConfig& cfg, const PairSet& pairs, const ModelState& init,
-                                              int ranks, int epochs) {
-  const uint32_t samples = static_cast<uint32_t>(cfg.batch * (1 + cfg.negatives));
-  OneGpuRanks exchange(ranks, exchange_chunk(samples, cfg.dims, ranks));
+                                              int ranks, int epochs, const InitSpec* sharded_init = nullptr) {
+  const auto samples = static_cast<std::size_t>(cfg.batch * (1 + cfg.negatives));
+  // The largest collective: a chunk, or all of a step's lookups' rows from one rank to another.
+  OneGpuRanks exchange(ranks, std::max<std::size_t>(exchange_chunk(static_cast<uint32_t>(samples), cfg.dims, ranks),
+                                                    2 * samples * static_cast<std::size_t>(cfg.dims)));
   std::vector<SortedRun> runs(ranks, SortedRun{init, {}});
   std::vector<std::string> errors(ranks);
   std::vector<std::thread> threads;
@@ -164,8 +204,12 @@ std::vector<SortedRun> train_ranks_on_one_gpu(const TrainConfig& cfg, const Pair
         cudaStream_t stream = nullptr;
         CE_CUDA_CHECK(cudaStreamCreateWithFlags(&stream, cudaStreamNonBlocking));
         {
+          const RowShard shard{RowPlacement{r, ranks}, init.rows};
+          if (sharded_init)
+            runs[r].state = init_model_shard(init.rows, cfg.dims, *sharded_init, cfg.optimizer, shard.place);
           OneGpuRanks::Rank me = exchange.rank(r);
-          SortedTrainer trainer(cfg, pairs, init, props, stream, SortedLaunch::direct, &me);
+          SortedTrainer trainer(cfg, pairs, runs[r].state, props, stream, SortedLaunch::direct, &me,
+                                sharded_init ? &shard : nullptr);
           for (int e = 0; e < epochs; ++e) runs[r].metrics.push_back(trainer.train_epoch());
           trainer.fetch(runs[r].state, true);
         }
@@ -277,21 +321,53 @@ TEST_CASE("a replayed step graph gives the same bits as launching each kernel", 
   check_same_bits(graph, direct);
 }
 
-TEST_CASE("K data-parallel ranks, exchanging their slices, train every replica bit for bit as one GPU", "[gpu]") {
+// Each rank of a row-sharded run holds its rows of `one`'s state, bit for bit.
+void check_shard_rows(const SortedRun& one, const SortedRun& shard_run, const RowPlacement& place) {
+  const ModelState& shard = shard_run.state;
+  const auto d = static_cast<std::size_t>(shard.dims);
+  REQUIRE(shard.rows == place.local_rows(one.state.rows));
+  CHECK(shard.step == one.state.step);
+  CHECK(shard.dense[0] == one.state.dense[0]);
+  CHECK(shard.dense[1] == one.state.dense[1]);
+  int64_t differing = 0;  // of the shard's values against its rows of the one-GPU state
+  for (int64_t i = 0; i < shard.rows; ++i) {
+    const uint64_t row = place.global(static_cast<uint64_t>(i));
+    for (std::size_t k = 0; k < d; ++k) {
+      differing += shard.table[i * d + k] != one.state.table[row * d + k];
+      if (!shard.table_m.empty()) differing += shard.table_m[i * d + k] != one.state.table_m[row * d + k];
+    }
+    if (!shard.row_step.empty()) differing += shard.row_step[i] != one.state.row_step[row];
+    if (!shard.row_acc.empty()) differing += shard.row_acc[i] != one.state.row_acc[row];
+  }
+  CHECK(differing == 0);
+  REQUIRE(shard_run.metrics.size() == one.metrics.size());
+  for (std::size_t e = 0; e < one.metrics.size(); ++e) CHECK(shard_run.metrics[e].loss_sum == one.metrics[e].loss_sum);
+}
+
+TEST_CASE("K ranks, data parallel or row sharded, train one GPU's bits", "[gpu]") {
   // Uneven slices: 6000 pairs in batches of 2048 with a negative each, the last step partial
-  // (1904 pairs, 3808 samples), split over 2 and 3 ranks.
+  // (1904 pairs, 3808 samples), split over 2 and 3 ranks; hot rows (runs past the hot threshold,
+  // also on their owner); Adam also decays each shard's untouched rows.
   const Optimizer optimizer = GENERATE(Optimizer::adam, Optimizer::lazy_adam, Optimizer::adagrad);
   const int dims = GENERATE(2, 64);
   const int ranks = GENERATE(2, 3);
+  const bool sharded = GENERATE(false, true);
   TrainConfig cfg = sorted_config(optimizer, dims);
   cfg.negatives = 1;
   const PairSet pairs = hot_pairs(3000);
+  const InitSpec spec{InitScheme::robust, 0.05f, 11};  // initial_state's, which the shards draw their rows of
   const ModelState init = initial_state(3000, cfg);
-  INFO(to_string(optimizer) << ", D " << dims << ", " << ranks << " ranks");
+  INFO(to_string(optimizer) << ", D " << dims << ", " << ranks << (sharded ? " row-sharded" : " data-parallel")
+                            << " ranks");
   const SortedRun one = train_sorted(cfg, pairs, init, SortedLaunch::graph, 2);
-  const std::vector<SortedRun> replicas = train_ranks_on_one_gpu(cfg, pairs, init, ranks, 2);
+  const std::vector<SortedRun> runs = train_ranks_on_one_gpu(cfg, pairs, init, ranks, 2, sharded ? &spec : nullptr);
   CHECK(one.state.step == 6);
-  for (const SortedRun& replica : replicas) check_same_bits(one, replica);
+  for (int r = 0; r < ranks; ++r) {
+    if (sharded)
+      check_shard_rows(one, runs[r], RowPlacement{r, ranks});
+    else
+      check_same_bits(one, runs[r]);
+  }
 }
 
 TEST_CASE("runs of one row around and far past the hot threshold train like the CPU", "[gpu]") {
