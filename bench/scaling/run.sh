@@ -2,7 +2,7 @@
 # Samples per second of one process against K ranks (--parallel data and rows) on the CPU backend,
 # and each run's exchange volume per step beside the docs/scaling.md arithmetic. Appends one JSON
 # line per configuration to OUT/scaling.jsonl and prints a table. --device cuda runs one GPU
-# against K GPUs, data parallel on NCCL (row sharding is CPU-only); it needs a GPU per rank.
+# against K GPUs on NCCL, both ways; it needs a GPU per rank.
 #
 #   bench/scaling/run.sh CUDAEMBED_BIN OUT_DIR [--ranks K] [--repeats N] [--rows R] [--pairs P]
 #                        [--dims D] [--batch B] [--negatives M] [--epochs E] [--device cpu|cuda]
@@ -91,9 +91,7 @@ PY
 }
 
 rm -f "$OUT/latest.jsonl"
-configs=("one 1 data" "data$RANKS $RANKS data")
-[ "$DEVICE" = cpu ] && configs+=("rows$RANKS $RANKS rows")
-for config in "${configs[@]}"; do
+for config in "one 1 data" "data$RANKS $RANKS data" "rows$RANKS $RANKS rows"; do
   # shellcheck disable=SC2086
   measure $config | tee -a "$OUT/latest.jsonl" >>"$OUT/scaling.jsonl"
 done

@@ -143,10 +143,10 @@ void add_distributed_flags(CLI::App& cmd, TrainOptions& o, ChoiceNames& names) {
       ->group(g);
   cmd.add_option("--parallel", names.parallel,
                  "data: every rank holds the whole table and trains its slice of each batch, gradients summed "
-                 "across ranks (on the CPU over MPI; on GPUs over NCCL, one GPU a rank, not yet run on a GPU); rows: "
-                 "each rank holds the rows r with r mod K = its rank and their optimizer state (about 1/K of the "
-                 "memory), rows and gradients exchanged each step (the sorted path, on the CPU; no --validation "
-                 "or snapshots)")
+                 "across ranks; rows: each rank holds the rows r with r mod K = its rank and their optimizer state "
+                 "(about 1/K of the memory), rows and gradients exchanged each step (the sorted path; no "
+                 "--validation or snapshots). On the CPU over MPI; on GPUs over NCCL, one GPU a rank (not yet run "
+                 "on a GPU)")
       ->check(CLI::IsMember({"data", "rows"}))
       ->capture_default_str()
       ->group(g);
