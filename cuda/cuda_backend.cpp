@@ -54,8 +54,8 @@ class CudaBackend final : public Backend {
     if (sorted_path_ && !sorted_dims_supported(config.dims)) throw Error(unsupported_dims_message(config.dims));
     require_cuda_device();
     if (comm_) device_ = comm_->local_rank();
-    if (const auto problem = rank_device_problem(comm_ ? comm_->rank() : 0, device_, comm_ ? comm_->size() : 1,
-                                                 cuda_device_count());
+    if (const auto problem =
+            rank_device_problem(comm_ ? comm_->rank() : 0, device_, comm_ ? comm_->size() : 1, cuda_device_count());
         !problem.empty())
       throw Error(problem);
     CE_CUDA_CHECK(cudaSetDevice(device_));
@@ -79,10 +79,10 @@ class CudaBackend final : public Backend {
                         nccl_ ? fmt::format(", GPU {} of this machine, {} on {}", device_,
                                             sharded_rows_ ? "row sharded" : "data parallel", nccl_->describe())
                               : ""),
-            sharded_rows_ ? "sorted, row sharded"
+            sharded_rows_  ? "sorted, row sharded"
             : sorted_path_ ? "sorted"
-            : variant_   ? variant_->name
-                         : "auto"};
+            : variant_     ? variant_->name
+                           : "auto"};
   }
 
   PairSet generate_pairs(std::span<const float> rgb, const PairSpec& spec) override {
@@ -128,8 +128,8 @@ class CudaBackend final : public Backend {
     if (sorted_path_) {
       sorted_.reset();  // free the last run's device memory before the next one's check
       const RowShard shard{RowPlacement{comm_ ? comm_->rank() : 0, comm_ ? comm_->size() : 1}, sharded_rows_};
-      sorted_ = std::make_unique<SortedTrainer>(config_, pairs, state, props_, stream_, SortedLaunch::graph, nccl_.get(),
-                                                sharded_rows_ ? &shard : nullptr);
+      sorted_ = std::make_unique<SortedTrainer>(config_, pairs, state, props_, stream_, SortedLaunch::graph,
+                                                nccl_.get(), sharded_rows_ ? &shard : nullptr);
       return;
     }
     size_t free = 0, total = 0;

@@ -51,9 +51,10 @@ SortedMemory sorted_device_bytes(uint64_t pairs, int64_t rows, int dims, int64_t
     m.batch_buffers += exchange_chunk(static_cast<uint32_t>(samples), row_sharded ? 0 : dims, exchange_ranks) *
                        static_cast<uint64_t>(exchange_ranks + 1) * sizeof(float);
   if (row_sharded && exchange_ranks > 0) {  // cuda/sorted_trainer.cpp's ShardedSteps
-    const uint64_t slice_lookups = 2 * static_cast<uint64_t>(exchange_longest(static_cast<uint32_t>(samples), exchange_ranks));
-    m.batch_buffers += samples * sizeof(PairRecord) + 2 * lookups * sizeof(uint32_t) + slice_lookups * sizeof(uint32_t) +
-                       (2 * lookups + 2 * slice_lookups) * row_bytes;
+    const uint64_t slice_lookups =
+        2 * static_cast<uint64_t>(exchange_longest(static_cast<uint32_t>(samples), exchange_ranks));
+    m.batch_buffers += samples * sizeof(PairRecord) + 2 * lookups * sizeof(uint32_t) +
+                       slice_lookups * sizeof(uint32_t) + (2 * lookups + 2 * slice_lookups) * row_bytes;
   }
   return m;
 }

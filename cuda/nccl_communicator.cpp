@@ -140,9 +140,10 @@ void NcclCommunicator::wait(cudaEvent_t done) {
     if (async != ncclSuccess || (timeout > 0 && waited > timeout)) {
       api.comm_abort(std::exchange(impl_->comm, nullptr));  // ends the kernels waiting on the other ranks
       check(async, "an NCCL collective", impl_->rank);
-      throw Error(fmt::format("rank {}: an NCCL collective has waited {:.0f} s for the other ranks (a rank stuck or "
-                              "gone; --collective-timeout {:g})",
-                              impl_->rank, waited, timeout));
+      throw Error(
+          fmt::format("rank {}: an NCCL collective has waited {:.0f} s for the other ranks (a rank stuck or "
+                      "gone; --collective-timeout {:g})",
+                      impl_->rank, waited, timeout));
     }
     std::this_thread::sleep_for(std::chrono::microseconds(20));
   }

@@ -535,14 +535,14 @@ __global__ void __launch_bounds__(kThreads) sorted_unpack_slices(SortedArgs a, c
 
 // Row sharded: row i of `to` = row index[i] of `from` (gather), or the other way (scatter), a
 // thread an element.
-__global__ void __launch_bounds__(kThreads) gather_rows(float* to, const float* from, const uint32_t* index,
-                                                         uint32_t count, int dims) {
+__global__ void __launch_bounds__(kThreads)
+    gather_rows(float* to, const float* from, const uint32_t* index, uint32_t count, int dims) {
   const uint64_t n = uint64_t{count} * static_cast<uint64_t>(dims);
   for (uint64_t e = blockIdx.x * uint64_t{kThreads} + threadIdx.x; e < n; e += uint64_t{gridDim.x} * kThreads)
     to[e] = from[uint64_t{index[e / dims]} * dims + e % dims];
 }
-__global__ void __launch_bounds__(kThreads) scatter_rows(float* to, const float* from, const uint32_t* index,
-                                                          uint32_t count, int dims) {
+__global__ void __launch_bounds__(kThreads)
+    scatter_rows(float* to, const float* from, const uint32_t* index, uint32_t count, int dims) {
   const uint64_t n = uint64_t{count} * static_cast<uint64_t>(dims);
   for (uint64_t e = blockIdx.x * uint64_t{kThreads} + threadIdx.x; e < n; e += uint64_t{gridDim.x} * kThreads)
     to[uint64_t{index[e / dims]} * dims + e % dims] = from[e];
@@ -563,7 +563,8 @@ void launch_forward_dims(const SortedArgs& a, cudaStream_t stream) {
   using L = RowLayout<D>;
   // One GPU: every slot of the step. K ranks: the longest slice; every slot's rows apart.
   const uint32_t groups = a.ranks == 1 ? a.max_samples : exchange_longest(a.max_samples, a.ranks);
-  const auto forward_blocks = static_cast<unsigned>((static_cast<size_t>(groups) * L::kLanes + kThreads - 1) / kThreads);
+  const auto forward_blocks =
+      static_cast<unsigned>((static_cast<size_t>(groups) * L::kLanes + kThreads - 1) / kThreads);
   sorted_forward_backward<D><<<forward_blocks, kThreads, 0, stream>>>(a);
   CE_CHECK_LAUNCH("sorted_forward_backward");
   if (a.ranks == 1 || a.planned_samples) return;  // planned: lookup_row came with the plan

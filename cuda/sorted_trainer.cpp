@@ -49,17 +49,17 @@ struct ShardedSteps {
   RowShard shard;
   TrainConfig config;
   long long steps_per_epoch = 0;
-  long long next_step = 0;             // the step the next epoch starts at
+  long long next_step = 0;  // the step the next epoch starts at
   uint32_t local_rows = 0, max_samples = 0;
   int dims = 0;
-  PairSet pairs;                       // the host's copy, for the epoch's shuffle and the samples
-  std::vector<PairRecord> records;     // this epoch's pairs, shuffled
+  PairSet pairs;                    // the host's copy, for the epoch's shuffle and the samples
+  std::vector<PairRecord> records;  // this epoch's pairs, shuffled
   long long records_epoch = -1;
-  std::vector<PairRecord> samples;     // this step's
+  std::vector<PairRecord> samples;  // this step's
   ShardPlan plan;
-  std::vector<uint32_t> lookup_rows;   // (2 max_samples,) owned local rows; the sentinel elsewhere
+  std::vector<uint32_t> lookup_rows;  // (2 max_samples,) owned local rows; the sentinel elsewhere
   std::vector<std::size_t> serve_values, read_values, send_values, recv_values;  // counts of floats
-  DeviceBuffer<PairRecord> planned;    // (max_samples,) plan.local_samples
+  DeviceBuffer<PairRecord> planned;                                              // (max_samples,) plan.local_samples
   DeviceBuffer<uint32_t> serve_rows, send_lookups, recv_lookups;
   DeviceBuffer<float> rows_out, rows_in, grads_out, grads_in;
 
@@ -265,8 +265,8 @@ struct SortedTrainer::Buffers {
 };
 
 SortedTrainer::SortedTrainer(const TrainConfig& config, const PairSet& pairs, const ModelState& state,
-                             const cudaDeviceProp& props, cudaStream_t stream, SortedLaunch launch,
-                             DeviceRanks* ranks, const RowShard* shard)
+                             const cudaDeviceProp& props, cudaStream_t stream, SortedLaunch launch, DeviceRanks* ranks,
+                             const RowShard* shard)
     : buffers_(std::make_unique<Buffers>()) {
   Buffers& b = *buffers_;
   if (!sorted_dims_supported(state.dims)) throw Error(unsupported_dims_message(state.dims));
@@ -349,7 +349,8 @@ SortedTrainer::SortedTrainer(const TrainConfig& config, const PairSet& pairs, co
   CE_CUDA_CHECK(cudaEventCreate(&b.start));
   CE_CUDA_CHECK(cudaEventCreate(&b.end));
   b.args = b.make_args();
-  if (launch == SortedLaunch::graph && !ranks) b.step_graph = capture_graph(stream, [&] { launch_sorted_step(b.args, stream); });
+  if (launch == SortedLaunch::graph && !ranks)
+    b.step_graph = capture_graph(stream, [&] { launch_sorted_step(b.args, stream); });
 }
 
 SortedTrainer::~SortedTrainer() {

@@ -106,7 +106,8 @@ struct StepArrays {
 
 StepArrays rank_arrays(const StepArrays& whole, uint32_t column, uint32_t samples, int dims, int rank, int ranks,
                        float unset) {
-  StepArrays mine{std::vector<float>(whole.lookup_grad.size(), unset), std::vector<float>(whole.partials.size(), unset)};
+  StepArrays mine{std::vector<float>(whole.lookup_grad.size(), unset),
+                  std::vector<float>(whole.partials.size(), unset)};
   const Slice slice = rank_slice(samples, rank, ranks);
   const auto width = static_cast<std::size_t>(2 * dims);
   for (std::size_t s = slice.begin; s < slice.end; ++s) {
@@ -127,7 +128,8 @@ TEST_CASE("distributed: the GPUs' exchange of samples puts every rank's slice in
           INFO("column " << column << ", samples " << samples << ", ranks " << ranks << ", D " << dims);
           const auto width = static_cast<std::size_t>(2 * dims);
           StepArrays whole{std::vector<float>(column * width), std::vector<float>(kSamplePartials * column)};
-          for (std::size_t i = 0; i < whole.lookup_grad.size(); ++i) whole.lookup_grad[i] = 1.0f + static_cast<float>(i);
+          for (std::size_t i = 0; i < whole.lookup_grad.size(); ++i)
+            whole.lookup_grad[i] = 1.0f + static_cast<float>(i);
           for (std::size_t i = 0; i < whole.partials.size(); ++i) whole.partials[i] = -1.0f - static_cast<float>(i);
           const uint64_t chunk = exchange_chunk(column, dims, ranks);
           const uint32_t longest = exchange_longest(column, ranks);

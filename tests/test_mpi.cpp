@@ -252,15 +252,18 @@ TEST_CASE("distributed: mpirun -np 2 on two GPUs trains as one GPU, bit for bit,
   REQUIRE(run_cli("synth --kind powerlaw --rows 3000 --pairs 6000 --hot-rows 3 --hot-fraction 0.3 --out " +
                   shell_quote(tmp / "hot.bin"))
               .status == 0);
-  const std::string common = "train --device cuda --dims 64 --epochs 3 --batch 2048 --negatives 1 --optimizer "
-                             "lazy-adam --no-plot --snapshots none --pairs-file " + shell_quote(tmp / "hot.bin");
+  const std::string common =
+      "train --device cuda --dims 64 --epochs 3 --batch 2048 --negatives 1 --optimizer "
+      "lazy-adam --no-plot --snapshots none --pairs-file " +
+      shell_quote(tmp / "hot.bin");
   REQUIRE(run_cli(common + " --out " + shell_quote(tmp / "one")).status == 0);
   const RunResult two = run_shell(mpirun(2, common + " --out " + shell_quote(tmp / "two")) + " 2>&1");
   INFO(two.output);
   REQUIRE(two.status == 0);
   CHECK_THAT(two.output, Catch::Contains("data parallel on NCCL"));
   const Checkpoint one = read_checkpoint(checkpoint_path(tmp / "one"));
-  const Checkpoint rank0 = read_checkpoint(checkpoint_path(tmp / "two")), rank1 = read_checkpoint(checkpoint_path(tmp / "two", 1));
+  const Checkpoint rank0 = read_checkpoint(checkpoint_path(tmp / "two")),
+                   rank1 = read_checkpoint(checkpoint_path(tmp / "two", 1));
   CHECK(rank0.state.table == one.state.table);
   CHECK(rank1.state.table == one.state.table);
   CHECK(rank0.state.table_m == one.state.table_m);
@@ -350,12 +353,14 @@ TEST_CASE("distributed: what row sharding and the ranks do not cover says so, on
   // Ranks on GPUs need a GPU each: here none (or one, on a device machine, for two ranks).
   if (cuda_device_count() < 2) {
     const RunResult cuda = run_shell(
-        mpirun(2, "train --device cuda --pairs 2000 --epochs 1 --no-plot --out " + shell_quote(tmp / "cuda")) + " 2>&1");
+        mpirun(2, "train --device cuda --pairs 2000 --epochs 1 --no-plot --out " + shell_quote(tmp / "cuda")) +
+        " 2>&1");
     CHECK(cuda.status != 0);
     CHECK_THAT(cuda.output, Catch::Contains("--device cpu"));
-    const RunResult rows_on_gpus = run_shell(
-        mpirun(2, "train --device cuda --pairs-file " + shell_quote(tmp / "two_rows.csv") +
-                      " --parallel rows --epochs 1 --no-plot --out " + shell_quote(tmp / "rows_on_gpus")) + " 2>&1");
+    const RunResult rows_on_gpus =
+        run_shell(mpirun(2, "train --device cuda --pairs-file " + shell_quote(tmp / "two_rows.csv") +
+                                " --parallel rows --epochs 1 --no-plot --out " + shell_quote(tmp / "rows_on_gpus")) +
+                  " 2>&1");
     CHECK(rows_on_gpus.status != 0);
     CHECK_THAT(rows_on_gpus.output, Catch::Contains("--device cpu"));
   }

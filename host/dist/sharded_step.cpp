@@ -86,8 +86,7 @@ void plan_gradients(std::span<const PairRecord> samples, const RowPlacement& pla
   plan.owned_row.resize(2 * samples.size());
   for (std::size_t l = 0; l < 2 * samples.size(); ++l) {
     const uint32_t row = lookup_row(samples, l);
-    plan.owned_row[l] =
-        place.owner(row) == place.rank ? static_cast<uint32_t>(place.local(row)) : ShardPlan::kNotOwned;
+    plan.owned_row[l] = place.owner(row) == place.rank ? static_cast<uint32_t>(place.local(row)) : ShardPlan::kNotOwned;
   }
 }
 
@@ -101,7 +100,8 @@ void exchange(Communicator& comm, ShardWorkspace& work) {
 // Rows `index` of `from` (D floats each) one after another into `to`.
 void gather_rows(const float* from, std::span<const uint32_t> index, std::size_t dims, std::vector<float>& to) {
   to.resize(index.size() * dims);
-  for (std::size_t i = 0; i < index.size(); ++i) std::memcpy(&to[i * dims], from + index[i] * dims, dims * sizeof(float));
+  for (std::size_t i = 0; i < index.size(); ++i)
+    std::memcpy(&to[i * dims], from + index[i] * dims, dims * sizeof(float));
 }
 
 // Each rank's counts of rows, as counts of values for the all-to-all.
@@ -129,7 +129,8 @@ void send_gradients(int dims, ShardWorkspace& work, Communicator& comm) {
   value_counts(plan.recv_lookup_counts, d, work.recv_counts);
   exchange(comm, work);
   for (std::size_t j = 0; j < plan.recv_lookups.size(); ++j)
-    std::memcpy(work.step.lookup_grad.data() + plan.recv_lookups[j] * d, work.received.data() + j * d, d * sizeof(float));
+    std::memcpy(work.step.lookup_grad.data() + plan.recv_lookups[j] * d, work.received.data() + j * d,
+                d * sizeof(float));
 }
 
 }  // namespace

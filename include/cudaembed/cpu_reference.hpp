@@ -130,10 +130,10 @@ struct ShardPlan {
   // Exchange 1, rows: this rank sends each reader, in rank order, the local rows of its own that the
   // reader's slice reads (ascending by row); it receives from each owner, in rank order, the rows
   // its slice reads (ascending within an owner).
-  std::vector<uint32_t> serve_rows;        // local rows to send, readers in rank order
-  std::vector<std::size_t> serve_counts;   // [reader] rows
-  std::vector<std::size_t> read_counts;    // [owner] rows
-  std::vector<PairRecord> local_samples;   // (S,) this rank's slice, a and b indexing the received rows
+  std::vector<uint32_t> serve_rows;       // local rows to send, readers in rank order
+  std::vector<std::size_t> serve_counts;  // [reader] rows
+  std::vector<std::size_t> read_counts;   // [owner] rows
+  std::vector<PairRecord> local_samples;  // (S,) this rank's slice, a and b indexing the received rows
   // Exchange 2, gradients: each lookup of this rank's slice goes to its row's owner (owners in rank
   // order, lookup order within); this rank gets the gradients of the lookups of its rows (readers
   // in rank order, lookup order within) and puts them at those lookups.
@@ -149,7 +149,7 @@ struct ShardPlan {
 void plan_shard_step(std::span<const PairRecord> samples, const RowPlacement& place, ShardPlan& plan);
 
 struct ShardWorkspace {
-  SortedWorkspace step;               // the sorted step's arrays; lookup_grad indexed by the step's lookups
+  SortedWorkspace step;  // the sorted step's arrays; lookup_grad indexed by the step's lookups
   ShardPlan plan;
   std::vector<float> send, received;  // an exchange's values, in rank order
   std::vector<std::size_t> send_counts, recv_counts;

@@ -64,7 +64,6 @@ void sum_in_rank_order(Communicator& comm, std::span<T> values, std::vector<T>& 
   }
 }
 
-
 // How K ranks split the work (--parallel): data, every rank holds the whole table and trains its
 // slice of each batch; rows, each rank holds its rows of the table and their optimizer state.
 enum class Parallel { data, rows };

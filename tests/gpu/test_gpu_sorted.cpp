@@ -13,12 +13,12 @@
 #include <catch2/catch.hpp>
 
 #include "cuda_check.hpp"
-#include "cudaembed/error.hpp"
-#include "device_buffer.hpp"
 #include "cudaembed/cpu_reference.hpp"
+#include "cudaembed/error.hpp"
 #include "cudaembed/link_prediction.hpp"
 #include "cudaembed/synthetic.hpp"
 #include "cudaembed/trainer.hpp"
+#include "device_buffer.hpp"
 #include "sorted_kernels.hpp"
 #include "sorted_trainer.hpp"
 #include "test_support.hpp"
