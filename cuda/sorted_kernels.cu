@@ -124,9 +124,10 @@ __device__ __forceinline__ void write_lookup_rows(const SortedArgs& a, uint32_t 
 // 1: a lane group per sample: gather both rows, the head, sigmoid, BCE, and both row gradients
 // into the sample's own rows of lookup_grad. On one GPU the grid covers every slot of the step
 // (slots past its samples become sentinel lookups) and writes the lookups' rows for the sort. Of
-// K ranks (data parallel) the grid covers the longest slice, each rank computes its own slice of
-// the samples, sorted_lookup_rows writes every sample's rows, and the exchange brings the others'
-// gradients and partials.
+// K ranks the grid covers the longest slice and each rank computes its own slice: data parallel
+// draws the samples here (sorted_lookup_rows writes every slot's rows); row sharded reads the
+// host's planned samples, ids into the rows received (the plan brings the rows for the sort). The
+// exchanges bring the other ranks' gradients and partials.
 template <int D>
 __global__ void __launch_bounds__(kThreads) sorted_forward_backward(SortedArgs a) {
   using L = RowLayout<D>;

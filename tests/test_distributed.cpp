@@ -124,7 +124,7 @@ TEST_CASE("distributed: the GPUs' exchange of samples puts every rank's slice in
   for (const uint32_t column : {1u, 7u, 512u, 513u}) {
     for (const uint32_t samples : {column, column / 2, 1u}) {
       for (const int ranks : {1, 2, 3, 5}) {
-        for (const int dims : {1, 3, 8}) {
+        for (const int dims : {0, 1, 3, 8}) {  // 0: the partials only, as row sharding exchanges them
           INFO("column " << column << ", samples " << samples << ", ranks " << ranks << ", D " << dims);
           const auto width = static_cast<std::size_t>(2 * dims);
           StepArrays whole{std::vector<float>(column * width), std::vector<float>(kSamplePartials * column)};
@@ -139,9 +139,10 @@ TEST_CASE("distributed: the GPUs' exchange of samples puts every rank's slice in
           for (int r = 0; r < ranks; ++r) {
             StepArrays own = rank_arrays(whole, column, samples, dims, r, ranks, 0.5f);
             pack_chunk(own.view(column, samples, dims, r, ranks), gathered.data() + r * chunk);
-            // Past the slice's end the chunk is padding: zeros, never a neighbour's values.
+            // Past the slice's end the chunk is padding: zeros, never a neighbour's values (here the
+            // first padded sample's first partial, which follows the longest x 2D gradients).
             const Slice slice = rank_slice(samples, r, ranks);
-            const float* first_pad = gathered.data() + r * chunk + (slice.end - slice.begin) * width;
+            const float* first_pad = gathered.data() + r * chunk + longest * width + (slice.end - slice.begin);
             if (slice.end - slice.begin < longest) CHECK(*first_pad == 0.0f);
           }
           for (int r = 0; r < ranks; ++r) {

@@ -1,4 +1,5 @@
-// The row-sharded sorted step on the CPU (cpu_reference.hpp): the one-process step's phases
+// The row-sharded sorted step on the CPU (cpu_reference.hpp): the step's plan (plan_shard_step,
+// which the GPU's step carries out too), then the one-process step's phases
 // (train/sorted_phases.hpp), with an all-to-all of rows before forward and backward and one of
 // gradients after.
 #include <algorithm>
