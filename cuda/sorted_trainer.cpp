@@ -79,11 +79,6 @@ void copy_in(DeviceBuffer<T>& to, const std::vector<T>& from, cudaStream_t strea
     CE_CUDA_CHECK(cudaMemcpyAsync(to.data(), from.data(), from.size() * sizeof(T), cudaMemcpyHostToDevice, stream));
 }
 
-void value_counts(std::span<const std::size_t> rows, int dims, std::vector<std::size_t>& values) {
-  values.resize(rows.size());
-  for (std::size_t r = 0; r < rows.size(); ++r) values[r] = rows[r] * static_cast<std::size_t>(dims);
-}
-
 }  // namespace
 
 void ShardedSteps::plan_step(long long step, DeviceBuffer<uint32_t>& lookup_row, cudaStream_t stream) {
@@ -95,18 +90,16 @@ void ShardedSteps::plan_step(long long step, DeviceBuffer<uint32_t>& lookup_row,
   const auto first = static_cast<std::size_t>((step % steps_per_epoch) * config.batch);
   const std::span<const PairRecord> batch =
       std::span<const PairRecord>(records).subspan(first, std::min<std::size_t>(config.batch, records.size() - first));
-  const auto count = static_cast<uint32_t>(batch.size() * static_cast<std::size_t>(config.negatives + 1));
-  samples.resize(count);
-  for (uint32_t s = 0; s < count; ++s)
-    samples[s] = step_sample(batch, s, config.negatives, config.seed, step, static_cast<uint32_t>(shard.rows));
+  step_samples(batch, config, step, static_cast<uint32_t>(shard.rows), samples);
   plan_shard_step(samples, shard.place, plan);
   lookup_rows.assign(2 * static_cast<std::size_t>(max_samples), local_rows);  // the sentinel sorts last
   for (std::size_t l = 0; l < plan.owned_row.size(); ++l)
     if (plan.owned_row[l] != ShardPlan::kNotOwned) lookup_rows[l] = plan.owned_row[l];
-  value_counts(plan.serve_counts, dims, serve_values);
-  value_counts(plan.read_counts, dims, read_values);
-  value_counts(plan.send_lookup_counts, dims, send_values);
-  value_counts(plan.recv_lookup_counts, dims, recv_values);
+  const auto d = static_cast<std::size_t>(dims);
+  values_of_rows(plan.serve_counts, d, serve_values);
+  values_of_rows(plan.read_counts, d, read_values);
+  values_of_rows(plan.send_lookup_counts, d, send_values);
+  values_of_rows(plan.recv_lookup_counts, d, recv_values);
   copy_in(planned, plan.local_samples, stream);
   copy_in(lookup_row, lookup_rows, stream);
   copy_in(serve_rows, plan.serve_rows, stream);

@@ -105,18 +105,12 @@ void gather_rows(const float* from, std::span<const uint32_t> index, std::size_t
     std::memcpy(&to[i * dims], from + index[i] * dims, dims * sizeof(float));
 }
 
-// Each rank's counts of rows, as counts of values for the all-to-all.
-void value_counts(std::span<const std::size_t> rows, std::size_t dims, std::vector<std::size_t>& values) {
-  values.resize(rows.size());
-  for (std::size_t r = 0; r < rows.size(); ++r) values[r] = rows[r] * dims;
-}
-
 // Exchange 1: owners send each reader the rows it listed.
 void fetch_rows(const ModelState& shard, ShardWorkspace& work, Communicator& comm) {
   const auto dims = static_cast<std::size_t>(shard.dims);
   gather_rows(shard.table.data(), work.plan.serve_rows, dims, work.send);
-  value_counts(work.plan.serve_counts, dims, work.send_counts);
-  value_counts(work.plan.read_counts, dims, work.recv_counts);
+  values_of_rows(work.plan.serve_counts, dims, work.send_counts);
+  values_of_rows(work.plan.read_counts, dims, work.recv_counts);
   exchange(comm, work);
 }
 
@@ -126,8 +120,8 @@ void send_gradients(int dims, ShardWorkspace& work, Communicator& comm) {
   const auto d = static_cast<std::size_t>(dims);
   const ShardPlan& plan = work.plan;
   gather_rows(work.step.lookup_grad.data(), plan.send_lookups, d, work.send);
-  value_counts(plan.send_lookup_counts, d, work.send_counts);
-  value_counts(plan.recv_lookup_counts, d, work.recv_counts);
+  values_of_rows(plan.send_lookup_counts, d, work.send_counts);
+  values_of_rows(plan.recv_lookup_counts, d, work.recv_counts);
   exchange(comm, work);
   for (std::size_t j = 0; j < plan.recv_lookups.size(); ++j)
     std::memcpy(work.step.lookup_grad.data() + plan.recv_lookups[j] * d, work.received.data() + j * d,
@@ -135,6 +129,11 @@ void send_gradients(int dims, ShardWorkspace& work, Communicator& comm) {
 }
 
 }  // namespace
+
+void values_of_rows(std::span<const std::size_t> rows, std::size_t dims, std::vector<std::size_t>& values) {
+  values.resize(rows.size());
+  for (std::size_t r = 0; r < rows.size(); ++r) values[r] = rows[r] * dims;
+}
 
 void plan_shard_step(std::span<const PairRecord> samples, const RowPlacement& place, ShardPlan& plan) {
   list_reads(samples, place, plan);

@@ -113,17 +113,22 @@ void decay_untouched(ModelState& state, int64_t first, int64_t last, float step_
 
 }  // namespace
 
-void draw_samples(std::span<const PairRecord> batch, const TrainConfig& config, int64_t step, uint32_t rows,
-                  int dims, SortedWorkspace& work) {
+void step_samples(std::span<const PairRecord> batch, const TrainConfig& config, int64_t step, uint32_t rows,
+                  std::vector<PairRecord>& out) {
   const auto samples = static_cast<uint32_t>(batch.size() * (static_cast<std::size_t>(config.negatives) + 1));
-  work.samples.resize(samples);
-  work.lookup_grad.resize(static_cast<std::size_t>(2) * samples * dims);
-  work.sample_sums.resize(samples);
+  out.resize(samples);
   for (uint32_t s = 0; s < samples; ++s) {
     const PairRecord x = step_sample(batch, s, config.negatives, config.seed, step, rows);
     if (x.a >= rows || x.b >= rows) throw Error("pair row id out of range");  // the loaders check; a last guard
-    work.samples[s] = x;
+    out[s] = x;
   }
+}
+
+void draw_samples(std::span<const PairRecord> batch, const TrainConfig& config, int64_t step, uint32_t rows,
+                  int dims, SortedWorkspace& work) {
+  step_samples(batch, config, step, rows, work.samples);
+  work.lookup_grad.resize(static_cast<std::size_t>(2) * work.samples.size() * dims);
+  work.sample_sums.resize(work.samples.size());
 }
 
 void forward_backward(const float* table, std::span<const PairRecord> samples, const ModelState& state,

@@ -69,6 +69,10 @@ void shuffled_epoch_records(const PairSet& pairs, uint64_t seed, int64_t epoch, 
 // is pair i itself for j = 0, else (a_i, negative_row(seed, step, s, rows), label 0, weight_i).
 PairRecord step_sample(std::span<const PairRecord> batch, uint32_t s, int negatives, uint64_t seed, int64_t step,
                        uint32_t rows);
+// Every sample of the step into `out` (batch.size() x (1 + negatives) of them); throws Error where
+// a row id is not below `rows` (the loaders check; a last guard).
+void step_samples(std::span<const PairRecord> batch, const TrainConfig& config, int64_t step, uint32_t rows,
+                  std::vector<PairRecord>& out);
 
 // What the Dense layer's gradient and the metrics take from one sample: summed in sample order,
 // whichever rank computed it.
@@ -147,6 +151,8 @@ struct ShardPlan {
 
 // The plan of this rank (place.rank) for a step of `samples`.
 void plan_shard_step(std::span<const PairRecord> samples, const RowPlacement& place, ShardPlan& plan);
+// A plan's counts of rows (or lookups) for each rank as counts of floats, D a row, for an all-to-all.
+void values_of_rows(std::span<const std::size_t> rows, std::size_t dims, std::vector<std::size_t>& values);
 
 struct ShardWorkspace {
   SortedWorkspace step;  // the sorted step's arrays; lookup_grad indexed by the step's lookups
