@@ -2,6 +2,7 @@
 // GPU too small or too old, the memory a sorted run needs, launch errors, and --kernel's names
 // against the registry. Built into cudaembed_tests only when the CUDA backend is (CUDAEMBED_CUDA).
 #include <cstdint>
+#include <memory>
 #include <string>
 #include <tuple>
 #include <vector>
@@ -49,6 +50,17 @@ TEST_CASE("memory check names what a sorted run needs and what is free", "[spars
   const SortedMemory ranked = sorted_device_bytes(20'000'000, 10'000'000, 128, 65536, 0, Optimizer::lazy_adam, 4);
   CHECK(ranked.batch_buffers - need.batch_buffers == 5ull * 16384 * (2 * 128 + 5) * 4);
   CHECK(ranked.table == need.table);
+}
+
+TEST_CASE("distributed: K ranks on GPUs take the sorted path, and a dense --kernel says so", "[distributed]") {
+  TrainConfig config;
+  config.kernel = "persistent";
+  const auto comm = std::make_shared<test::TwinCommunicator>(0);
+  for (const int64_t sharded_rows : {0, 10})
+    CHECK_THROWS_WITH(make_backend(DeviceChoice::cuda, config, comm, sharded_rows),
+                      Catch::Contains("--kernel persistent: runs only the tutorial's model on one GPU") &&
+                          Catch::Contains("K ranks train on the sorted path") &&
+                          Catch::Contains("use --kernel sorted or auto"));
 }
 
 TEST_CASE("distributed: a rank without a GPU of its own is told how many ranks a machine takes", "[distributed]") {

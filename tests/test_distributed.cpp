@@ -4,8 +4,6 @@
 // test_mpi.cpp runs them under mpirun.
 #include <catch2/catch.hpp>
 
-#include <algorithm>
-#include <cstdlib>
 #include <filesystem>
 #include <fstream>
 #include <memory>
@@ -36,38 +34,6 @@ TEST_CASE("distributed: each rank takes a contiguous slice, together the whole b
     }
   }
 }
-
-namespace {
-
-// Rank 0 of two, on a machine where it is local rank `local`; its collectives answer as if the
-// other rank had said the same.
-class TwinCommunicator final : public Communicator {
- public:
-  explicit TwinCommunicator(int local) : local_(local) {}
-  int rank() const override { return 0; }
-  int size() const override { return 2; }
-  int local_rank() const override { return local_; }
-  std::string describe() const override { return "twin"; }
-  void all_gather(std::span<const float> mine, std::span<float> all) override { twice(mine, all); }
-  void all_gather(std::span<const double> mine, std::span<double> all) override { twice(mine, all); }
-  void all_to_all(std::span<const float>, std::span<const std::size_t>, std::span<float>,
-                  std::span<const std::size_t>) override {}
-  void broadcast(std::span<std::byte>, int) override {}
-  void barrier() override {}
-  [[noreturn]] void abort(int code) override { std::_Exit(code); }
-  int gathers = 0;
-
- private:
-  template <class T>
-  void twice(std::span<const T> mine, std::span<T> all) {
-    ++gathers;
-    std::ranges::copy(mine, all.begin());
-    std::ranges::copy(mine, all.begin() + static_cast<std::ptrdiff_t>(mine.size()));
-  }
-  int local_;
-};
-
-}  // namespace
 
 TEST_CASE("distributed: K ranks take GPUs only where each has one", "[distributed]") {
   TrainConfig config;

@@ -1,6 +1,9 @@
-// Fixtures shared by the test files: the bundled colour table and a self-removing temp directory.
+// Fixtures shared by the test files: the bundled colour table, a self-removing temp directory,
+// and a two-rank stand-in communicator.
 #pragma once
 
+#include <algorithm>
+#include <cstdlib>
 #include <filesystem>
 #include <fstream>
 #include <functional>
@@ -18,10 +21,39 @@
 
 #include "cudaembed/backend.hpp"
 #include "cudaembed/colours.hpp"
+#include "cudaembed/distributed.hpp"
 #include "cudaembed/error.hpp"
 #include "cudaembed/model.hpp"
 
 namespace cudaembed::test {
+
+// Rank 0 of two, on a machine where it is local rank `local`; its collectives answer as if the
+// other rank had said the same.
+class TwinCommunicator final : public Communicator {
+ public:
+  explicit TwinCommunicator(int local) : local_(local) {}
+  int rank() const override { return 0; }
+  int size() const override { return 2; }
+  int local_rank() const override { return local_; }
+  std::string describe() const override { return "twin"; }
+  void all_gather(std::span<const float> mine, std::span<float> all) override { twice(mine, all); }
+  void all_gather(std::span<const double> mine, std::span<double> all) override { twice(mine, all); }
+  void all_to_all(std::span<const float>, std::span<const std::size_t>, std::span<float>,
+                  std::span<const std::size_t>) override {}
+  void broadcast(std::span<std::byte>, int) override {}
+  void barrier() override {}
+  [[noreturn]] void abort(int code) override { std::_Exit(code); }
+  int gathers = 0;
+
+ private:
+  template <class T>
+  void twice(std::span<const T> mine, std::span<T> all) {
+    ++gathers;
+    std::ranges::copy(mine, all.begin());
+    std::ranges::copy(mine, all.begin() + static_cast<std::ptrdiff_t>(mine.size()));
+  }
+  int local_;
+};
 
 // data/colours.csv, parsed once.
 inline const ColourTable& bundled_colours() {
