@@ -16,6 +16,7 @@
 #include "cudaembed/error.hpp"
 #include "device_buffer.hpp"
 #include "device_checks.hpp"
+#include "epoch_snapshots.hpp"
 #include "finite_check.hpp"
 #include "nccl_communicator.hpp"
 #include "sorted_kernels.hpp"
@@ -68,6 +69,8 @@ class CudaBackend final : public Backend {
     if (comm_) nccl_ = std::make_unique<NcclCommunicator>(*comm_);  // every rank, together
   }
   ~CudaBackend() override {
+    snapshots_.reset();  // they wait for the stream's copies into their host memory
+    sorted_.reset();
     cudaEventDestroy(epoch_start_);
     cudaEventDestroy(epoch_end_);
     cudaStreamDestroy(stream_);
@@ -115,6 +118,7 @@ class CudaBackend final : public Backend {
   }
 
   void load(const PairSet& pairs, const ModelState& state) override {
+    snapshots_.reset();  // the last run's: its launches finish before its host copies go
     if (pairs.size() == 0) throw Error("no pairs to train on");
     if (pairs.size() >= (1ull << 32))
       throw Error(fmt::format("{} pairs: at most 2^32 - 1 are supported", pairs.size()));
@@ -182,11 +186,19 @@ class CudaBackend final : public Backend {
                       props_.sharedMemPerBlockOptin / 1024));
     }
     runner_ = variant_->make();
+    if (variant_->many_epochs_a_launch)
+      snapshots_ = std::make_unique<EpochSnapshots>(
+          rows_, dims_, pairs.size(), epochs_per_launch(steps_per_epoch_, config_.epochs_per_launch), stream_);
+  }
+
+  void plan_epochs(int64_t epochs) override {
+    if (snapshots_) snapshots_->plan(epochs);
   }
 
   EpochMetrics train_epoch(const std::atomic<bool>*, const EpochMetrics&) override {
     if (sorted_) return sorted_->train_epoch();
     nvtx3::scoped_range range{variant_->name};
+    if (snapshots_) return snapshots_->next_epoch(step_args(), *runner_);
     // The epoch sums are the struct's tail, from loss_sum on.
     constexpr size_t kSums = offsetof(DeviceScalars, loss_sum);
     CE_CUDA_CHECK(
@@ -218,6 +230,7 @@ class CudaBackend final : public Backend {
 
   void fetch(ModelState& state, bool with_optimizer) override {
     if (sorted_) return sorted_->fetch(state, with_optimizer);
+    if (snapshots_ && snapshots_->fetch(state, with_optimizer)) return;  // the epoch last served, not a later one
     DeviceScalars host{};
     scalars_.download(&host, 1, stream_);
     state.rows = rows_;
@@ -264,6 +277,7 @@ class CudaBackend final : public Backend {
     a.scalars = scalars_.data();
     a.sm_count = props_.multiProcessorCount;
     a.phase_cycles = phase_cycles_.size() ? phase_cycles_.data() : nullptr;
+    a.epochs = 1;  // EpochSnapshots sets the persistent kernels' epochs and snapshot buffers
     return a;
   }
 
@@ -276,6 +290,7 @@ class CudaBackend final : public Backend {
   std::unique_ptr<SortedTrainer> sorted_;   // its state, made in load()
   const KernelVariant* variant_ = nullptr;  // chosen in load() for --kernel auto
   std::unique_ptr<EpochRunner> runner_;
+  std::unique_ptr<EpochSnapshots> snapshots_;  // the persistent kernels': many epochs a launch
   cudaDeviceProp props_{};
   cudaStream_t stream_ = nullptr;
   cudaEvent_t epoch_start_ = nullptr, epoch_end_ = nullptr;

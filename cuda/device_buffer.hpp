@@ -66,4 +66,25 @@ class DeviceBuffer {
   std::size_t size_ = 0;
 };
 
+// An owning, typed page-locked host array (cudaMallocHost): a cudaMemcpyAsync into it returns at
+// once and runs on its stream, where into pageable memory it would wait for the copy.
+template <class T>
+class PinnedBuffer {
+ public:
+  explicit PinnedBuffer(std::size_t count) : size_(count) {
+    if (count) CE_CUDA_CHECK(cudaMallocHost(&data_, count * sizeof(T)));
+  }
+  ~PinnedBuffer() { cudaFreeHost(data_); }
+  PinnedBuffer(const PinnedBuffer&) = delete;
+  PinnedBuffer& operator=(const PinnedBuffer&) = delete;
+
+  T* data() { return data_; }
+  const T* data() const { return data_; }
+  std::size_t size() const { return size_; }
+
+ private:
+  T* data_ = nullptr;
+  std::size_t size_ = 0;
+};
+
 }  // namespace cudaembed

@@ -53,17 +53,17 @@ const std::vector<KernelVariant>& kernel_variants() {
   // In the order of expected speed (not yet measured on a GPU): --kernel auto takes the first that
   // supports the shape.
   static const std::vector<KernelVariant> variants = {
-      {"persistent", "one block keeps table, gradient and Adam moments in shared memory; one launch per epoch",
-       fits_in_shared_memory<false>, make<LaunchRunner<run_epoch_persistent>>},
-      {"graph", "an epoch of 'fused' captured once as a CUDA graph and replayed", always, make<GraphRunner>},
+      {"persistent", "one block keeps table, gradient and Adam moments in shared memory; many epochs per launch",
+       fits_in_shared_memory<false>, make<LaunchRunner<run_epoch_persistent>>, true},
+      {"graph", "an epoch of 'fused' captured once as a CUDA graph and replayed", always, make<GraphRunner>, false},
       {"fused", "one kernel for the batch's forward and backward, one for dense Adam; launched every step", always,
-       make<LaunchRunner<run_epoch_fused>>},
+       make<LaunchRunner<run_epoch_fused>>, false},
       {"baseline", "one kernel per stage: gather and distance, loss and backward, Adam; launched every step", always,
-       make<LaunchRunner<run_epoch_baseline>>},
+       make<LaunchRunner<run_epoch_baseline>>, false},
       // Last: never auto's choice. --deterministic selects it.
       {"deterministic",
        "persistent without float atomics: bit-identical runs; each step sorts its lookups by row (block radix sort)",
-       fits_in_shared_memory<true>, make<LaunchRunner<run_epoch_deterministic>>},
+       fits_in_shared_memory<true>, make<LaunchRunner<run_epoch_deterministic>>, true},
   };
   return variants;
 }

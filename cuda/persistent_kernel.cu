@@ -1,7 +1,9 @@
 // persistent: one thread block keeps the table, its gradient and both Adam moments in shared memory
-// and trains a whole epoch per launch. For small tables (the colours: 646 x 2) the step is bound by
-// latency and instruction issue on one SM, not bandwidth, and this removes every launch and
-// global round trip inside the epoch.
+// and trains many epochs per launch (StepArgs::epochs), writing a snapshot of each epoch's end for
+// the host (EpochSnapshots copies them back while the next launch trains). For small tables (the
+// colours: 646 x 2) the step is bound by latency and instruction issue on one SM, not bandwidth,
+// and this removes every launch and global round trip inside the epoch, and the per-epoch launch,
+// copies and synchronisation between epochs.
 //
 // The block's warps split in two (docs/design.md, "The persistent step"). A step is two phases
 // and two barriers:
@@ -28,6 +30,7 @@
 #include <cub/block/block_reduce.cuh>
 
 #include "cuda_check.hpp"
+#include "cudaembed/error.hpp"
 #include "train_kernels.hpp"
 
 namespace cudaembed {
@@ -217,55 +220,78 @@ __device__ void adam_row(const StepArgs& args, int64_t row, ForEachSlot for_each
   }
 }
 
-template <bool Deterministic>
-__global__ void __launch_bounds__(kThreads) persistent_epoch(StepArgs args) {
-  extern __shared__ __align__(16) float smem[];  // 16: the sort's storage (Deterministic)
-  const int D = args.dims;
-  const int tid = threadIdx.x, warp = tid / 32, lane = tid % 32;
-  const bool computes = tid < kComputeThreads;
-  const size_t n = static_cast<size_t>(args.rows) * D;
-  const size_t batch = static_cast<size_t>(args.batch);
-  // Each compute thread's Dense gradient this step (kComputeThreads,); then the next two steps'
-  // pairs (2, batch): 2 * batch * 12 bytes, a multiple of 8, so the float2 gradient after them
-  // stays aligned.
-  auto* dense_slots = reinterpret_cast<float2*>(smem);
-  auto* pair_buffer = reinterpret_cast<BatchPair*>(dense_slots + kComputeThreads);
-  float* rest = reinterpret_cast<float*>(pair_buffer + 2 * batch);
-  // Atomic mode: the gradient and Keras's per-lookup squares, packed (N, D) x (g, g^2).
-  auto* grad = reinterpret_cast<float2*>(rest);
-  float* table = Deterministic ? rest : rest + 2 * n;  // (N, D)
-  float* m = table + n;                                // (N, D)
-  float* v = m + n;                                    // (N, D)
+// The block's dynamic shared memory, as persistent_shared_bytes sizes it.
+struct SharedLayout {
+  float2* dense_slots;     // (kComputeThreads,) each compute thread's Dense gradient this step
+  BatchPair* pair_buffer;  // (2, batch) this step's pairs and the next's
+  float2* grad;            // atomic mode: (N, D) x (g, g^2), the gradient and Keras's per-lookup squares
+  float *table, *m, *v;    // (N, D) each
   // Deterministic mode: each lookup's gradient (2 * batch, D) and its row (2 * batch,); when the
   // batch is one it sorts, the sorted lookups' slots (2 * batch,) and the sort's storage.
-  float* lookup_grad = v + n;
-  auto* lookup_row = reinterpret_cast<uint32_t*>(lookup_grad + 2 * batch * D);
-  uint32_t* sorted_slot = lookup_row + 2 * batch;
+  float* lookup_grad;
+  uint32_t* lookup_row;
+  uint32_t* sorted_slot;
+  LookupSort::TempStorage* sort_temp;
+};
+
+template <bool Deterministic>
+__device__ SharedLayout shared_layout(float* smem, size_t n, size_t batch, int D) {
+  SharedLayout l{};
+  l.dense_slots = reinterpret_cast<float2*>(smem);
+  // 2 * batch * 12 bytes, a multiple of 8, so the float2 gradient after them stays aligned.
+  l.pair_buffer = reinterpret_cast<BatchPair*>(l.dense_slots + kComputeThreads);
+  float* rest = reinterpret_cast<float*>(l.pair_buffer + 2 * batch);
+  l.grad = reinterpret_cast<float2*>(rest);
+  l.table = Deterministic ? rest : rest + 2 * n;
+  l.m = l.table + n;
+  l.v = l.m + n;
+  l.lookup_grad = l.v + n;
+  l.lookup_row = reinterpret_cast<uint32_t*>(l.lookup_grad + 2 * batch * D);
+  l.sorted_slot = l.lookup_row + 2 * batch;
   const size_t sort_at =
-      (reinterpret_cast<char*>(sorted_slot + 2 * batch) - reinterpret_cast<char*>(smem) + kSortAlign - 1) / kSortAlign *
-      kSortAlign;
-  auto* sort_temp = reinterpret_cast<LookupSort::TempStorage*>(reinterpret_cast<char*>(smem) + sort_at);
-  __shared__ float step_sizes[kStepSizes];  // Adam's step sizes for this chunk of steps
-  __shared__ typename cub::BlockReduce<EpochSums, kThreads>::TempStorage sums_temp;
+      (reinterpret_cast<char*>(l.sorted_slot + 2 * batch) - reinterpret_cast<char*>(smem) + kSortAlign - 1) /
+      kSortAlign * kSortAlign;
+  l.sort_temp = reinterpret_cast<LookupSort::TempStorage*>(reinterpret_cast<char*>(smem) + sort_at);
+  return l;
+}
 
-  DeviceScalars* s = args.scalars;
-  for (size_t i = tid; i < n; i += kThreads) {
-    table[i] = args.table[i];
-    m[i] = args.table_m[i];
-    v[i] = args.table_v[i];
-    if constexpr (!Deterministic) grad[i] = make_float2(0.0f, 0.0f);
+// Deterministic phase B: each row's gradient summed over the batch's lookups in batch order (the
+// CPU reference's), then Adam.
+__device__ void deterministic_rows(const StepArgs& args, const SharedLayout& l, uint32_t count, float step_size) {
+  const int tid = threadIdx.x;
+  const uint32_t lookups = 2 * count;
+  if (sorts_lookups(static_cast<size_t>(args.batch))) {  // the same for every thread: the barriers are the block's
+    sort_lookups(l.lookup_row, l.sorted_slot, lookups, static_cast<uint32_t>(args.rows), *l.sort_temp);
+    __syncthreads();  // the sorted lookups complete before any row reads them
+    for (int64_t row = tid; row < args.rows; row += kThreads) {
+      // The row's run among the sorted lookups: [first, last).
+      const uint32_t first = lower_bound_in(l.lookup_row, lookups, static_cast<uint32_t>(row));
+      const uint32_t last = lower_bound_in(l.lookup_row, lookups, static_cast<uint32_t>(row) + 1);
+      const auto run = [&](auto add) {
+        for (uint32_t p = first; p < last; ++p) add(l.sorted_slot[p]);
+      };
+      adam_row(args, row, run, l.lookup_grad, l.table, l.m, l.v, step_size);
+    }
+  } else {  // beyond the sort's capacity: every lookup scanned, per row and column
+    for (int64_t row = tid; row < args.rows; row += kThreads) {
+      const auto scan = [&](auto add) {
+        for (uint32_t j = 0; j < lookups; ++j)
+          if (l.lookup_row[j] == row) add(j);
+      };
+      adam_row(args, row, scan, l.lookup_grad, l.table, l.m, l.v, step_size);
+    }
   }
-  const int own_param = min(lane, 1);  // lanes 0 and 1 own the weight and the bias; the rest mirror 1
-  DenseLayer dense{s->dense[own_param], s->dense_m[own_param], s->dense_v[own_param], s->dense[0], s->dense[1]};
-  const long long first_step = s->step;
-  const Permutation perm = make_permutation(args.pairs, epoch_shuffle_key(args.seed, first_step / args.steps_per_epoch));
-  const auto steps = static_cast<uint32_t>(args.steps_per_epoch);
-  if (!computes) fetch_batch(args, step_position(args, 0), perm, pair_buffer, tid - kComputeThreads);
-  __syncthreads();  // the table and the first batch in shared memory before any pair reads them
-  PhaseClock clock{args.phase_cycles != nullptr};
-  const long long epoch_start = clock.on ? clock64() : 0;
+}
 
-  EpochSums mine{0, 0, 0};
+// Every step of the epoch that starts at Adam step `first_step`, its first batch already in
+// pair_buffer[0]. Adds the pairs' sums to `mine`; ends on a barrier.
+template <bool Deterministic>
+__device__ void train_steps(const StepArgs& args, const SharedLayout& l, long long first_step, const Permutation& perm,
+                            DenseLayer& dense, float* step_sizes, EpochSums& mine, PhaseClock& clock) {
+  const int tid = threadIdx.x, lane = tid % 32, own_param = min(lane, 1);
+  const bool computes = tid < kComputeThreads;
+  const size_t n = static_cast<size_t>(args.rows) * args.dims, batch = static_cast<size_t>(args.batch);
+  const auto steps = static_cast<uint32_t>(args.steps_per_epoch);
   for (uint32_t k = 0; k < steps; ++k) {
     const StepPosition pos = step_position(args, k);
     // Two pow()s in double per step, kStepSizes steps at a time and in parallel: off the critical path.
@@ -274,22 +300,22 @@ __global__ void __launch_bounds__(kThreads) persistent_epoch(StepArgs args) {
     // ---- A: forward and backward in the compute warps, the next batch in the fetch warps ----
     clock.start();
     if (computes) {
-      const BatchPair* batch_pairs = pair_buffer + (k % 2) * batch;
+      const BatchPair* batch_pairs = l.pair_buffer + (k % 2) * batch;
       float2 dense_grad = make_float2(0.0f, 0.0f);
       const float scale = 1.0f / static_cast<float>(pos.count);
       for (uint32_t base = 0; base < pos.count; base += kComputeThreads) {  // the same trip count in a warp
         const uint32_t i = base + tid;
         const unsigned lanes = __ballot_sync(0xffffffffu, i < pos.count);
         if (i < pos.count) {
-          const float2 g = train_pair<Deterministic>(args, batch_pairs[i], i, scale, dense, table, grad, lookup_grad,
-                                                     lookup_row, mine, lanes);
+          const float2 g = train_pair<Deterministic>(args, batch_pairs[i], i, scale, dense, l.table, l.grad,
+                                                     l.lookup_grad, l.lookup_row, mine, lanes);
           dense_grad.x += g.x;
           dense_grad.y += g.y;
         }
       }
-      dense_slots[tid] = dense_grad;
+      l.dense_slots[tid] = dense_grad;
     } else if (k + 1 < steps) {
-      fetch_batch(args, step_position(args, k + 1), perm, pair_buffer + ((k + 1) % 2) * batch, tid - kComputeThreads);
+      fetch_batch(args, step_position(args, k + 1), perm, l.pair_buffer + ((k + 1) % 2) * batch, tid - kComputeThreads);
     }
     clock.end(clock.work_a);
     __syncthreads();  // gradients complete, the next batch in place
@@ -298,45 +324,96 @@ __global__ void __launch_bounds__(kThreads) persistent_epoch(StepArgs args) {
     clock.start();
     const float step_size = step_sizes[k % kStepSizes];
     if (computes) {
-      const float2 total = dense_gradient(dense_slots, lane);
+      const float2 total = dense_gradient(l.dense_slots, lane);
       const float g = own_param == 0 ? total.x : total.y;
       adam_update(dense.param, dense.m, dense.v, g, g * g, step_size, args.coef);
       dense.w = __shfl_sync(0xffffffffu, dense.param, 0);
       dense.b = __shfl_sync(0xffffffffu, dense.param, 1);
     }
     if constexpr (Deterministic) {
-      // Each row's gradient summed over the batch's lookups in batch order (the CPU reference's).
-      const uint32_t lookups = 2 * pos.count;
-      if (sorts_lookups(batch)) {  // the same for every thread: the barriers below are the block's
-        sort_lookups(lookup_row, sorted_slot, lookups, static_cast<uint32_t>(args.rows), *sort_temp);
-        __syncthreads();  // the sorted lookups complete before any row reads them
-        for (int64_t row = tid; row < args.rows; row += kThreads) {
-          // The row's run among the sorted lookups: [first, last).
-          const uint32_t first = lower_bound_in(lookup_row, lookups, static_cast<uint32_t>(row));
-          const uint32_t last = lower_bound_in(lookup_row, lookups, static_cast<uint32_t>(row) + 1);
-          const auto run = [&](auto add) {
-            for (uint32_t p = first; p < last; ++p) add(sorted_slot[p]);
-          };
-          adam_row(args, row, run, lookup_grad, table, m, v, step_size);
-        }
-      } else {  // beyond the sort's capacity: every lookup scanned, per row and column
-        for (int64_t row = tid; row < args.rows; row += kThreads) {
-          const auto scan = [&](auto add) {
-            for (uint32_t j = 0; j < lookups; ++j)
-              if (lookup_row[j] == row) add(j);
-          };
-          adam_row(args, row, scan, lookup_grad, table, m, v, step_size);
-        }
-      }
+      deterministic_rows(args, l, pos.count, step_size);
     } else {
       for (size_t i = tid; i < n; i += kThreads) {
-        const float2 g = grad[i];
-        grad[i] = make_float2(0.0f, 0.0f);
-        adam_update(table[i], m[i], v[i], g.x, args.grad_sq ? g.y : g.x * g.x, step_size, args.coef);
+        const float2 g = l.grad[i];
+        l.grad[i] = make_float2(0.0f, 0.0f);
+        adam_update(l.table[i], l.m[i], l.v[i], g.x, args.grad_sq ? g.y : g.x * g.x, step_size, args.coef);
       }
     }
     clock.end(clock.work_b);
     __syncthreads();  // parameters updated and gradient zeroed before the next step reads them
+  }
+}
+
+using SumsReduce = cub::BlockReduce<EpochSums, kThreads>;
+
+// The end of epoch `e` of this launch, for the host: the table, m and v (snapshot_params), and the
+// epoch's sums, the Dense layer and whether the table is all finite (snapshot_heads). The finite
+// flag costs nothing extra: each value is checked as it is copied out.
+__device__ void write_snapshot(const StepArgs& args, int e, const SharedLayout& l, const DenseLayer& dense,
+                               const EpochSums& mine, long long step, SumsReduce::TempStorage& temp) {
+  const int tid = threadIdx.x;
+  const size_t n = static_cast<size_t>(args.rows) * args.dims;
+  float* out = args.snapshot_params + static_cast<size_t>(e) * 3 * n;  // (3, N, D)
+  bool finite = true;
+  for (size_t i = tid; i < n; i += kThreads) {
+    out[i] = l.table[i];
+    out[n + i] = l.m[i];
+    out[2 * n + i] = l.v[i];
+    finite = finite && isfinite(l.table[i]);
+  }
+  const bool all_finite = __syncthreads_and(finite);
+  const EpochSums sums = SumsReduce(temp).Sum(mine);  // valid in thread 0
+  EpochSnapshot& head = args.snapshot_heads[e];
+  if (tid < 2) {  // lanes 0 and 1 of warp 0: the weight's and the bias's owners
+    head.dense[tid] = dense.param;
+    head.dense_m[tid] = dense.m;
+    head.dense_v[tid] = dense.v;
+  }
+  if (tid == 0) {
+    head.loss_sum = sums.loss;
+    head.squared_error_sum = sums.squared_error;
+    head.correct = static_cast<unsigned long long>(sums.correct);
+    head.step = step;
+    head.nonfinite = all_finite ? 0u : 1u;
+  }
+}
+
+// Trains args.epochs epochs from the state in args (table, m, v) and args.scalars (the Dense
+// layer and the step), writes each epoch's snapshot, and leaves the state where it found it.
+template <bool Deterministic>
+__global__ void __launch_bounds__(kThreads) persistent_epoch(StepArgs args) {
+  extern __shared__ __align__(16) float smem[];  // 16: the sort's storage (Deterministic)
+  const int tid = threadIdx.x, warp = tid / 32, lane = tid % 32;
+  const size_t n = static_cast<size_t>(args.rows) * args.dims;
+  const SharedLayout l = shared_layout<Deterministic>(smem, n, static_cast<size_t>(args.batch), args.dims);
+  __shared__ float step_sizes[kStepSizes];  // Adam's step sizes for this chunk of steps
+  __shared__ typename SumsReduce::TempStorage sums_temp;
+
+  DeviceScalars* s = args.scalars;
+  for (size_t i = tid; i < n; i += kThreads) {
+    l.table[i] = args.table[i];
+    l.m[i] = args.table_m[i];
+    l.v[i] = args.table_v[i];
+    if constexpr (!Deterministic) l.grad[i] = make_float2(0.0f, 0.0f);
+  }
+  const int own_param = min(lane, 1);  // lanes 0 and 1 own the weight and the bias; the rest mirror 1
+  DenseLayer dense{s->dense[own_param], s->dense_m[own_param], s->dense_v[own_param], s->dense[0], s->dense[1]};
+  const long long launch_step = s->step;
+  PhaseClock clock{args.phase_cycles != nullptr};
+  long long loop_cycles = 0;
+
+  for (int e = 0; e < args.epochs; ++e) {
+    const long long first_step = launch_step + e * args.steps_per_epoch;
+    const Permutation perm =
+        make_permutation(args.pairs, epoch_shuffle_key(args.seed, first_step / args.steps_per_epoch));
+    // The last epoch's steps and snapshot ended on barriers: nobody reads the pair buffer now.
+    if (tid >= kComputeThreads) fetch_batch(args, step_position(args, 0), perm, l.pair_buffer, tid - kComputeThreads);
+    __syncthreads();  // the table (first epoch) and the first batch in shared memory before any pair reads them
+    const long long loop_start = clock.on ? clock64() : 0;
+    EpochSums mine{0, 0, 0};
+    train_steps<Deterministic>(args, l, first_step, perm, dense, step_sizes, mine, clock);
+    if (clock.on) loop_cycles += clock64() - loop_start;
+    write_snapshot(args, e, l, dense, mine, first_step + args.steps_per_epoch, sums_temp);
   }
 
   if (clock.on && lane == 0) {
@@ -344,27 +421,21 @@ __global__ void __launch_bounds__(kThreads) persistent_epoch(StepArgs args) {
     atomicAdd(&out->work_a[warp], static_cast<unsigned long long>(clock.work_a));
     atomicAdd(&out->work_b[warp], static_cast<unsigned long long>(clock.work_b));
     if (tid == 0) {
-      atomicAdd(&out->steps, static_cast<unsigned long long>(steps));
-      atomicAdd(&out->total, static_cast<unsigned long long>(clock64() - epoch_start));
+      atomicAdd(&out->steps, static_cast<unsigned long long>(args.steps_per_epoch * args.epochs));
+      atomicAdd(&out->total, static_cast<unsigned long long>(loop_cycles));
     }
   }
   for (size_t i = tid; i < n; i += kThreads) {
-    args.table[i] = table[i];
-    args.table_m[i] = m[i];
-    args.table_v[i] = v[i];
+    args.table[i] = l.table[i];
+    args.table_m[i] = l.m[i];
+    args.table_v[i] = l.v[i];
   }
-  const EpochSums sums = cub::BlockReduce<EpochSums, kThreads>(sums_temp).Sum(mine);
   if (tid < 2) {
     s->dense[tid] = dense.param;
     s->dense_m[tid] = dense.m;
     s->dense_v[tid] = dense.v;
   }
-  if (tid == 0) {
-    s->step = first_step + args.steps_per_epoch;
-    s->loss_sum += sums.loss;
-    s->squared_error_sum += sums.squared_error;
-    s->correct += static_cast<unsigned long long>(sums.correct);
-  }
+  if (tid == 0) s->step = launch_step + args.steps_per_epoch * args.epochs;
 }
 
 }  // namespace
@@ -386,6 +457,8 @@ std::size_t persistent_shared_bytes(const StepArgs& args, bool deterministic) {
 
 template <bool Deterministic>
 void launch_persistent(const StepArgs& args, cudaStream_t stream) {
+  if (args.epochs < 1 || !args.snapshot_heads || !args.snapshot_params)
+    throw Error("persistent_epoch: a launch needs at least one epoch and somewhere to write its snapshots");
   const std::size_t bytes = persistent_shared_bytes(args, Deterministic);
   CE_CUDA_CHECK(cudaFuncSetAttribute(persistent_epoch<Deterministic>, cudaFuncAttributeMaxDynamicSharedMemorySize,
                                      static_cast<int>(bytes)));

@@ -38,6 +38,18 @@ struct PhaseCycles {
   unsigned long long work_a[32], work_b[32];  // per warp
 };
 
+// The end of one epoch of a persistent launch, for the host: its sums, its Dense layer and
+// whether the table is finite. The table, m and v of that epoch follow in
+// StepArgs::snapshot_params.
+struct EpochSnapshot {
+  double loss_sum;
+  double squared_error_sum;
+  unsigned long long correct;
+  long long step;  // Adam steps completed
+  float dense[2], dense_m[2], dense_v[2];
+  unsigned int nonfinite;  // 1 when a value of the table is NaN or Inf
+};
+
 // Cycles per step by phase, as a few lines of text for the bench log.
 std::string format_phase_cycles(const PhaseCycles& cycles, const std::string& kernel, double sm_clock_mhz);
 
@@ -64,14 +76,20 @@ struct StepArgs {
   DeviceScalars* scalars;
   int sm_count;
   PhaseCycles* phase_cycles;  // null unless profiling phases (persistent only)
+  // The persistent kernels train `epochs` epochs a launch and write each one's snapshot; the
+  // others train one epoch and write none.
+  int epochs;
+  EpochSnapshot* snapshot_heads;  // (epochs,)
+  float* snapshot_params;         // (epochs, 3, N, D): the table, m and v at each epoch's end
 };
 
 // Kernels launched per step (step_kernels.cu). Each trains one whole epoch, every step, on `stream`.
 void run_epoch_baseline(const StepArgs& args, cudaStream_t stream);  // gather+distance, loss+backward, Adam
 void run_epoch_fused(const StepArgs& args, cudaStream_t stream);     // forward+backward, Adam
 
-// One block trains the whole epoch with the parameters in shared memory (persistent_kernel.cu);
-// the deterministic one without float atomics, so that runs repeat bit for bit.
+// One block trains args.epochs whole epochs with the parameters in shared memory
+// (persistent_kernel.cu), writing a snapshot of each; the deterministic one without float
+// atomics, so that runs repeat bit for bit.
 std::size_t persistent_shared_bytes(const StepArgs& args, bool deterministic);
 void run_epoch_persistent(const StepArgs& args, cudaStream_t stream);
 void run_epoch_deterministic(const StepArgs& args, cudaStream_t stream);
@@ -95,6 +113,9 @@ struct KernelVariant {
   // Whether the variant can train this shape on this device (shared memory, for one).
   bool (*supports)(const StepArgs& args, const cudaDeviceProp& props);
   std::unique_ptr<EpochRunner> (*make)();
+  // Whether a launch trains StepArgs::epochs epochs and writes their snapshots (the persistent
+  // kernels); else it trains one epoch.
+  bool many_epochs_a_launch;
 };
 
 const std::vector<KernelVariant>& kernel_variants();

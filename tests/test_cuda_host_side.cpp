@@ -1,10 +1,12 @@
 // The CUDA backend's host side, which needs the CUDA Toolkit's headers but no GPU: the messages for a
 // GPU too small or too old, the memory a sorted run needs, launch errors, and --kernel's names
 // against the registry. Built into cudaembed_tests only when the CUDA backend is (CUDAEMBED_CUDA).
+#include <algorithm>
 #include <cstdint>
 #include <memory>
 #include <string>
 #include <tuple>
+#include <type_traits>
 #include <vector>
 
 #include <catch2/catch.hpp>
@@ -12,6 +14,7 @@
 #include "cuda_check.hpp"
 #include "cudaembed/backend.hpp"
 #include "device_checks.hpp"
+#include "epoch_chunks.hpp"
 #include "sorted_kernels.hpp"
 #include "test_support.hpp"
 #include "train_kernels.hpp"
@@ -154,4 +157,99 @@ TEST_CASE("kernel auto sends wide or big tables of the tutorial's model to the s
   args.rows = 100;
   args.dims = 64;
   CHECK(auto_takes_sorted_path(args, small));
+}
+
+// ---- Many epochs a launch (epoch_chunks.hpp): what each persistent launch trains, and where each
+// epoch the trainer asks for is read from. ----
+namespace {
+
+struct ChunkLog {
+  struct Started {
+    int copy, epochs;
+    int64_t first_epoch;  // the run's epoch its first one is (0-based)
+    int64_t during_call;  // the next() call that started it
+  };
+  std::vector<Started> launches;
+  int64_t trained = 0;  // epochs launched so far
+
+  template <class Field>
+  auto each(Field field) const {
+    std::vector<std::decay_t<decltype(launches[0].*field)>> values;
+    for (const auto& l : launches) values.push_back(l.*field);
+    return values;
+  }
+  std::vector<int> sizes() const { return each(&Started::epochs); }
+  std::vector<int> copies() const { return each(&Started::copy); }
+  std::vector<int64_t> started_during() const { return each(&Started::during_call); }
+};
+
+// Asks `calls` epochs of EpochChunks(per_launch) planned for `planned` (none when negative), and
+// checks on the way that each epoch is read from the launch that trained it, in order, from a copy
+// no later launch has taken over yet.
+ChunkLog ask_epochs(int per_launch, int64_t planned, int64_t calls) {
+  EpochChunks chunks(per_launch);
+  if (planned >= 0) chunks.plan(planned);
+  ChunkLog log;
+  for (int64_t call = 0; call < calls; ++call) {
+    const EpochChunks::Served at = chunks.next([&](EpochChunks::Launch l) {
+      REQUIRE(l.epochs >= 1);
+      log.launches.push_back({l.copy, l.epochs, log.trained, call});
+      log.trained += l.epochs;
+    });
+    // The launch that trained epoch `call`, and the launches after it.
+    std::size_t holder = 0;
+    while (log.launches[holder].first_epoch + log.launches[holder].epochs <= call) ++holder;
+    INFO("per launch " << per_launch << ", planned " << planned << ", epoch " << call);
+    REQUIRE(holder < log.launches.size());
+    CHECK(at.copy == log.launches[holder].copy);
+    CHECK(at.epoch == call - log.launches[holder].first_epoch);
+    // No launch after it writes the same copy: at most one more is in flight, on the other copy.
+    CHECK(log.launches.size() <= holder + 2);
+    if (holder + 1 < log.launches.size()) CHECK(log.launches[holder + 1].copy != at.copy);
+  }
+  return log;
+}
+
+}  // namespace
+
+TEST_CASE("many epochs a launch: one epoch first, then full launches, never past the plan", "[persistent]") {
+  const ChunkLog log = ask_epochs(32, 100, 100);
+  CHECK(log.sizes() == std::vector<int>{1, 32, 32, 32, 3});
+  CHECK(log.copies() == std::vector<int>{0, 1, 0, 1, 0});
+  // The next launch is under way while the host reads the one before: the first two start with
+  // the first epoch, each later one when the trainer moves on to the launch before it.
+  CHECK(log.started_during() == std::vector<int64_t>{0, 0, 1, 33, 65});
+}
+
+TEST_CASE("many epochs a launch: without a plan, or past it, one epoch a launch when asked for", "[persistent]") {
+  const ChunkLog none = ask_epochs(32, -1, 4);
+  CHECK(none.sizes() == std::vector<int>{1, 1, 1, 1});
+  CHECK(none.started_during() == std::vector<int64_t>{0, 1, 2, 3});
+  const ChunkLog past = ask_epochs(4, 3, 5);  // planned 3, asked 5
+  CHECK(past.sizes() == std::vector<int>{1, 2, 1, 1});
+  CHECK(past.started_during() == std::vector<int64_t>{0, 0, 3, 4});
+}
+
+TEST_CASE("many epochs a launch: any plan, launch size and stop train what is asked, at most the plan",
+          "[persistent]") {
+  for (int per_launch : {1, 2, 3, 7, 32})
+    for (int64_t planned : {0, 1, 2, 5, 33, 64, 65})
+      for (int64_t calls : {int64_t{1}, planned / 2 + 1, planned, planned + 2}) {
+        if (calls < 1) continue;
+        const ChunkLog log = ask_epochs(per_launch, planned, calls);
+        INFO("per launch " << per_launch << ", planned " << planned << ", asked " << calls);
+        CHECK(log.trained >= calls);
+        CHECK(log.trained <= std::max(planned, calls));
+        for (const auto& l : log.launches) CHECK(l.epochs <= std::max(per_launch, 1));
+      }
+}
+
+TEST_CASE("many epochs a launch: as many as asked, within the steps a launch may take", "[persistent]") {
+  CHECK(epochs_per_launch(196, 32) == 32);  // the colours: 100,000 pairs in batches of 512
+  CHECK(epochs_per_launch(196, 1) == 1);
+  CHECK(epochs_per_launch(196, 1000) == kStepsPerLaunch / 196);
+  CHECK(epochs_per_launch(kStepsPerLaunch, 32) == 1);
+  CHECK(epochs_per_launch(20'000, 32) == 1);  // 10M pairs: a launch an epoch, as before
+  CHECK(epochs_per_launch(1, 32) == 32);
+  CHECK(epochs_per_launch(0, 0) == 1);
 }

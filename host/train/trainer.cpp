@@ -15,6 +15,7 @@ std::vector<EpochRecord> train(Backend& backend, const PairSet& pairs, ModelStat
                                const EpochCallback& on_epoch, int64_t first_epoch, const std::atomic<bool>* stop,
                                EpochMetrics* in_progress, const WeightsWanted& weights_wanted) {
   backend.load(pairs, state);
+  backend.plan_epochs(epochs);
   std::vector<EpochRecord> history;
   history.reserve(static_cast<std::size_t>(epochs));
   EpochMetrics carried = in_progress ? *in_progress : EpochMetrics{};

@@ -55,6 +55,11 @@ class Backend {
   // carried on. When `stop` turns true, a backend may return after the current step with
   // complete = false (the CPU does; on CUDA an epoch is one launch, so it finishes the epoch).
   virtual EpochMetrics train_epoch(const std::atomic<bool>* stop = nullptr, const EpochMetrics& so_far = {}) = 0;
+  // After load(): train_epoch will be called at most `epochs` times, fewer if the caller stops. A
+  // backend may train ahead up to there, and never past it (CUDA's persistent kernels train many
+  // epochs a launch); fetch still gives the state after the epochs train_epoch has returned.
+  // Without it, each epoch is trained when asked for.
+  virtual void plan_epochs(int64_t /*epochs*/) {}
   // Copies the parameters back into `state` (and, with with_optimizer, the moments and step).
   virtual void fetch(ModelState& state, bool with_optimizer) = 0;
   // With TrainConfig::phase_profile: where the kernel's cycles went, one line per phase; else empty.

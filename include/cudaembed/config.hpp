@@ -22,6 +22,9 @@ struct TrainConfig {
   uint64_t seed = 42;           // pairs, initial weights and every epoch's shuffle derive from it
   std::string kernel = "auto";  // kernel variant: "sorted", or (CUDA) one of the dense ones
   bool phase_profile = false;   // CUDA persistent kernel: clock64() stamps per phase (bench --phase-profile)
+  // CUDA persistent kernels: epochs one launch trains, at most (bench --epochs-per-launch). Each
+  // epoch's weights still reach the host, copied back while the next launch trains.
+  int epochs_per_launch = 32;
   int threads = 0;  // CPU backend's dense step: threads sharing each step (never changes a bit); 0: the cores available
 };
 

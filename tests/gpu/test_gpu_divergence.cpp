@@ -1,6 +1,8 @@
 // The divergence guard on the device and the copies it saves: every kernel path's finiteness flag
 // sees a NaN wherever it sits in the table or the Dense layer, train() stops on the flag alone,
-// and copying the weights back every epoch or only at the end trains the same table.
+// and copying the weights back every epoch or only at the end trains the same table; the
+// persistent kernels' many epochs a launch train what one a launch does, and a run stopped inside
+// a launch keeps the state of its last epoch.
 #include <cmath>
 #include <limits>
 #include <string>
@@ -108,4 +110,73 @@ TEST_CASE("copying the weights back every epoch or only at the end trains the sa
       CHECK_CLOSE(every.table, skipped.table, (Tolerance{2e-5, 1e-3}));
     }
   }
+}
+
+// ---- Many epochs a launch (the persistent kernels, epoch_snapshots.hpp) ----
+namespace {
+
+struct EveryEpoch {
+  std::vector<std::vector<float>> tables;  // what the callback saw, epoch by epoch
+  std::vector<EpochMetrics> metrics;
+  ModelState final;
+};
+
+EveryEpoch train_seeing_every_epoch(TrainConfig cfg, const PairSet& pairs, const ModelState& init, int64_t stop_after) {
+  EveryEpoch run{{}, {}, init};
+  train(*make_cuda_backend(cfg), pairs, run.final, cfg.epochs, [&](const EpochRecord& r, const ModelState& s) {
+    run.tables.push_back(s.table);
+    run.metrics.push_back(r.metrics);
+    CHECK(r.metrics.seconds > 0);
+    return r.epoch < stop_after;
+  });
+  return run;
+}
+
+}  // namespace
+
+TEST_CASE("the persistent kernels train the same many epochs a launch as one, and every epoch reaches the callback",
+          "[gpu]") {
+  const std::string kernel = GENERATE("persistent", "deterministic");
+  TrainConfig cfg;
+  cfg.kernel = kernel;
+  cfg.epochs = 7;  // launches of 1 and 6 epochs, or 1, 3, 3
+  const PairSet pairs = make_cpu_backend(cfg)->generate_pairs(colours().rgb, PairSpec{20000, 5, 0.2f});
+  const ModelState init = init_model(static_cast<int64_t>(colours().size()), 2, InitSpec{});
+  std::vector<EveryEpoch> runs;
+  for (const int per_launch : {1, 3, 32}) {
+    cfg.epochs_per_launch = per_launch;
+    runs.push_back(train_seeing_every_epoch(cfg, pairs, init, cfg.epochs));
+  }
+  for (const auto& run : runs) {
+    REQUIRE(run.tables.size() == 7);
+    for (std::size_t e = 1; e < 7; ++e) CHECK(run.tables[e] != run.tables[e - 1]);  // each epoch its own snapshot
+    CHECK(run.tables.back() == run.final.table);
+  }
+  for (std::size_t r = 1; r < runs.size(); ++r) {
+    INFO("kernel " << kernel << ": one epoch a launch against " << (r == 1 ? 3 : 32));
+    if (kernel == "deterministic") {
+      CHECK(runs[r].tables == runs[0].tables);
+      test::check_same_training(runs[r].final, runs[r].metrics, runs[0].final, runs[0].metrics);
+    } else {  // float atomics: within the parity tests' tolerance
+      CHECK(runs[r].final.step == runs[0].final.step);
+      CHECK_CLOSE(runs[r].final.table, runs[0].final.table, (Tolerance{2e-5, 1e-3}));
+      CHECK_CLOSE(runs[r].final.table_v, runs[0].final.table_v, (Tolerance{1e-9, 1e-3}));
+    }
+  }
+}
+
+TEST_CASE("a run stopped inside a launch of many epochs keeps the state of the last epoch it was given", "[gpu]") {
+  TrainConfig cfg;
+  cfg.kernel = "deterministic";
+  cfg.epochs = 10;  // launches of 1 and 9: epoch 4 is inside the second, which trains on to 10
+  const PairSet pairs = make_cpu_backend(cfg)->generate_pairs(colours().rgb, PairSpec{20000, 5, 0.2f});
+  const ModelState init = init_model(static_cast<int64_t>(colours().size()), 2, InitSpec{});
+  const EveryEpoch stopped = train_seeing_every_epoch(cfg, pairs, init, 4);
+  TrainConfig straight = cfg;
+  straight.epochs = 4;
+  straight.epochs_per_launch = 1;
+  const EveryEpoch four = train_seeing_every_epoch(straight, pairs, init, 4);
+  // The moments and the step too: what a checkpoint saves.
+  test::check_same_training(stopped.final, stopped.metrics, four.final, four.metrics);
+  CHECK(stopped.final.step == 4 * steps_per_epoch(pairs.size(), cfg.batch));
 }
