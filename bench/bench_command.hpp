@@ -3,6 +3,8 @@
 
 #include <string>
 
+#include "cudaembed/config.hpp"
+
 namespace cudaembed {
 
 struct BenchOptions {
@@ -17,6 +19,7 @@ struct BenchOptions {
   int64_t epochs = 0;  // timed epochs per repeat; 0: the shape's own
   int threads = 0;             // CPU: TrainConfig::threads
   bool phase_profile = false;  // the persistent kernel's cycles per phase, in the log and bench.md
+  int epochs_per_launch = TrainConfig{}.epochs_per_launch;  // CUDA persistent kernels
 };
 
 // `command` is the command line, recorded in the outputs.

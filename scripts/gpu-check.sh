@@ -17,7 +17,8 @@
 #             per-instruction SASS page as CSV (in the tarball)
 #   sanitize  memcheck (leak check), racecheck, synccheck, initcheck over the [small] GPU tests, a
 #             2-epoch train per kernel variant, a lazy-adam/cosine/negatives sorted train, evaluate
-#   phases    bench --phase-profile of persistent and deterministic: cycles per step by phase
+#   phases    bench --phase-profile of persistent and deterministic: cycles per step by phase; and
+#             persistent with 1 and 32 epochs a launch
 #   bench     cudaembed bench --shapes default and --shapes sparse (3 repeats each; --bench-sets)
 #   peers     bench/peers/run_all.sh with torch_eager torch_graphs jax; the SparseAdam peer at 1M rows
 #
@@ -53,7 +54,7 @@ all_steps=(env tests phases process ncu sanitize bench peers)
 # Seconds per step, sized for an H200 (tests 12 s, bench default ~60 s for 3 repeats, a 500-epoch
 # default train 1.4 s). Not every step can use its whole cap within the default budget: the budget
 # guard cuts the last ones short.
-declare -A cap=([env]=20 [tests]=60 [phases]=40 [process]=45 [ncu]=75 [sanitize]=110 [bench]=210 [peers]=130)
+declare -A cap=([env]=20 [tests]=60 [phases]=55 [process]=45 [ncu]=75 [sanitize]=110 [bench]=210 [peers]=130)
 san_run_cap=40      # one compute-sanitizer run
 bench_default_cap=80
 bench_sparse_cap=200  # builds 1M- and 10M-row tables on the host, and copies them back every epoch as train does
@@ -312,6 +313,15 @@ step_phases() {
     note_rc "$rc"
     $dry && continue
     [ -f "$work/phases-$kernel/bench.md" ] && cat "$work/phases-$kernel/bench.md" >>"$logs/phases.md"
+  done
+  # Many epochs a launch (the default) against one, for the default run's persistent kernel.
+  for per_launch in 1 32; do
+    run "$log" 10 "$bin" bench --device cuda --data "$data" --shapes default --kernel persistent --repeats 3 \
+      --epochs 100 --epochs-per-launch "$per_launch" --out "$work/launch-$per_launch" --force
+    note_rc "$rc"
+    $dry && continue
+    [ -f "$work/launch-$per_launch/bench.md" ] &&
+      { echo "--epochs-per-launch $per_launch"; cat "$work/launch-$per_launch/bench.md"; } >>"$logs/phases.md"
   done
   $dry && return
   key=$(grep -m1 -A1 'whole step' "$logs/phases.md" | head -1 | sed 's/^ *//')

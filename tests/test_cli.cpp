@@ -473,10 +473,12 @@ TEST_CASE("cli: --device cuda fails clearly without a GPU and trains with one", 
 TEST_CASE("cli: bench times the CPU backend and writes JSON and markdown", "[cli]") {
   TempDir tmp;
   const std::string out = tmp / "bench";
-  const RunResult r = run_cli("bench --shapes tiny --repeats 2 --warmup 0 --device cpu --out " + out);
+  const RunResult r =
+      run_cli("bench --shapes tiny --repeats 2 --warmup 0 --epochs-per-launch 4 --device cpu --out " + out);
   INFO(r.output);
   REQUIRE(r.status == 0);
   const auto json = nlohmann::json::parse(read_file(out + "/bench.json"));
+  CHECK(json["epochs_per_launch"] == 4);
   REQUIRE(json["results"].size() == 2);
   const auto& result = json["results"][0];
   CHECK(result["variant"] == "reference");
@@ -511,6 +513,9 @@ TEST_CASE("cli: bench times the CPU backend and writes JSON and markdown", "[cli
   const RunResult bad = run_cli("bench --shapes tiny --device cpu --kernel fused --out " + (tmp / "b2"));
   CHECK(bad.status != 0);
   CHECK_THAT(bad.output, Contains("--kernel fused"));
+  const RunResult zero = run_cli("bench --shapes tiny --device cpu --epochs-per-launch 0 --out " + (tmp / "b3"));
+  CHECK(zero.status != 0);
+  CHECK_THAT(zero.output, Contains("--epochs-per-launch"));
 }
 
 TEST_CASE("cli: neighbours and evaluate read a finished run", "[cli]") {

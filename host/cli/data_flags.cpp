@@ -125,6 +125,11 @@ Command add_bench_command(CLI::App& app, const std::string& bundled_data, const 
   cmd->add_option("--threads", o->threads, "CPU: threads sharing each training step (0: as train picks them)")
       ->check(CLI::Range(0, 1024))
       ->capture_default_str();
+  cmd->add_option("--epochs-per-launch", o->epochs_per_launch,
+                  "CUDA persistent kernels: epochs one launch trains, at most (1: a launch an epoch, as before "
+                  "issue 12; the first launch trains one)")
+      ->check(CLI::Range(1, 1024))
+      ->capture_default_str();
   cmd->add_flag("--phase-profile", o->phase_profile,
                       "CUDA: stamp clock64() per phase in the persistent kernels and report cycles per step "
                       "(forward+backward, optimizer, barriers); the stamps cost a little time themselves");

@@ -63,7 +63,9 @@ for want in "nvidia-smi --query-gpu=" "compute-sanitizer --version" "cudaembed_g
   "bench/peers/run_all.sh" "--peers 'torch_eager torch_graphs jax'" "torch_sparse_peer.py" \
   "ncu --clock-control none --set full -k regex:persistent_epoch -c 1" "--page details" \
   "--page source --csv --print-source sass" "--kernel persistent --repeats 1 --epochs 20 --phase-profile" \
-  "--kernel deterministic --repeats 1 --epochs 20 --phase-profile"; do
+  "--kernel deterministic --repeats 1 --epochs 20 --phase-profile" \
+  "--kernel persistent --repeats 3 --epochs 100 --epochs-per-launch 1" \
+  "--kernel persistent --repeats 3 --epochs 100 --epochs-per-launch 32"; do
   expect_in "$dry" "$want" "dry run lists $want"
 done
 for kernel in persistent graph fused baseline deterministic sorted; do
