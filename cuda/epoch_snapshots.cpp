@@ -32,7 +32,9 @@ EpochSnapshots::EpochSnapshots(int64_t rows, int dims, uint64_t pairs, int per_l
       heads_(static_cast<std::size_t>(std::max(per_launch, 1))),
       params_(heads_.size() * 3 * static_cast<std::size_t>(rows) * dims),
       copies_{{heads_.size(), 3 * static_cast<std::size_t>(rows) * dims},
-              {heads_.size(), 3 * static_cast<std::size_t>(rows) * dims}} {}
+              {heads_.size(), 3 * static_cast<std::size_t>(rows) * dims}} {
+  heads_.zero(stream_);  // the struct's padding too, which the copies carry and the kernel never writes
+}
 
 EpochSnapshots::~EpochSnapshots() { cudaStreamSynchronize(stream_); }
 
