@@ -23,7 +23,8 @@ struct DeviceScalars {
   float dense[2];            // Dense(1): weight, bias
   float dense_m[2], dense_v[2];
   float dense_grad[2];
-  // This epoch's per-sample sums (reset by the host before each epoch).
+  // This epoch's per-sample sums (reset by the host before each epoch), for the variants that train
+  // one epoch a launch; the persistent kernels write each epoch's to its EpochSnapshot.
   double loss_sum;
   double squared_error_sum;
   unsigned long long correct;

@@ -53,7 +53,8 @@ class Backend {
   // Trains the rest of the epoch the current step is in: every batch, Adam after each. `so_far`
   // holds the sums of that epoch's earlier steps (from a mid-epoch checkpoint), and they are
   // carried on. When `stop` turns true, a backend may return after the current step with
-  // complete = false (the CPU does; on CUDA an epoch is one launch, so it finishes the epoch).
+  // complete = false (the CPU does; CUDA finishes the epoch, and a persistent launch of several
+  // epochs runs on to its end, unseen: fetch still gives the last epoch returned).
   virtual EpochMetrics train_epoch(const std::atomic<bool>* stop = nullptr, const EpochMetrics& so_far = {}) = 0;
   // After load(): train_epoch will be called at most `epochs` times, fewer if the caller stops. A
   // backend may train ahead up to there, and never past it (CUDA's persistent kernels train many
