@@ -197,7 +197,7 @@ std::string markdown(const std::vector<Result>& results, const std::string& devi
       "\nepoch ms: compute only (CUDA events around the epoch's kernels, or around a launch of many epochs over "
       "its epochs for the persistent kernels; the steady clock on the CPU). train ms/epoch: the wall time of "
       "`train` itself, with the per-epoch divergence check on the device (the weights are copied back only at the "
-      "end, as `train` does without snapshots), over the epochs after the first.\n";
+      "end, as `train` does without snapshots), over the epochs after the first when there is a warm-up.\n";
   for (const auto& r : results)
     if (!r.phase_report.empty()) md += fmt::format("\n```\n{} / {}\n{}\n```\n", r.shape.name, r.variant, r.phase_report);
   return md;
