@@ -1,10 +1,10 @@
 // The divergence guard's kernel: one read of the table, float4 at a time, a warp vote per 32 loads,
 // and one store of the flag per warp that saw a non-finite value (all store 1, so no atomics).
-#include <algorithm>
 #include <cstdint>
 
 #include "cuda_check.hpp"
 #include "finite_check.hpp"
+#include "grid_stride.hpp"
 
 namespace cudaembed {
 namespace {
@@ -32,9 +32,7 @@ void launch_nonfinite_check(const float* values, std::size_t count, unsigned int
                             cudaStream_t stream) {
   if (count == 0) return;
   // Enough blocks to keep every SM's loads in flight, no more: each thread then reads many float4s.
-  const std::size_t wanted = (count / 4 + kThreads - 1) / kThreads;
-  const int blocks = static_cast<int>(std::max<std::size_t>(1, std::min<std::size_t>(wanted, 8u * sm_count)));
-  nonfinite_check<<<blocks, kThreads, 0, stream>>>(values, count, flag);
+  nonfinite_check<<<grid_stride_blocks(count / 4, kThreads, sm_count), kThreads, 0, stream>>>(values, count, flag);
   CE_CHECK_LAUNCH("nonfinite_check");
 }
 

@@ -9,6 +9,7 @@
 #include <cub/device/device_scan.cuh>
 #include "cuda_check.hpp"
 #include "cudaembed/error.hpp"
+#include "grid_stride.hpp"
 #include "sorted_kernels.hpp"
 
 namespace cudaembed {
@@ -549,14 +550,9 @@ __global__ void __launch_bounds__(kThreads)
     to[uint64_t{index[e / dims]} * dims + e % dims] = from[e];
 }
 
-// Blocks of a grid-stride loop over n elements.
-unsigned stride_blocks(uint64_t n, int sm_count) {
-  return static_cast<unsigned>(std::max<uint64_t>(1, std::min<uint64_t>((n + kThreads - 1) / kThreads, 8 * sm_count)));
-}
-
 // Blocks of a grid-stride loop over one chunk.
 unsigned exchange_blocks(const SortedArgs& a) {
-  return stride_blocks(exchange_chunk(a.max_samples, exchanged_dims(a), a.ranks), a.sm_count);
+  return grid_stride_blocks(exchange_chunk(a.max_samples, exchanged_dims(a), a.ranks), kThreads, a.sm_count);
 }
 
 template <int D>
@@ -585,8 +581,7 @@ void launch_update_dims(const SortedArgs& a, cudaStream_t stream) {
                                                    &a.scalars->runs, lookups, stream));
   bytes = a.cub_temp_bytes;
   CE_CUDA_CHECK(cub::DeviceScan::ExclusiveSum(a.cub_temp, bytes, a.run_length, a.run_offset, lookups, stream));
-  const int segment_blocks = static_cast<int>(
-      std::max<size_t>(1, std::min<size_t>(8 * a.sm_count, (size_t{lookups} * L::kLanes + kThreads - 1) / kThreads)));
+  const unsigned segment_blocks = grid_stride_blocks(uint64_t{lookups} * L::kLanes, kThreads, a.sm_count);
   sorted_segments<D><<<segment_blocks, kThreads, 0, stream>>>(a);
   CE_CHECK_LAUNCH("sorted_segments");
   // Hot runs are counted on the device: a fixed grid that loops over however many there are.
@@ -594,9 +589,7 @@ void launch_update_dims(const SortedArgs& a, cudaStream_t stream) {
   sorted_hot_segments<D><<<hot_blocks, kHotThreads, 0, stream>>>(a);
   CE_CHECK_LAUNCH("sorted_hot_segments");
   if (a.optimizer == Optimizer::adam) {
-    const size_t warps = touched_bitmap_words(a.rows);
-    const auto decay_blocks = static_cast<unsigned>(
-        std::max<size_t>(1, std::min<size_t>((warps * 32 + kThreads - 1) / kThreads, 8 * a.sm_count)));
+    const unsigned decay_blocks = grid_stride_blocks(uint64_t{touched_bitmap_words(a.rows)} * 32, kThreads, a.sm_count);
     sorted_decay_untouched<D><<<decay_blocks, kThreads, 0, stream>>>(a);
     CE_CHECK_LAUNCH("sorted_decay_untouched");
   }
@@ -693,14 +686,16 @@ void launch_pack_slice(const SortedArgs& a, float* chunk, cudaStream_t stream) {
 void launch_gather_rows(float* to, const float* from, const uint32_t* index, uint32_t count, int dims, int sm_count,
                         cudaStream_t stream) {
   if (count == 0) return;
-  gather_rows<<<stride_blocks(uint64_t{count} * dims, sm_count), kThreads, 0, stream>>>(to, from, index, count, dims);
+  gather_rows<<<grid_stride_blocks(uint64_t{count} * dims, kThreads, sm_count), kThreads, 0, stream>>>(to, from, index,
+                                                                                                       count, dims);
   CE_CHECK_LAUNCH("gather_rows");
 }
 
 void launch_scatter_rows(float* to, const float* from, const uint32_t* index, uint32_t count, int dims, int sm_count,
                          cudaStream_t stream) {
   if (count == 0) return;
-  scatter_rows<<<stride_blocks(uint64_t{count} * dims, sm_count), kThreads, 0, stream>>>(to, from, index, count, dims);
+  scatter_rows<<<grid_stride_blocks(uint64_t{count} * dims, kThreads, sm_count), kThreads, 0, stream>>>(to, from, index,
+                                                                                                        count, dims);
   CE_CHECK_LAUNCH("scatter_rows");
 }
 

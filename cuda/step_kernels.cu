@@ -6,6 +6,7 @@
 #include <nvtx3/nvtx3.hpp>
 
 #include "cuda_check.hpp"
+#include "grid_stride.hpp"
 #include "train_kernels.hpp"
 
 namespace cudaembed {
@@ -174,9 +175,9 @@ __global__ void pairs_from_bits_kernel(const uint32_t* bits, const float* rgb, u
 
 int batch_blocks(const StepArgs& args) { return (args.batch + kThreads - 1) / kThreads; }
 
-int adam_blocks(const StepArgs& args) {
-  const long long n = args.rows * args.dims;
-  return static_cast<int>(std::max(1ll, std::min<long long>((n + kThreads - 1) / kThreads, 8ll * args.sm_count)));
+unsigned adam_blocks(const StepArgs& args) {
+  return grid_stride_blocks(static_cast<uint64_t>(args.rows) * static_cast<uint64_t>(args.dims), kThreads,
+                            args.sm_count);
 }
 
 }  // namespace

@@ -15,6 +15,7 @@
 #include "cudaembed/backend.hpp"
 #include "device_checks.hpp"
 #include "epoch_chunks.hpp"
+#include "grid_stride.hpp"
 #include "sorted_kernels.hpp"
 #include "test_support.hpp"
 #include "train_kernels.hpp"
@@ -252,4 +253,14 @@ TEST_CASE("many epochs a launch: as many as asked, within the steps a launch may
   CHECK(epochs_per_launch(20'000, 32) == 1);  // 10M pairs: a launch an epoch, as before
   CHECK(epochs_per_launch(1, 32) == 32);
   CHECK(epochs_per_launch(0, 0) == 1);
+}
+
+TEST_CASE("a grid-stride loop's grid covers its items, at most 8 blocks a SM, at least one", "[sparse]") {
+  CHECK(grid_stride_blocks(0, 256, 132) == 1);
+  CHECK(grid_stride_blocks(1, 256, 132) == 1);
+  CHECK(grid_stride_blocks(256, 256, 132) == 1);
+  CHECK(grid_stride_blocks(257, 256, 132) == 2);
+  CHECK(grid_stride_blocks(256ull * 1056, 256, 132) == 1056);
+  CHECK(grid_stride_blocks(256ull * 1056 + 1, 256, 132) == 1056);  // 8 x 132 SMs
+  CHECK(grid_stride_blocks(uint64_t{10'000'000} * 128, 256, 132) == 1056);
 }
