@@ -87,9 +87,8 @@ void ShardedSteps::plan_step(long long step, DeviceBuffer<uint32_t>& lookup_row,
     shuffled_epoch_records(pairs, config.seed, epoch, records);
     records_epoch = epoch;
   }
-  const auto first = static_cast<std::size_t>((step % steps_per_epoch) * config.batch);
   const std::span<const PairRecord> batch =
-      std::span<const PairRecord>(records).subspan(first, std::min<std::size_t>(config.batch, records.size() - first));
+      step_batch(std::span<const PairRecord>(records), step % steps_per_epoch, config.batch);
   step_samples(batch, config, step, static_cast<uint32_t>(shard.rows), samples);
   plan_shard_step(samples, shard.place, plan);
   lookup_rows.assign(2 * static_cast<std::size_t>(max_samples), local_rows);  // the sentinel sorts last

@@ -204,10 +204,9 @@ class CpuBackend final : public Backend {
   void train_steps(std::span<const Example> all, const std::atomic<bool>* stop, EpochMetrics& metrics, Step&& step) {
     const int64_t spe = steps_per_epoch(pairs_.size(), config_.batch);
     for (int64_t k = state_.step % spe; k < spe; ++k) {
-      const auto start = static_cast<std::size_t>(k * config_.batch);
       nvtx3::scoped_range range{"step"};
       const double loss_before = metrics.loss_sum;
-      step(all.subspan(start, std::min<std::size_t>(config_.batch, all.size() - start)));
+      step(step_batch(all, k, config_.batch));
       if (metrics.first_nonfinite_step < 0 && !std::isfinite(metrics.loss_sum - loss_before))
         metrics.first_nonfinite_step = k;
       if (stop && stop->load() && k + 1 < spe) {

@@ -64,6 +64,12 @@ void cpu_train_step(ModelState& state, std::span<const LabelledPair> batch, cons
 
 // shuffled_epoch's order, as PairRecords (weight 1 where the set has none).
 void shuffled_epoch_records(const PairSet& pairs, uint64_t seed, int64_t epoch, std::vector<PairRecord>& out);
+// Step k's batch of an epoch's shuffled examples: [k * batch, (k + 1) * batch), the last one partial.
+template <class Example>
+std::span<const Example> step_batch(std::span<const Example> all, int64_t k, int64_t batch) {
+  const auto start = static_cast<std::size_t>(k * batch);
+  return all.subspan(start, std::min<std::size_t>(static_cast<std::size_t>(batch), all.size() - start));
+}
 
 // Sample s of a step whose batch holds pairs `batch`: with k negatives per pair, s = i (1 + k) + j
 // is pair i itself for j = 0, else (a_i, negative_row(seed, step, s, rows), label 0, weight_i).
