@@ -30,9 +30,8 @@ EpochSnapshots::EpochSnapshots(int64_t rows, int dims, uint64_t pairs, int per_l
       stream_(stream),
       chunks_(per_launch),
       heads_(static_cast<std::size_t>(std::max(per_launch, 1))),
-      params_(heads_.size() * 3 * static_cast<std::size_t>(rows) * dims),
-      copies_{{heads_.size(), 3 * static_cast<std::size_t>(rows) * dims},
-              {heads_.size(), 3 * static_cast<std::size_t>(rows) * dims}} {
+      params_(heads_.size() * epoch_values()),
+      copies_{{heads_.size(), epoch_values()}, {heads_.size(), epoch_values()}} {
   heads_.zero(stream_);  // the struct's padding too, which the copies carry and the kernel never writes
 }
 
@@ -48,11 +47,11 @@ void EpochSnapshots::start_launch(const StepArgs& args, EpochRunner& runner, Epo
   CE_CUDA_CHECK(cudaEventRecord(copy.start, stream_));
   runner.run_epoch(a, stream_);
   CE_CUDA_CHECK(cudaEventRecord(copy.end, stream_));
-  const auto values = static_cast<std::size_t>(launch.epochs) * 3 * static_cast<std::size_t>(rows_) * dims_;
-  CE_CUDA_CHECK(cudaMemcpyAsync(copy.heads.data(), heads_.data(), launch.epochs * sizeof(EpochSnapshot),
+  const auto epochs = static_cast<std::size_t>(launch.epochs);
+  CE_CUDA_CHECK(cudaMemcpyAsync(copy.heads.data(), heads_.data(), epochs * sizeof(EpochSnapshot),
                                 cudaMemcpyDeviceToHost, stream_));
-  CE_CUDA_CHECK(
-      cudaMemcpyAsync(copy.params.data(), params_.data(), values * sizeof(float), cudaMemcpyDeviceToHost, stream_));
+  CE_CUDA_CHECK(cudaMemcpyAsync(copy.params.data(), params_.data(), epochs * epoch_values() * sizeof(float),
+                                cudaMemcpyDeviceToHost, stream_));
   CE_CUDA_CHECK(cudaEventRecord(copy.copied, stream_));
 }
 
@@ -75,7 +74,7 @@ bool EpochSnapshots::fetch(ModelState& state, bool with_optimizer) const {
   if (!served_) return false;
   const EpochSnapshot& head = served_->heads.data()[served_epoch_];
   const std::size_t n = static_cast<std::size_t>(rows_) * dims_;
-  const float* table = served_->params.data() + static_cast<std::size_t>(served_epoch_) * 3 * n;  // (3, N, D)
+  const float* table = served_->params.data() + static_cast<std::size_t>(served_epoch_) * epoch_values();  // (3, N, D)
   state.rows = rows_;
   state.dims = dims_;
   state.step = head.step;

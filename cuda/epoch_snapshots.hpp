@@ -43,6 +43,8 @@ class EpochSnapshots {
     ~HostCopy();
   };
   void start_launch(const StepArgs& args, EpochRunner& runner, EpochChunks::Launch launch);
+  // Floats of an epoch's snapshot after its head: the table, m and v.
+  std::size_t epoch_values() const { return 3 * static_cast<std::size_t>(rows_) * static_cast<std::size_t>(dims_); }
 
   int64_t rows_;
   int dims_;
