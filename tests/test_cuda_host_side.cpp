@@ -264,3 +264,18 @@ TEST_CASE("a grid-stride loop's grid covers its items, at most 8 blocks a SM, at
   CHECK(grid_stride_blocks(256ull * 1056 + 1, 256, 132) == 1056);  // 8 x 132 SMs
   CHECK(grid_stride_blocks(uint64_t{10'000'000} * 128, 256, 132) == 1056);
 }
+
+TEST_CASE("a persistent launch without epochs or snapshot buffers is refused before it reaches the device",
+          "[persistent]") {
+  StepArgs args{};  // epochs 0, no snapshot buffers: what a caller that skips EpochSnapshots would pass
+  CHECK_THROWS_WITH(run_epoch_persistent(args, nullptr), Catch::Contains("at least one epoch"));
+  CHECK_THROWS_WITH(run_epoch_deterministic(args, nullptr), Catch::Contains("somewhere to write its snapshots"));
+  float params = 0;
+  EpochSnapshot head{};
+  args.epochs = 1;
+  args.snapshot_params = &params;  // heads still missing
+  CHECK_THROWS_WITH(run_epoch_persistent(args, nullptr), Catch::Contains("persistent_epoch"));
+  args.snapshot_heads = &head;
+  args.epochs = 0;
+  CHECK_THROWS_WITH(run_epoch_persistent(args, nullptr), Catch::Contains("at least one epoch"));
+}
